@@ -1,0 +1,241 @@
+/**
+ * The Hugging Face Hub cache layout, byte-compatible with the Python client:
+ *
+ * ```
+ * <cache>/CACHEDIR.TAG
+ * <cache>/.locks/models--org--name/<etag>.lock
+ * <cache>/models--org--name/blobs/<etag>
+ * <cache>/models--org--name/refs/main                      40 hex, no newline
+ * <cache>/models--org--name/refs/refs/pr/1
+ * <cache>/models--org--name/snapshots/<commit>/<path>      -> ../../blobs/<etag>
+ * <cache>/models--org--name/.no_exist/<commit>/<path>
+ * <cache>/models--org--name/trees/<commit>.json
+ * ```
+ *
+ * All paths are POSIX strings; callers validate ids and paths first (validate.ts).
+ *
+ * @module
+ */
+
+import type { RepoType } from "./validate.ts";
+
+/**
+ * Join POSIX path parts with single slashes.
+ *
+ * @example
+ * ```ts
+ * joinPath("/c", "blobs/", "x"); // "/c/blobs/x"
+ * ```
+ */
+export function joinPath(...parts: string[]): string {
+  const joined = parts.filter((p) => p !== "").join("/");
+  return joined.replace(/\/{2,}/g, "/");
+}
+
+/** The parent directory of a POSIX path. */
+export function dirname(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i <= 0 ? "/" : path.slice(0, i);
+}
+
+/** The last segment of a POSIX path. */
+export function basename(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+const TYPE_PREFIX: Record<RepoType, string> = { model: "models", dataset: "datasets", space: "spaces" };
+
+/**
+ * The repo folder name used by the Python client.
+ *
+ * @example
+ * ```ts
+ * repoFolderName("model", "openai-community/gpt2"); // "models--openai-community--gpt2"
+ * ```
+ */
+export function repoFolderName(repoType: RepoType, repoId: string): string {
+  return [TYPE_PREFIX[repoType], ...repoId.split("/")].join("--");
+}
+
+/**
+ * The inverse of {@link repoFolderName}; `null` for folders that are not repos.
+ *
+ * @example
+ * ```ts
+ * parseRepoFolderName("datasets--org--set"); // { repoType: "dataset", repoId: "org/set" }
+ * ```
+ */
+export function parseRepoFolderName(name: string): { repoType: RepoType; repoId: string } | null {
+  const parts = name.split("--");
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === "")) return null;
+  const type = (Object.keys(TYPE_PREFIX) as RepoType[]).find((t) => TYPE_PREFIX[t] === parts[0]);
+  if (!type) return null;
+  return { repoType: type, repoId: parts.slice(1).join("/") };
+}
+
+/** The folders of one repo inside the cache. */
+export interface RepoLayout {
+  readonly cacheDir: string;
+  readonly repoType: RepoType;
+  readonly repoId: string;
+  /** `models--org--name` */
+  readonly folderName: string;
+  /** `<cache>/models--org--name` */
+  readonly repoDir: string;
+  readonly blobsDir: string;
+  readonly refsDir: string;
+  readonly snapshotsDir: string;
+  readonly noExistDir: string;
+  readonly treesDir: string;
+  /** `<cache>/.locks/models--org--name` (where the Python client keeps its lock files) */
+  readonly locksDir: string;
+}
+
+/**
+ * Every folder of one repo.
+ *
+ * @example
+ * ```ts
+ * repoLayout("/c", "model", "gpt2").blobsDir; // "/c/models--gpt2/blobs"
+ * ```
+ */
+export function repoLayout(cacheDir: string, repoType: RepoType, repoId: string): RepoLayout {
+  const folderName = repoFolderName(repoType, repoId);
+  const repoDir = joinPath(cacheDir, folderName);
+  return {
+    cacheDir,
+    repoType,
+    repoId,
+    folderName,
+    repoDir,
+    blobsDir: joinPath(repoDir, "blobs"),
+    refsDir: joinPath(repoDir, "refs"),
+    snapshotsDir: joinPath(repoDir, "snapshots"),
+    noExistDir: joinPath(repoDir, ".no_exist"),
+    treesDir: joinPath(repoDir, "trees"),
+    locksDir: joinPath(cacheDir, ".locks", folderName),
+  };
+}
+
+/** `blobs/<etag>` */
+export function blobPath(layout: RepoLayout, etag: string): string {
+  return joinPath(layout.blobsDir, etag);
+}
+
+/** `snapshots/<commit>/<path>`: where users read a file. */
+export function pointerPath(layout: RepoLayout, commit: string, filePath: string): string {
+  return joinPath(layout.snapshotsDir, commit, filePath);
+}
+
+/** `snapshots/<commit>` */
+export function snapshotDir(layout: RepoLayout, commit: string): string {
+  return joinPath(layout.snapshotsDir, commit);
+}
+
+/** `refs/<revision>`; `refs/pr/1` lives at `refs/refs/pr/1` as in the Python client. */
+export function refPath(layout: RepoLayout, revision: string): string {
+  return joinPath(layout.refsDir, revision);
+}
+
+/** `.no_exist/<commit>/<path>`: marks a file known to be absent at a commit. */
+export function noExistPath(layout: RepoLayout, commit: string, filePath: string): string {
+  return joinPath(layout.noExistDir, commit, filePath);
+}
+
+/** `trees/<commit>.json`: a cached tree listing. */
+export function treePath(layout: RepoLayout, commit: string): string {
+  return joinPath(layout.treesDir, `${commit}.json`);
+}
+
+/** The Python client's lock file for a blob (we flock it where we can, never create-exclusive it). */
+export function pythonLockPath(layout: RepoLayout, etag: string): string {
+  return joinPath(layout.locksDir, `${etag}.lock`);
+}
+
+/** hubcache's own de-duplication lock beside the Python one. */
+export function ownLockPath(layout: RepoLayout, etag: string): string {
+  return joinPath(layout.locksDir, `${etag}.hubcache-lock`);
+}
+
+/**
+ * The relative symlink target from a snapshot pointer to its blob:
+ * `../../blobs/<etag>`, plus one `../` per sub-folder of the file path.
+ *
+ * @example
+ * ```ts
+ * relativeBlobTarget("onnx/model.onnx", "ab…"); // "../../../blobs/ab…"
+ * ```
+ */
+export function relativeBlobTarget(filePath: string, etag: string): string {
+  const depth = filePath.split("/").length - 1;
+  return "../".repeat(2 + depth) + "blobs/" + etag;
+}
+
+/** Who wrote a temp file: enough to tell whether its writer can still be alive. */
+export interface TempOwner {
+  readonly host: string;
+  readonly pid: number;
+  readonly nonce: string;
+}
+
+/** What a name found in `blobs/` is. */
+export type BlobsEntry =
+  | { kind: "blob"; etag: string }
+  /** `<etag>.<host>-<pid>-<nonce>.incomplete`: a hubcache writer's own temp file. */
+  | { kind: "temp"; etag: string; owner: TempOwner }
+  /** `<etag>.partial`: an interrupted download released for resume. */
+  | { kind: "partial"; etag: string }
+  /** `<etag>.incomplete`: the shared temp file of older Python clients. */
+  | { kind: "legacy"; etag: string }
+  /** `<etag>.<uuid>.incomplete` and other temp files of other clients. */
+  | { kind: "foreign-temp"; etag: string }
+  | { kind: "other" };
+
+/** Make a host name safe for a file name. */
+export function sanitizeHost(host: string): string {
+  return (host || "host").replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64);
+}
+
+/**
+ * The unique temp name of one writer (DESIGN invariant 2).
+ *
+ * @example
+ * ```ts
+ * tempBlobName("ab…", { host: "node1", pid: 42, nonce: "0f…" }); // "ab….node1-42-0f….incomplete"
+ * ```
+ */
+export function tempBlobName(etag: string, owner: TempOwner): string {
+  return `${etag}.${sanitizeHost(owner.host)}-${owner.pid}-${owner.nonce}.incomplete`;
+}
+
+/** `<etag>.partial` */
+export function partialBlobName(etag: string): string {
+  return `${etag}.partial`;
+}
+
+const ENTRY = /^([0-9a-f]{40}|[0-9a-f]{64})(?:\.(.+))?$/;
+const OWNER = /^([A-Za-z0-9_-]+)-(\d+)-([0-9a-f]{8,64})$/;
+
+/**
+ * Classify a name found in `blobs/`.
+ *
+ * @example
+ * ```ts
+ * parseBlobsEntry("ab….partial"); // { kind: "partial", etag: "ab…" }
+ * ```
+ */
+export function parseBlobsEntry(name: string): BlobsEntry {
+  const m = ENTRY.exec(name);
+  if (!m) return { kind: "other" };
+  const etag = m[1];
+  const rest = m[2];
+  if (rest === undefined) return { kind: "blob", etag };
+  if (rest === "partial") return { kind: "partial", etag };
+  if (rest === "incomplete") return { kind: "legacy", etag };
+  if (rest.endsWith(".incomplete")) {
+    const o = OWNER.exec(rest.slice(0, -".incomplete".length));
+    if (o) return { kind: "temp", etag, owner: { host: o[1], pid: Number(o[2]), nonce: o[3] } };
+    return { kind: "foreign-temp", etag };
+  }
+  return { kind: "other" };
+}

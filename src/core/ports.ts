@@ -1,0 +1,194 @@
+/**
+ * The ports: everything the core needs from the outside world, as interfaces.
+ *
+ * The core decides; adapters act. Paths crossing these ports are absolute POSIX
+ * strings ("/home/u/.cache/huggingface/hub/models--a--b/blobs/…"); adapters map
+ * them to native paths if they must. Errors crossing these ports are
+ * {@link FsError}s carrying a normalised {@link FsErrorCode}, so the core never
+ * inspects a runtime's own error classes (Deno's `NotCapable` has no `code`).
+ *
+ * @module
+ */
+
+/** The error codes the core branches on. Anything else arrives as `"EUNKNOWN"`. */
+export type FsErrorCode =
+  | "EEXIST"
+  | "ENOENT"
+  | "EPERM"
+  | "EACCES"
+  | "EXDEV"
+  | "ENOTEMPTY"
+  | "ENOSPC"
+  | "EISDIR"
+  | "ENOTDIR"
+  | "EBUSY"
+  | "EIO"
+  | "EINVAL"
+  | "ELOOP"
+  | "ENOTSUP"
+  | "EROFS"
+  | "EMFILE"
+  | "EUNKNOWN";
+
+/**
+ * A file-system failure with a normalised code.
+ *
+ * @example
+ * ```ts
+ * try { await fs.createExclusive("/c/blobs/x.tmp"); }
+ * catch (e) { if (e instanceof FsError && e.code === "EEXIST") {  another writer owns it  } }
+ * ```
+ */
+export class FsError extends Error {
+  override readonly name = "FsError";
+  /** The normalised code; see {@link FsErrorCode}. */
+  readonly code: FsErrorCode;
+  /** The operation that failed, e.g. `"rename"`. */
+  readonly syscall: string;
+  /** The path the operation was applied to. */
+  readonly path: string;
+  constructor(code: FsErrorCode, syscall: string, path: string, message?: string, options?: { cause?: unknown }) {
+    super(message ?? `${code}: ${syscall} '${path}'`, options);
+    this.code = code;
+    this.syscall = syscall;
+    this.path = path;
+  }
+}
+
+/** True when `err` is an {@link FsError} with one of the given codes. */
+export function isFsError(err: unknown, ...codes: FsErrorCode[]): err is FsError {
+  return err instanceof FsError && (codes.length === 0 || codes.includes(err.code));
+}
+
+/** What `lstat`/`stat` report. */
+export interface FileInfo {
+  readonly kind: "file" | "directory" | "symlink" | "other";
+  readonly size: number;
+  /** Last modification, ms since the epoch. */
+  readonly mtimeMs: number;
+  /** Last access, ms since the epoch. */
+  readonly atimeMs: number;
+}
+
+/** An open file. Writes are positional so resumed writers never depend on a shared offset. */
+export interface FileHandle {
+  /** Write all of `data` at `position` (adapters loop over short writes). */
+  write(data: Uint8Array, position: number): Promise<void>;
+  /** Read up to `buffer.length` bytes at `position`; returns how many were read (0 at end). */
+  read(buffer: Uint8Array, position: number): Promise<number>;
+  /** Shrink or extend the file to `length` bytes. */
+  truncate(length: number): Promise<void>;
+  /** Flush data and metadata to stable storage (fsync). */
+  sync(): Promise<void>;
+  /** Size of the open file. */
+  size(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The file-system operations the core uses. Every method rejects with {@link FsError}. */
+export interface FileSystem {
+  /** Create a new file for writing; `EEXIST` if anything (even a dangling symlink) is at `path`. */
+  createExclusive(path: string): Promise<FileHandle>;
+  /** Open an existing file for reading and positional writing (never creates). */
+  openReadWrite(path: string): Promise<FileHandle>;
+  /** Open an existing file for reading. */
+  openRead(path: string): Promise<FileHandle>;
+  /** Atomically rename; replaces an existing file at `to`. */
+  rename(from: string, to: string): Promise<void>;
+  /** Hard link; `EEXIST` if `to` exists (an atomic create-if-absent). */
+  link(existing: string, to: string): Promise<void>;
+  /** Create a symlink at `path` whose content is `target` (kept verbatim, usually relative). */
+  symlink(target: string, path: string): Promise<void>;
+  readlink(path: string): Promise<string>;
+  /** Information about `path` itself (does not follow a final symlink). */
+  lstat(path: string): Promise<FileInfo>;
+  /** Information about what `path` resolves to (follows symlinks). */
+  stat(path: string): Promise<FileInfo>;
+  /** Names (not paths) of the entries of a directory, in no particular order. */
+  readdir(path: string): Promise<string[]>;
+  /** Create a directory and its parents; no error if it exists. */
+  mkdirp(path: string): Promise<void>;
+  /** Remove a file or symlink. Never removes a directory (`EISDIR`/`EPERM` instead). */
+  removeFile(path: string): Promise<void>;
+  /** Remove a directory and everything below it; no error if absent. */
+  removeTree(path: string): Promise<void>;
+  /** Remove an empty directory (`ENOTEMPTY` otherwise). */
+  removeEmptyDir(path: string): Promise<void>;
+  /** Copy a file's bytes to a new path; `EEXIST` if `to` exists. */
+  copyExclusive(from: string, to: string): Promise<void>;
+  /** Read a small file whole. */
+  readFile(path: string): Promise<Uint8Array>;
+  /** Write a small file whole (creates or truncates). Not atomic: callers rename a temp. */
+  writeFile(path: string, data: Uint8Array): Promise<void>;
+  /** Set access and modification times (ms since the epoch). */
+  utimes(path: string, atimeMs: number, mtimeMs: number): Promise<void>;
+  /** fsync a directory so a rename inside it survives a power cut. Best effort. */
+  syncDir(path: string): Promise<void>;
+  /** Absolute, canonical form of a path (resolves symlinks); `ENOENT` if absent. */
+  realpath(path: string): Promise<string>;
+}
+
+/** Incremental hashing. */
+export interface Hasher {
+  update(data: Uint8Array): void;
+  /** Lowercase hex digest. The hasher must not be used afterwards. */
+  digestHex(): string;
+}
+
+/** The hash algorithms a content address can use: sha256 for LFS, git-blob sha1 otherwise. */
+export type HashAlgorithm = "sha256" | "sha1";
+
+/** Makes hashers. */
+export interface HasherFactory {
+  create(algorithm: HashAlgorithm): Promise<Hasher>;
+}
+
+/** Time, randomness and process identity — all injectable so simulations are deterministic. */
+export interface Platform {
+  /** ms since the epoch. */
+  now(): number;
+  /** Resolve after `ms`, or reject with the signal's reason when it aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Hex string of `bytes` random bytes (temp names use 16: cacache saw collisions with 4). */
+  randomHex(bytes: number): string;
+  /** This machine's host name, as other processes on it will see it. */
+  hostname(): string;
+  /** This process's id. */
+  pid(): number;
+  /** Whether a process with this id is alive on this host (`true` when unknown). */
+  isProcessAlive(pid: number): boolean;
+  /** An environment variable, read lazily (Deno asks permission on access). */
+  env(name: string): string | undefined;
+  /** The user's home directory. */
+  homeDir(): string;
+}
+
+/**
+ * An optional OS advisory lock (flock). Only Bun (via FFI) and Deno provide one;
+ * correctness never depends on it (DESIGN invariant 6).
+ */
+export interface AdvisoryLocks {
+  /** Try to take an exclusive flock on `path` (created if absent); `null` if someone holds it. */
+  tryLock(path: string): Promise<{ release(): Promise<void> } | null>;
+}
+
+/**
+ * Everything the core needs, bundled. `mod.ts` builds one for the running runtime;
+ * tests and edge users pass their own (for example the memory adapter).
+ *
+ * @example
+ * ```ts
+ * import { nodeRuntime } from "hubcache/adapters/node";
+ * const rt: Runtime = nodeRuntime();
+ * ```
+ */
+export interface Runtime {
+  readonly fs: FileSystem;
+  readonly hashers: HasherFactory;
+  readonly platform: Platform;
+  /** The `fetch` to talk to the Hub with. */
+  readonly fetch: typeof fetch;
+  readonly locks?: AdvisoryLocks;
+  /** A short name for diagnostics: "node", "deno", "bun", "memory". */
+  readonly name: string;
+}
