@@ -18,6 +18,7 @@ export type HubcacheErrorCode =
   | "HttpError"
   | "NetworkError"
   | "Aborted"
+  | "SnapshotIncomplete"
   | "CacheError";
 
 /**
@@ -129,5 +130,15 @@ export class AbortedError extends HubcacheError {
 export class CacheError extends HubcacheError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("CacheError", message, options);
+  }
+}
+
+/** Some files of a snapshot download failed; the others finished or were left resumable. */
+export class SnapshotIncompleteError extends HubcacheError {
+  /** Each failed file with its error. */
+  readonly failures: ReadonlyArray<{ readonly path: string; readonly error: unknown }>;
+  constructor(message: string, failures: ReadonlyArray<{ path: string; error: unknown }>) {
+    super("SnapshotIncomplete", message, { cause: failures[0]?.error });
+    this.failures = failures;
   }
 }

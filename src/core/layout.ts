@@ -89,6 +89,11 @@ export interface RepoLayout {
   readonly treesDir: string;
   /** `<cache>/.locks/models--org--name` (where the Python client keeps its lock files) */
   readonly locksDir: string;
+  /**
+   * `<repo>/.hubcache-tmp`: temp files for refs, copied pointers and tree listings. Kept out of
+   * `refs/` and `snapshots/` because the Python client's scan reads every file there.
+   */
+  readonly tmpDir: string;
 }
 
 /**
@@ -114,6 +119,7 @@ export function repoLayout(cacheDir: string, repoType: RepoType, repoId: string)
     noExistDir: joinPath(repoDir, ".no_exist"),
     treesDir: joinPath(repoDir, "trees"),
     locksDir: joinPath(cacheDir, ".locks", folderName),
+    tmpDir: joinPath(repoDir, ".hubcache-tmp"),
   };
 }
 
@@ -206,6 +212,25 @@ export function sanitizeHost(host: string): string {
  */
 export function tempBlobName(etag: string, owner: TempOwner): string {
   return `${etag}.${sanitizeHost(owner.host)}-${owner.pid}-${owner.nonce}.incomplete`;
+}
+
+/**
+ * A unique temp name in {@link RepoLayout.tmpDir} for small files written whole then renamed
+ * (refs, copied pointers, tree listings): `<purpose>.<host>-<pid>-<nonce>.tmp`.
+ *
+ * @example
+ * ```ts
+ * smallTempName("ref", { host: "n1", pid: 7, nonce: "00ff00ff" }); // "ref.n1-7-00ff00ff.tmp"
+ * ```
+ */
+export function smallTempName(purpose: string, owner: TempOwner): string {
+  return `${purpose}.${sanitizeHost(owner.host)}-${owner.pid}-${owner.nonce}.tmp`;
+}
+
+/** The owner encoded in a {@link smallTempName}, or `null`. */
+export function parseSmallTempName(name: string): TempOwner | null {
+  const m = /^[a-z-]+\.([A-Za-z0-9_-]+)-(\d+)-([0-9a-f]{8,64})\.tmp$/.exec(name);
+  return m ? { host: m[1], pid: Number(m[2]), nonce: m[3] } : null;
 }
 
 /** `<etag>.partial` */

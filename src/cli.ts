@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/**
+ * The `hubcache` executable: binds the CLI to this process (argv, stdio, signals) on Node,
+ * Deno and Bun alike, and inside `bun build --compile` binaries.
+ *
+ * @example
+ * ```sh
+ * npx hubcache download openai-community/gpt2 config.json
+ * deno run -A src/cli.ts download openai-community/gpt2 config.json
+ * bun src/cli.ts download openai-community/gpt2 config.json
+ * ```
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { resolve } from "node:path";
+import { defaultRuntime } from "./adapters/runtime_auto.ts";
+import { runCli } from "./cli/main.ts";
+
+const controller = new AbortController();
+let interrupted = 0;
+const onSignal = (): void => {
+  // First Ctrl-C: stop cleanly, releasing partial downloads for resume. Second: exit now.
+  if (++interrupted > 1) process.exit(130);
+  process.stderr.write("\nhubcache: interrupted; keeping partial downloads for the next run\n");
+  controller.abort(new Error("interrupted"));
+};
+process.on("SIGINT", onSignal);
+process.on("SIGTERM", onSignal);
+
+const argv = absoluteCacheDir(process.argv.slice(2));
+const code = await runCli(argv, {
+  runtime: defaultRuntime(),
+  stdout: (line) => void process.stdout.write(line + "\n"),
+  stderr: (text) => void process.stderr.write(text),
+  stderrIsTTY: process.stderr.isTTY === true,
+  signal: controller.signal,
+});
+process.exitCode = code;
+// Let stdout drain, then leave even if a keep-alive socket lingers.
+process.stdout.write("", () => process.exit(code));
+
+/** The core wants absolute POSIX paths; users type relative ones. */
+function absoluteCacheDir(args: string[]): string[] {
+  return args.map((a, i) =>
+    args[i - 1] === "--cache-dir" ? resolve(a) : a.startsWith("--cache-dir=") ? "--cache-dir=" + resolve(a.slice(12)) : a
+  );
+}

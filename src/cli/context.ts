@@ -1,0 +1,24 @@
+/**
+ * What a CLI command needs from its surroundings, so commands are testable in-process
+ * and identical on every runtime.
+ *
+ * @module
+ */
+
+import type { Runtime } from "../core/ports.ts";
+
+/** The streams and runtime a command runs with. */
+export interface CliContext {
+  readonly runtime: Runtime;
+  /** Write one line (no trailing newline needed) to stdout: only results go here. */
+  stdout(line: string): void;
+  /** Write text to stderr as is (progress redraws use `\r`). */
+  stderr(text: string): void;
+  /** Whether stderr is a terminal: progress bars only then. */
+  readonly stderrIsTTY: boolean;
+  /** Abort on SIGINT/SIGTERM. */
+  readonly signal: AbortSignal;
+}
+
+/** A command: returns the process exit code. */
+export type CliCommand = (argv: string[], ctx: CliContext) => Promise<number>;

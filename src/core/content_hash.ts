@@ -1,0 +1,83 @@
+/**
+ * Content addresses: an LFS etag is the sha256 of the bytes; a regular file's etag
+ * is its git blob sha1, `sha1("blob <size>\0" + bytes)`. One place computes both,
+ * for downloads (while streaming) and for `verify` (re-reading a blob).
+ *
+ * @module
+ */
+
+import type { FileHandle, HashAlgorithm, Hasher, Runtime } from "./ports.ts";
+
+const READ_CHUNK = 1 << 20;
+
+/**
+ * Which algorithm an etag was made with: 64 hex → sha256, 40 hex → git blob sha1.
+ *
+ * @example
+ * ```ts
+ * hashAlgorithmFor("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"); // "sha256"
+ * ```
+ */
+export function hashAlgorithmFor(etag: string): HashAlgorithm {
+  return etag.length === 64 ? "sha256" : "sha1";
+}
+
+/**
+ * A hasher ready to receive the content of a file of `size` bytes whose address is `etag`
+ * (for git blob sha1 the header, which needs the total size, is fed first).
+ *
+ * @example
+ * ```ts
+ * const h = await contentHasher(runtime, etag, 11);
+ * h.update(new TextEncoder().encode("hello world"));
+ * h.digestHex() === etag;
+ * ```
+ */
+export async function contentHasher(runtime: Runtime, etag: string, size: number): Promise<Hasher> {
+  const algorithm = hashAlgorithmFor(etag);
+  const hasher = await runtime.hashers.create(algorithm);
+  if (algorithm === "sha1") hasher.update(new TextEncoder().encode(`blob ${size}\0`));
+  return hasher;
+}
+
+/**
+ * Feed the first `length` bytes of an open file into `hasher` (re-hashing a resumed prefix).
+ *
+ * @example
+ * ```ts
+ * await hashPrefix(handle, 1 << 20, hasher);
+ * ```
+ */
+export async function hashPrefix(handle: FileHandle, length: number, hasher: Hasher): Promise<void> {
+  const buffer = new Uint8Array(Math.min(READ_CHUNK, Math.max(1, length)));
+  let position = 0;
+  while (position < length) {
+    const want = Math.min(buffer.length, length - position);
+    const n = await handle.read(buffer.subarray(0, want), position);
+    if (n === 0) throw new Error(`file shrank while hashing its first ${length} bytes`);
+    hasher.update(buffer.subarray(0, n));
+    position += n;
+  }
+}
+
+/**
+ * Hash a whole file as the content address `etag` expects and return the hex digest and
+ * the size that was hashed.
+ *
+ * @example
+ * ```ts
+ * const { digest } = await hashFile(runtime, "/c/models--a--b/blobs/" + etag, etag);
+ * digest === etag; // intact
+ * ```
+ */
+export async function hashFile(runtime: Runtime, path: string, etag: string): Promise<{ digest: string; size: number }> {
+  const handle = await runtime.fs.openRead(path);
+  try {
+    const size = await handle.size();
+    const hasher = await contentHasher(runtime, etag, size);
+    await hashPrefix(handle, size, hasher);
+    return { digest: hasher.digestHex(), size };
+  } finally {
+    await handle.close();
+  }
+}

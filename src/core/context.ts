@@ -1,0 +1,84 @@
+/**
+ * Turning user options into a resolved job: validated ids, defaults from the
+ * environment, the repo's layout, and a Hub client.
+ *
+ * @module
+ */
+
+import { defaultCacheDir, defaultEndpoint, defaultToken, envFlag } from "./config.ts";
+import { InvalidInputError } from "./errors.ts";
+import type { HubClient } from "./http.ts";
+import { repoLayout, type RepoLayout } from "./layout.ts";
+import type { HubOptions } from "./options.ts";
+import type { Runtime } from "./ports.ts";
+import { type RepoType, validateRepoId, validateRepoType, validateRevision } from "./validate.ts";
+
+/** Version reported in the User-Agent. */
+export const VERSION = "0.1.0";
+
+/** Options resolved against the environment, with the repo's layout. */
+export interface RepoContext {
+  readonly runtime: Runtime;
+  readonly repoId: string;
+  readonly repoType: RepoType;
+  readonly revision: string;
+  readonly cacheDir: string;
+  readonly layout: RepoLayout;
+  readonly offline: boolean;
+  readonly client: HubClient;
+  readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * Validate options and fill defaults (`HF_HUB_CACHE`, `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE`).
+ *
+ * @example
+ * ```ts
+ * const ctx = resolveRepoContext({ repo: "gpt2", runtime });
+ * ctx.layout.blobsDir; // "~/.cache/huggingface/hub/models--gpt2/blobs"
+ * ```
+ */
+export function resolveRepoContext(options: HubOptions & { runtime: Runtime }): RepoContext {
+  const runtime = options.runtime;
+  const { platform } = runtime;
+  const repoType = validateRepoType(options.repoType ?? "model");
+  const repoId = validateRepoId(options.repo);
+  const revision = validateRevision(options.revision ?? "main");
+  const cacheDir = normaliseDir(options.cacheDir ?? defaultCacheDir(platform), "cache directory");
+  const endpoint = (options.endpoint ?? defaultEndpoint(platform)).replace(/\/+$/, "");
+  let parsed: URL;
+  try {
+    parsed = new URL(endpoint);
+  } catch {
+    throw new InvalidInputError(`invalid endpoint '${endpoint}': use a URL such as https://huggingface.co`);
+  }
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") {
+    throw new InvalidInputError(`invalid endpoint '${endpoint}': only http and https are supported`);
+  }
+  const token = options.token === false ? undefined : options.token ?? defaultToken(platform);
+  const offline = options.offline ?? envFlag(platform, "HF_HUB_OFFLINE");
+  const client: HubClient = {
+    endpoint,
+    token,
+    fetch: options.fetch ?? runtime.fetch,
+    platform,
+    userAgent: options.userAgent ?? `hubcache/${VERSION}; runtime/${runtime.name}`,
+    signal: options.signal,
+  };
+  return {
+    runtime,
+    repoId,
+    repoType,
+    revision,
+    cacheDir,
+    layout: repoLayout(cacheDir, repoType, repoId),
+    offline,
+    client,
+    signal: options.signal,
+  };
+}
+
+function normaliseDir(dir: string, what: string): string {
+  if (!dir.startsWith("/")) throw new InvalidInputError(`the ${what} must be an absolute path, got '${dir}'`);
+  return dir.length > 1 ? dir.replace(/\/+$/, "") : dir;
+}

@@ -1,0 +1,331 @@
+/**
+ * `downloadFile`: one file into the Hub cache, the equivalent of `hf_hub_download`.
+ * Read top to bottom, it is the story of DESIGN.md:
+ *
+ * 1. Validate what the user asked for; a commit revision already cached needs no request.
+ * 2. Offline, answer from `refs/` → `snapshots/` (or `.no_exist/`).
+ * 3. `HEAD` the file: commit, etag, size, download location. Record `refs/<revision>`
+ *    atomically; record `.no_exist` for a missing file. If the Hub is unreachable, fall
+ *    back to the cache.
+ * 4. If the snapshot pointer or the blob is already there, point at it and stop.
+ * 5. Take the de-duplication lock (best effort: correctness never depends on it). While
+ *    waiting, another process may finish the blob: then we just point at it.
+ * 6. Claim a resumable file (`<etag>.partial`, a dead writer's temp file, a stale legacy
+ *    `<etag>.incomplete`) by renaming it to our own name, or create our own temp file.
+ * 7. Stream the bytes with `Range`/`If-Range`, hashing as they arrive; verify sha256 or
+ *    git sha1 and the size. A mismatch is discarded and retried once from zero.
+ * 8. fsync and publish with one atomic rename into `blobs/<etag>` (an existing blob wins),
+ *    then create the pointer. Without symlinks, the verified file moves into the snapshot.
+ * 9. On any failure the temp file is released as `<etag>.partial` for the next run, or
+ *    removed when its bytes are worthless.
+ *
+ * @module
+ */
+
+import { lookupCached } from "./cached.ts";
+import { resolveRepoContext, type RepoContext } from "./context.ts";
+import { envFlag } from "./config.ts";
+import {
+  AbortedError,
+  CacheError,
+  EntryNotFoundError,
+  HubcacheError,
+  IntegrityError,
+  NetworkError,
+  OfflineCacheMissError,
+} from "./errors.ts";
+import { acquireDownloadLock, type HeldLock } from "./lock.ts";
+import { blobPath, pointerPath } from "./layout.ts";
+import { type FileMetadata, resolveFileMetadata } from "./metadata.ts";
+import type { DownloadFileOptions, DownloadProgress } from "./options.ts";
+import { isFsError, type Runtime } from "./ports.ts";
+import { linkPointer, placePointerFile, pointerIsComplete, type PointerMode, symlinksSupported } from "./pointers.ts";
+import { ensureCacheDirTag, markNoExist, writeRef } from "./refs.ts";
+import { claimPartial, createOwnTemp, discardTemp, type OwnedTemp, releaseForResume, removeIfFile } from "./temp_files.ts";
+import { transferBlob, type TransferState } from "./transfer.ts";
+import { isCommitHash, validateRepoPath } from "./validate.ts";
+
+const DEFAULT_STALE_AFTER_MS = 10 * 60_000;
+
+/**
+ * Download one file into the cache and return the absolute path of its snapshot pointer
+ * (`<cache>/models--org--name/snapshots/<commit>/<path>`).
+ *
+ * @example
+ * ```ts
+ * import { nodeRuntime } from "hubcache/adapters/node";
+ * const path = await downloadFile({ runtime: nodeRuntime(), repo: "openai-community/gpt2", path: "config.json" });
+ * ```
+ */
+export async function downloadFile(options: DownloadFileOptions & { runtime: Runtime }): Promise<string> {
+  const ctx = resolveRepoContext(options);
+  const path = validateRepoPath(options.path);
+  const force = options.forceDownload ?? false;
+  const report = progressReporter(path, options.onProgress);
+
+  if (!force && isCommitHash(ctx.revision)) {
+    const cached = await lookupCached(ctx.runtime, ctx.layout, ctx.revision, path);
+    if (cached.kind === "hit") return report.cached(cached.path);
+  }
+  if (ctx.offline) return await answerFromCache(ctx, path, "offline mode (HF_HUB_OFFLINE / --offline) is on");
+
+  let meta: FileMetadata;
+  try {
+    meta = await resolveFileMetadata(ctx.client, { ...ctx, path }, options.maxAttempts ?? 5);
+  } catch (err) {
+    if (err instanceof EntryNotFoundError && err.commit) {
+      await markNoExist(ctx.runtime, ctx.layout, err.commit, path);
+      await writeRef(ctx.runtime, ctx.layout, ctx.revision, err.commit);
+    }
+    if (err instanceof NetworkError && !force) {
+      return await answerFromCache(ctx, path, `the Hub could not be reached (${err.message})`, err);
+    }
+    throw err;
+  }
+  await writeRef(ctx.runtime, ctx.layout, ctx.revision, meta.commit);
+  return await fetchIntoCache(ctx, path, meta, options);
+}
+
+/**
+ * Steps 4 to 9 for a file whose metadata is known (from a `HEAD`, or from a tree listing
+ * in a snapshot download): make `snapshots/<commit>/<path>` exist with verified content.
+ *
+ * @example
+ * ```ts
+ * const ctx = resolveRepoContext({ runtime, repo: "gpt2" });
+ * await fetchIntoCache(ctx, "config.json", { commit, etag, size, location }, {});
+ * ```
+ */
+export async function fetchIntoCache(
+  ctx: RepoContext,
+  path: string,
+  meta: FileMetadata,
+  options: Omit<DownloadFileOptions, "repo" | "path">,
+): Promise<string> {
+  const force = options.forceDownload ?? false;
+  const report = progressReporter(path, options.onProgress);
+  await ensureCacheDirTag(ctx.runtime, ctx.cacheDir);
+  const pointer = pointerPath(ctx.layout, meta.commit, path);
+  const mode = await pointerModeFor(ctx, options);
+  if (!force && (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size))) {
+    return report.cached(pointer);
+  }
+  if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return report.cached(pointer);
+
+  const lock = await takeLock(ctx, meta, path, mode, options);
+  if (lock === "done") {
+    if (await pointAtExistingBlob(ctx, meta, path, mode)) return report.cached(pointer);
+    if (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size)) return report.cached(pointer);
+  }
+  try {
+    if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return report.cached(pointer);
+    const temp = await fetchVerifiedBlob(ctx, meta, path, options, report);
+    await publish(ctx, meta, path, mode, temp);
+  } finally {
+    if (lock !== "done") await lock.release();
+  }
+  report.done(meta.size);
+  return pointer;
+}
+
+async function answerFromCache(ctx: RepoContext, path: string, why: string, cause?: unknown): Promise<string> {
+  const cached = await lookupCached(ctx.runtime, ctx.layout, ctx.revision, path);
+  switch (cached.kind) {
+    case "hit":
+      return cached.path;
+    case "absent":
+      throw new EntryNotFoundError(
+        `'${path}' does not exist in ${ctx.repoType} '${ctx.repoId}' at revision '${ctx.revision}' (recorded in the cache's .no_exist)`,
+        cached.commit,
+      );
+    case "unknown-revision":
+      throw new OfflineCacheMissError(
+        `${why}, and revision '${ctx.revision}' of ${ctx.repoType} '${ctx.repoId}' is not in the cache at ${ctx.cacheDir}: ` +
+          `download it once while online`,
+        { cause },
+      );
+    case "missing":
+      throw new OfflineCacheMissError(
+        `${why}, and '${path}' of ${ctx.repoType} '${ctx.repoId}' (revision '${ctx.revision}', commit ${cached.commit}) ` +
+          `is not in the cache at ${ctx.cacheDir}: download it once while online`,
+        { cause },
+      );
+  }
+}
+
+async function pointerModeFor(ctx: RepoContext, options: Omit<DownloadFileOptions, "repo" | "path">): Promise<PointerMode> {
+  if (options.symlinks === "never" || envFlag(ctx.runtime.platform, "HF_HUB_DISABLE_SYMLINKS")) return "copy";
+  return (await symlinksSupported(ctx.runtime, ctx.layout)) ? "symlink" : "copy";
+}
+
+/** If `blobs/<etag>` is complete, create the pointer to it and say so. */
+async function pointAtExistingBlob(ctx: RepoContext, meta: FileMetadata, path: string, mode: PointerMode): Promise<boolean> {
+  const blob = blobPath(ctx.layout, meta.etag);
+  const info = await ctx.runtime.fs.stat(blob).catch(() => null);
+  if (!info || info.kind !== "file") return false;
+  // A blob of the wrong size was written by a client that does not verify (or was damaged):
+  // never point at it; a fresh verified download will replace it.
+  if (info.size !== meta.size) return false;
+  await createPointer(ctx, meta, path, mode, { kind: "blob", path: blob });
+  return true;
+}
+
+async function createPointer(
+  ctx: RepoContext,
+  meta: FileMetadata,
+  path: string,
+  mode: PointerMode,
+  source: { kind: "fresh" | "blob"; path: string },
+): Promise<void> {
+  if (mode === "symlink") {
+    if (source.kind === "fresh") throw new CacheError("internal: a fresh temp file must be published before linking");
+    if ((await linkPointer(ctx.runtime, ctx.layout, meta.commit, path, meta.etag)) === "linked") return;
+  }
+  await placePointerFile(ctx.runtime, ctx.layout, meta.commit, path, source);
+}
+
+async function takeLock(
+  ctx: RepoContext,
+  meta: FileMetadata,
+  path: string,
+  mode: PointerMode,
+  options: Omit<DownloadFileOptions, "repo" | "path">,
+): Promise<HeldLock | "done"> {
+  const none: HeldLock = { release: async () => {} };
+  if (options.lock === "none") return none;
+  try {
+    return await acquireDownloadLock(ctx.runtime, ctx.layout, meta.etag, {
+      signal: ctx.signal,
+      isDone: async () =>
+        !options.forceDownload &&
+        ((await ctx.runtime.fs.stat(blobPath(ctx.layout, meta.etag)).then((i) => i.size === meta.size, () => false)) ||
+          (mode === "copy" && (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size)))),
+    });
+  } catch (err) {
+    if (err instanceof HubcacheError) throw err;
+    // The lock is an optimisation: a cache whose lock folder we cannot use still works.
+    return none;
+  }
+}
+
+/**
+ * Steps 6 and 7: a temp file of ours holding exactly the verified content. A mismatch is
+ * never published: the bytes are thrown away and the download retried once from zero
+ * (the claimed partial may have been the bad part), then an IntegrityError.
+ */
+async function fetchVerifiedBlob(
+  ctx: RepoContext,
+  meta: FileMetadata,
+  path: string,
+  options: Omit<DownloadFileOptions, "repo" | "path">,
+  report: ProgressReporter,
+): Promise<OwnedTemp> {
+  const { runtime, layout } = ctx;
+  await runtime.fs.mkdirp(layout.blobsDir);
+  for (let round = 1;; round++) {
+    const temp = (round === 1
+      ? await claimPartial(runtime, layout.blobsDir, meta.etag, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS)
+      : null) ?? await createOwnTemp(runtime, layout.blobsDir, meta.etag);
+    const state: TransferState = { written: temp.claimedBytes };
+    report.start(meta.size, temp.claimedBytes);
+    let result;
+    try {
+      result = await transferBlob({
+        client: ctx.client,
+        runtime,
+        subject: { ...ctx, path },
+        maxAttempts: options.maxAttempts ?? 5,
+        idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+        onBytes: (done) => report.bytes(done),
+      }, temp.handle, meta, state);
+    } catch (err) {
+      await releaseForResume(runtime, temp, layout.blobsDir, meta.etag, state.written);
+      throw err instanceof HubcacheError || isFsError(err) || !ctx.signal?.aborted ? err : new AbortedError(undefined, { cause: err });
+    }
+    if (result.digest === meta.etag && result.size === meta.size) {
+      try {
+        await temp.handle.sync();
+        await temp.handle.close();
+      } catch (err) {
+        await discardTemp(runtime, temp);
+        throw err;
+      }
+      return temp;
+    }
+    await discardTemp(runtime, temp);
+    if (round >= 2) {
+      throw new IntegrityError(
+        `'${path}' from ${ctx.repoType} '${ctx.repoId}' failed verification twice ` +
+          `(expected ${meta.etag} and ${meta.size} bytes, got ${result.digest} and ${result.size} bytes); ` +
+          `nothing was written to the cache. The server or a proxy is altering the file: retry later or report it`,
+        meta.etag,
+        result.digest,
+      );
+    }
+  }
+}
+
+/** Step 8: one atomic rename into place, then the pointer. */
+async function publish(ctx: RepoContext, meta: FileMetadata, path: string, mode: PointerMode, temp: OwnedTemp): Promise<void> {
+  const { runtime, layout } = ctx;
+  const { fs } = runtime;
+  if (mode === "copy") {
+    // No symlinks: the verified file itself becomes the snapshot file, stored once (seed 003).
+    try {
+      await placePointerFile(runtime, layout, meta.commit, path, { kind: "fresh", path: temp.path });
+    } catch (err) {
+      await removeIfFile(runtime, temp.path).catch(() => {});
+      throw err;
+    }
+    return;
+  }
+  const blob = blobPath(layout, meta.etag);
+  const existing = await fs.stat(blob).catch(() => null);
+  if (existing?.kind === "file" && existing.size === meta.size) {
+    // Another writer published first: same bytes by invariant 1, theirs wins.
+    await removeIfFile(runtime, temp.path).catch(() => {});
+  } else {
+    try {
+      await fs.rename(temp.path, blob);
+    } catch (err) {
+      await removeIfFile(runtime, temp.path).catch(() => {});
+      throw err;
+    }
+    await fs.syncDir(layout.blobsDir);
+  }
+  await createPointer(ctx, meta, path, mode, { kind: "blob", path: blob });
+}
+
+interface ProgressReporter {
+  cached(pointer: string): string;
+  start(total: number, resumedFrom: number): void;
+  bytes(done: number): void;
+  done(total: number): void;
+}
+
+function progressReporter(path: string, onProgress: ((p: DownloadProgress) => void) | undefined): ProgressReporter {
+  let total = 0;
+  let resumedFrom = 0;
+  const emit = (p: DownloadProgress): void => {
+    try {
+      onProgress?.(p);
+    } catch { /* a progress callback must not break a download */ }
+  };
+  return {
+    cached(pointer) {
+      emit({ path, bytesDone: 0, bytesTotal: 0, resumedFrom: 0, phase: "cached" });
+      return pointer;
+    },
+    start(t, r) {
+      total = t;
+      resumedFrom = r;
+      emit({ path, bytesDone: r, bytesTotal: t, resumedFrom: r, phase: "download" });
+    },
+    bytes(done) {
+      emit({ path, bytesDone: done, bytesTotal: total, resumedFrom, phase: "download" });
+    },
+    done(t) {
+      emit({ path, bytesDone: t, bytesTotal: t, resumedFrom, phase: "done" });
+    },
+  };
+}

@@ -1,0 +1,233 @@
+/**
+ * Talking to the Hub: requests with redirects handled by hand (so a token never
+ * follows a redirect to another host), error mapping from `X-Error-Code`, and
+ * retries with backoff that honour `Retry-After`.
+ *
+ * @module
+ */
+
+import {
+  AbortedError,
+  EntryNotFoundError,
+  GatedRepoError,
+  HttpError,
+  HubcacheError,
+  NetworkError,
+  RepoNotFoundError,
+  RevisionNotFoundError,
+  UnsafeResponseError,
+} from "./errors.ts";
+import type { Platform } from "./ports.ts";
+import { isCommitHash, printable } from "./validate.ts";
+
+/** Who we are talking to and on whose behalf. */
+export interface HubClient {
+  /** Hub base URL without trailing slash. */
+  readonly endpoint: string;
+  /** Bearer token, sent only to the endpoint's origin. */
+  readonly token: string | undefined;
+  readonly fetch: typeof fetch;
+  readonly platform: Platform;
+  readonly userAgent: string;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** Statuses worth another attempt. */
+const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const MAX_REDIRECTS = 10;
+
+/**
+ * Send one request, following redirects by hand.
+ *
+ * `followAbsolute: false` stops at a redirect to another origin and returns it (HEAD of an
+ * LFS file answers 302 to the CDN: its headers carry the metadata). Relative redirects
+ * (a renamed repo answers 307) are always followed. The `Authorization` header goes only
+ * to the endpoint's origin: fetch implementations differ in whether they strip it on a
+ * cross-host redirect, so we never let them decide.
+ *
+ * @example
+ * ```ts
+ * const res = await hubFetch(client, `${client.endpoint}/gpt2/resolve/main/config.json`, { method: "HEAD" }, { followAbsolute: false });
+ * ```
+ */
+export async function hubFetch(
+  client: HubClient,
+  url: string,
+  init: { method: "GET" | "HEAD" | "POST"; headers?: Record<string, string>; body?: string },
+  options: { followAbsolute: boolean },
+): Promise<Response> {
+  const endpointOrigin = new URL(client.endpoint).origin;
+  let current = new URL(url);
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    const headers: Record<string, string> = {
+      "user-agent": client.userAgent,
+      "accept-encoding": "identity",
+      ...init.headers,
+    };
+    if (client.token && current.origin === endpointOrigin) headers.authorization = `Bearer ${client.token}`;
+    let res: Response;
+    try {
+      res = await client.fetch(current.href, {
+        method: init.method,
+        headers,
+        body: init.body,
+        redirect: "manual",
+        signal: client.signal,
+      });
+    } catch (err) {
+      throw toNetworkError(err, client.signal, current.href);
+    }
+    if (![301, 302, 303, 307, 308].includes(res.status)) return res;
+    const location = res.headers.get("location");
+    if (!location) return res;
+    let next: URL;
+    try {
+      next = new URL(location, current);
+    } catch {
+      throw new UnsafeResponseError(`redirect to an invalid URL: '${printable(location)}'`);
+    }
+    if (next.protocol !== "https:" && next.protocol !== "http:") {
+      throw new UnsafeResponseError(`refusing a redirect to a non-HTTP URL: '${printable(location)}'`);
+    }
+    const relative = !/^[a-z][a-z0-9+.-]*:/i.test(location.trim()) && !location.trim().startsWith("//");
+    if (!options.followAbsolute && !relative) return res;
+    await res.body?.cancel().catch(() => {});
+    current = next;
+  }
+  throw new UnsafeResponseError(`more than ${MAX_REDIRECTS} redirects from ${url}`);
+}
+
+/** Turn a `fetch` rejection into an {@link AbortedError} or {@link NetworkError}. */
+export function toNetworkError(err: unknown, signal: AbortSignal | undefined, url: string): HubcacheError {
+  if (err instanceof HubcacheError) return err;
+  if (signal?.aborted) return new AbortedError(undefined, { cause: err });
+  const detail = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+  return new NetworkError(`cannot reach ${new URL(url).origin}: ${detail}. Check your connection or use --offline`, {
+    cause: err,
+  });
+}
+
+/** What a request was about, for error messages. */
+export interface RequestSubject {
+  readonly repoId: string;
+  readonly repoType: string;
+  readonly revision?: string;
+  readonly path?: string;
+}
+
+/**
+ * Map an error response to a typed error using the Hub's `X-Error-Code`.
+ *
+ * @example
+ * ```ts
+ * if (!res.ok) throw hubErrorFor(res, { repoId: "gpt2", repoType: "model", path: "x.bin" });
+ * ```
+ */
+export function hubErrorFor(res: Response, subject: RequestSubject): HubcacheError {
+  const code = res.headers.get("x-error-code") ?? "";
+  const serverMessage = res.headers.get("x-error-message");
+  const said = serverMessage ? ` (the Hub said: ${printable(serverMessage)})` : "";
+  const repo = `${subject.repoType} '${subject.repoId}'`;
+  if (code === "GatedRepo") {
+    return new GatedRepoError(`${repo} is gated: accept its conditions on the Hub, then pass a token (--token or HF_TOKEN)${said}`);
+  }
+  if (code === "RepoNotFound" || (res.status === 401 && code === "")) {
+    return new RepoNotFoundError(
+      `${repo} was not found: check the id and --repo-type; if it is private, pass a token (--token or HF_TOKEN)${said}`,
+    );
+  }
+  if (code === "RevisionNotFound") {
+    return new RevisionNotFoundError(`revision '${subject.revision}' does not exist in ${repo}${said}`);
+  }
+  if (code === "EntryNotFound") {
+    const raw = (res.headers.get("x-repo-commit") ?? "").trim().toLowerCase();
+    const commit = isCommitHash(raw) ? raw : undefined;
+    return new EntryNotFoundError(
+      `'${subject.path}' does not exist in ${repo} at revision '${subject.revision}'${said}`,
+      commit,
+    );
+  }
+  return new HttpError(`HTTP ${res.status} from the Hub for ${repo}${said}`, res.status, res.url);
+}
+
+/** True for a status worth retrying (429, 5xx, 408). */
+export function isRetryableStatus(status: number): boolean {
+  return RETRYABLE_STATUS.has(status);
+}
+
+/**
+ * How long to wait before attempt `attempt` (1-based): exponential from 500 ms, capped at
+ * 8 s, with jitter so a crowd of workers does not retry in lock-step; a `Retry-After`
+ * header (seconds or HTTP date) wins, capped at 60 s.
+ *
+ * @example
+ * ```ts
+ * await platform.sleep(retryDelayMs(2, res.headers.get("retry-after"), platform), signal);
+ * ```
+ */
+export function retryDelayMs(attempt: number, retryAfter: string | null, platform: Platform): number {
+  if (retryAfter) {
+    const seconds = Number(retryAfter.trim());
+    if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 60_000);
+    const date = Date.parse(retryAfter);
+    if (!Number.isNaN(date)) return Math.min(Math.max(0, date - platform.now()), 60_000);
+  }
+  const base = Math.min(500 * 2 ** (attempt - 1), 8_000);
+  const jitter = parseInt(platform.randomHex(2), 16) / 0xffff;
+  return Math.round(base * (0.75 + jitter / 2));
+}
+
+/**
+ * Send a request to the Hub and retry network failures, 5xx and 429 (honouring
+ * `Retry-After`) up to `maxAttempts` times. Error statuses that are not worth a retry are
+ * mapped to typed errors; the response of a success is returned unread.
+ *
+ * @example
+ * ```ts
+ * const res = await requestWithRetries(client, url, { method: "GET" }, { followAbsolute: true }, subject, 5);
+ * const info = await res.json();
+ * ```
+ */
+export async function requestWithRetries(
+  client: HubClient,
+  url: string,
+  init: { method: "GET" | "HEAD" | "POST"; headers?: Record<string, string>; body?: string },
+  options: { followAbsolute: boolean },
+  subject: RequestSubject,
+  maxAttempts: number,
+): Promise<Response> {
+  for (let attempt = 1;; attempt++) {
+    let res: Response;
+    try {
+      res = await hubFetch(client, url, init, options);
+    } catch (err) {
+      if (err instanceof NetworkError && attempt < maxAttempts) {
+        await client.platform.sleep(retryDelayMs(attempt, null, client.platform), client.signal);
+        continue;
+      }
+      throw err;
+    }
+    if (isRetryableStatus(res.status) && attempt < maxAttempts) {
+      await res.body?.cancel().catch(() => {});
+      await client.platform.sleep(retryDelayMs(attempt, res.headers.get("retry-after"), client.platform), client.signal);
+      continue;
+    }
+    if (res.status >= 400) {
+      await res.body?.cancel().catch(() => {});
+      throw hubErrorFor(res, subject);
+    }
+    return res;
+  }
+}
+
+/** Build the `resolve` URL of a file. */
+export function resolveUrl(endpoint: string, repoType: string, repoId: string, revision: string, path: string): string {
+  const prefix = repoType === "dataset" ? "datasets/" : repoType === "space" ? "spaces/" : "";
+  const encodedPath = path.split("/").map(encodeURIComponent).join("/");
+  return `${endpoint}/${prefix}${repoId}/resolve/${encodeURIComponent(revision)}/${encodedPath}`;
+}
+
+/** Build an `/api/{models|datasets|spaces}/{repo}` URL. */
+export function apiUrl(endpoint: string, repoType: string, repoId: string, suffix: string): string {
+  return `${endpoint}/api/${repoType}s/${repoId}${suffix}`;
+}

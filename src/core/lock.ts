@@ -1,0 +1,175 @@
+/**
+ * The de-duplication lock (DESIGN invariant 6): it only saves bandwidth, so every
+ * failure mode of it — silently broken flock on Lustre/NFS, a holder killed with
+ * SIGKILL, a holder on a dead host — costs at most a duplicate download.
+ *
+ * Two layers:
+ * - our own lock file `.locks/<repo>/<etag>.hubcache-lock`, created exclusively, holding
+ *   the owner's host/pid/nonce, its mtime refreshed as a heartbeat. A holder whose pid is
+ *   gone (same host) or whose heartbeat stopped (other host) is stale and is replaced.
+ * - where the runtime has flock, also the Python client's `.locks/<repo>/<etag>.lock`,
+ *   so a Python process and hubcache do not download the same blob twice. We never create
+ *   that name exclusively: Python leaves it in place forever.
+ *
+ * @module
+ */
+
+import { AbortedError } from "./errors.ts";
+import { isFsError, type Runtime } from "./ports.ts";
+import { ownLockPath, pythonLockPath, type RepoLayout, smallTempName, type TempOwner } from "./layout.ts";
+import { removeIfFile, writerIdentity } from "./temp_files.ts";
+
+/** A held lock. `release` never throws. */
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
+/** Options for {@link acquireDownloadLock}. */
+export interface LockOptions {
+  readonly signal?: AbortSignal;
+  /** A heartbeat older than this marks another host's lock as abandoned. */
+  readonly staleAfterMs?: number;
+  /** How often the holder refreshes its heartbeat. */
+  readonly heartbeatMs?: number;
+  /** Checked while waiting: once true (the blob appeared), waiting stops. */
+  readonly isDone: () => Promise<boolean>;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Wait until this process may download `etag`, or until `isDone()` says another process
+ * already did. Returns the held lock, or `"done"`.
+ *
+ * @example
+ * ```ts
+ * const lock = await acquireDownloadLock(runtime, layout, etag, { isDone: () => blobExists() });
+ * if (lock === "done") return;
+ * try { await download(); } finally { await lock.release(); }
+ * ```
+ */
+export async function acquireDownloadLock(
+  runtime: Runtime,
+  layout: RepoLayout,
+  etag: string,
+  options: LockOptions,
+): Promise<HeldLock | "done"> {
+  const { fs, platform } = runtime;
+  const staleAfterMs = options.staleAfterMs ?? 30_000;
+  const heartbeatMs = options.heartbeatMs ?? Math.max(1_000, Math.floor(staleAfterMs / 6));
+  const path = ownLockPath(layout, etag);
+  const me = writerIdentity(platform);
+  await fs.mkdirp(layout.locksDir);
+  let delay = 50;
+  for (;;) {
+    if (options.signal?.aborted) throw new AbortedError("aborted while waiting for another download of the same file");
+    if (await options.isDone()) return "done";
+    if (await tryCreate(runtime, path, me)) {
+      const flock = await runtime.locks?.tryLock(pythonLockPath(layout, etag)).catch(() => null);
+      if (runtime.locks && flock === null) {
+        // A Python client holds its lock: let it finish rather than download twice.
+        await removeIfFile(runtime, path).catch(() => {});
+      } else {
+        return holdWithHeartbeat(runtime, path, me, heartbeatMs, flock ?? undefined);
+      }
+    } else {
+      await breakIfStale(runtime, path, staleAfterMs);
+    }
+    await platform.sleep(delay, options.signal).catch(() => {
+      throw new AbortedError("aborted while waiting for another download of the same file");
+    });
+    delay = Math.min(delay * 2, 500);
+  }
+}
+
+async function tryCreate(runtime: Runtime, path: string, me: TempOwner): Promise<boolean> {
+  let handle;
+  try {
+    handle = await runtime.fs.createExclusive(path);
+  } catch (err) {
+    if (isFsError(err, "EEXIST")) return false;
+    // A lock directory we cannot write (read-only shared cache): go on without the lock.
+    return true;
+  }
+  try {
+    await handle.write(encoder.encode(JSON.stringify(me)), 0);
+  } finally {
+    await handle.close().catch(() => {});
+  }
+  return true;
+}
+
+function holdWithHeartbeat(
+  runtime: Runtime,
+  path: string,
+  me: TempOwner,
+  heartbeatMs: number,
+  flock: { release(): Promise<void> } | undefined,
+): HeldLock {
+  const timer = setInterval(() => {
+    const now = runtime.platform.now();
+    runtime.fs.utimes(path, now, now).catch(() => {});
+  }, heartbeatMs);
+  // Node would otherwise keep a finished CLI alive until the next tick.
+  (timer as unknown as { unref?: () => void }).unref?.();
+  let released = false;
+  return {
+    async release(): Promise<void> {
+      if (released) return;
+      released = true;
+      clearInterval(timer);
+      await flock?.release().catch(() => {});
+      // Only remove the lock if it is still ours: a waiter may have judged us stale.
+      const owner = await readOwner(runtime, path);
+      if (owner && owner.nonce === me.nonce) await removeIfFile(runtime, path).catch(() => {});
+    },
+  };
+}
+
+async function readOwner(runtime: Runtime, path: string): Promise<TempOwner | null> {
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(await runtime.fs.readFile(path)));
+    if (typeof parsed?.host === "string" && typeof parsed?.pid === "number" && typeof parsed?.nonce === "string") {
+      return parsed as TempOwner;
+    }
+  } catch { /* torn or absent: judged by age below */ }
+  return null;
+}
+
+/**
+ * Whether a lock file's holder can no longer be working: same host and its pid is gone,
+ * or its heartbeat is older than `staleAfterMs`.
+ *
+ * @example
+ * ```ts
+ * if (await lockIsStale(runtime, path, 30_000)) { … }
+ * ```
+ */
+export async function lockIsStale(runtime: Runtime, path: string, staleAfterMs: number): Promise<boolean> {
+  const { fs, platform } = runtime;
+  const info = await fs.lstat(path).catch(() => null);
+  if (!info) return false;
+  const owner = await readOwner(runtime, path);
+  const me = writerIdentity(platform);
+  if (owner && owner.host === me.host && owner.pid !== me.pid && !platform.isProcessAlive(owner.pid)) return true;
+  return platform.now() - info.mtimeMs > staleAfterMs;
+}
+
+async function breakIfStale(runtime: Runtime, path: string, staleAfterMs: number): Promise<void> {
+  if (!(await lockIsStale(runtime, path, staleAfterMs))) return;
+  const { fs, platform } = runtime;
+  const judged = await readOwner(runtime, path);
+  // Move it aside rather than unlink: of several waiters breaking it, one rename wins.
+  const aside = path + "." + smallTempName("stale", writerIdentity(platform));
+  try {
+    await fs.rename(path, aside);
+  } catch {
+    return;
+  }
+  const moved = await readOwner(runtime, aside);
+  if (judged && moved && moved.nonce !== judged.nonce) {
+    // We raced a fresh holder that replaced the stale one: give its lock back.
+    await fs.link(aside, path).catch(() => {});
+  }
+  await removeIfFile(runtime, aside).catch(() => {});
+}

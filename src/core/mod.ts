@@ -1,0 +1,41 @@
+/**
+ * The runtime-agnostic core of hubcache. Bring your own {@link Runtime} (for example
+ * `memoryRuntime()` from `hubcache/adapters/memory` on an edge runtime).
+ *
+ * @example
+ * ```ts
+ * import { downloadFile } from "hubcache/core";
+ * import { memoryRuntime } from "hubcache/adapters/memory";
+ * const path = await downloadFile({ runtime: memoryRuntime(), repo: "gpt2", path: "config.json", cacheDir: "/cache" });
+ * ```
+ *
+ * @module
+ */
+
+export * from "./errors.ts";
+export * from "./ports.ts";
+export * from "./options.ts";
+export { downloadFile } from "./download.ts";
+export { lookupCached, type CachedLookup } from "./cached.ts";
+export { defaultCacheDir, defaultEndpoint, defaultToken, envFlag, DEFAULT_ENDPOINT } from "./config.ts";
+export { VERSION } from "./context.ts";
+export {
+  blobPath,
+  parseBlobsEntry,
+  parseRepoFolderName,
+  pointerPath,
+  refPath,
+  relativeBlobTarget,
+  repoFolderName,
+  repoLayout,
+  type RepoLayout,
+} from "./layout.ts";
+export { hashAlgorithmFor, hashFile } from "./content_hash.ts";
+export {
+  isCommitHash,
+  parseEtag,
+  type RepoType,
+  validateRepoId,
+  validateRepoPath,
+  validateRevision,
+} from "./validate.ts";

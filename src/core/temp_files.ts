@@ -1,0 +1,252 @@
+/**
+ * The life of a download's temp file (DESIGN invariants 2, 7 and 10): created
+ * exclusively under a name that says who owns it, claimed from an earlier writer
+ * by one atomic rename, released for resume as `<etag>.partial`, or removed.
+ *
+ * @module
+ */
+
+import { isFsError, type FileHandle, type Runtime } from "./ports.ts";
+import {
+  joinPath,
+  parseBlobsEntry,
+  partialBlobName,
+  sanitizeHost,
+  tempBlobName,
+  type TempOwner,
+} from "./layout.ts";
+
+/** A temp file this writer owns: created by it, or claimed by renaming it to its own name. */
+export interface OwnedTemp {
+  readonly path: string;
+  readonly handle: FileHandle;
+  /** Bytes already in the file when we took it (0 for a fresh one). */
+  readonly claimedBytes: number;
+  /** Where the bytes came from, for diagnostics and tests. */
+  readonly origin: "fresh" | "partial" | "dead-writer" | "stale-writer";
+}
+
+/**
+ * A new identity for one writer: host, pid and 16 random bytes.
+ *
+ * @example
+ * ```ts
+ * const me = writerIdentity(runtime.platform); // { host: "node1", pid: 4242, nonce: "9f…" }
+ * ```
+ */
+export function writerIdentity(platform: Runtime["platform"]): TempOwner {
+  return { host: sanitizeHost(platform.hostname()), pid: platform.pid(), nonce: platform.randomHex(16) };
+}
+
+/**
+ * Create this writer's own temp file `<etag>.<host>-<pid>-<nonce>.incomplete` with
+ * exclusive create: no other writer can ever open it for writing by name.
+ *
+ * @example
+ * ```ts
+ * const temp = await createOwnTemp(runtime, layout.blobsDir, etag);
+ * ```
+ */
+export async function createOwnTemp(runtime: Runtime, blobsDir: string, etag: string): Promise<OwnedTemp> {
+  const path = joinPath(blobsDir, tempBlobName(etag, writerIdentity(runtime.platform)));
+  const handle = await runtime.fs.createExclusive(path);
+  return { path, handle, claimedBytes: 0, origin: "fresh" };
+}
+
+interface Candidate {
+  readonly path: string;
+  readonly size: number;
+  /** A released partial or a dead writer's file can be renamed and reused in place. */
+  readonly reuse: "in-place" | "copy";
+  readonly origin: OwnedTemp["origin"];
+}
+
+/**
+ * Take over the best resumable file for `etag`, if any: `<etag>.partial` (released on
+ * purpose), the temp file of a writer on this host whose process is gone (SIGKILL), or —
+ * once it has not grown for `staleAfterMs` — a temp file of a writer on another host or a
+ * legacy `<etag>.incomplete` of an older Python client.
+ *
+ * The claim is one `rename` to our own unique name: of several claimers exactly one
+ * rename succeeds, the others see `ENOENT` and try the next candidate (seed 002). A file
+ * whose writer might still be alive (only judged stale by time) is never written in place:
+ * its bytes are copied into a fresh file of ours and the claimed inode is unlinked, so a
+ * zombie writer still holding a descriptor writes into nothing we publish. Whatever is
+ * claimed is re-verified by the caller, so a wrong claim costs bandwidth, not correctness.
+ *
+ * @example
+ * ```ts
+ * const temp = await claimPartial(runtime, layout.blobsDir, etag, 600_000) ?? await createOwnTemp(runtime, layout.blobsDir, etag);
+ * ```
+ */
+export async function claimPartial(
+  runtime: Runtime,
+  blobsDir: string,
+  etag: string,
+  staleAfterMs: number,
+): Promise<OwnedTemp | null> {
+  const { fs, platform } = runtime;
+  const candidates = await findCandidates(runtime, blobsDir, etag, staleAfterMs);
+  for (const candidate of candidates) {
+    const mine = joinPath(blobsDir, tempBlobName(etag, writerIdentity(platform)));
+    try {
+      await fs.rename(candidate.path, mine);
+    } catch (err) {
+      if (isFsError(err, "ENOENT")) continue; // another claimer won this one
+      throw err;
+    }
+    if (candidate.reuse === "in-place") {
+      const handle = await fs.openReadWrite(mine);
+      return { path: mine, handle, claimedBytes: await handle.size(), origin: candidate.origin };
+    }
+    return await copyIntoFresh(runtime, mine, blobsDir, etag, candidate.origin);
+  }
+  return null;
+}
+
+async function findCandidates(runtime: Runtime, blobsDir: string, etag: string, staleAfterMs: number): Promise<Candidate[]> {
+  const { fs, platform } = runtime;
+  let names: string[];
+  try {
+    names = await fs.readdir(blobsDir);
+  } catch (err) {
+    if (isFsError(err, "ENOENT")) return [];
+    throw err;
+  }
+  const myHost = sanitizeHost(platform.hostname());
+  const now = platform.now();
+  const found: Candidate[] = [];
+  for (const name of names) {
+    if (!name.startsWith(etag + ".")) continue;
+    const entry = parseBlobsEntry(name);
+    if (entry.kind === "blob" || entry.kind === "other") continue;
+    const path = joinPath(blobsDir, name);
+    let info;
+    try {
+      info = await fs.lstat(path);
+    } catch {
+      continue;
+    }
+    if (info.kind !== "file") continue;
+    const stale = now - info.mtimeMs >= staleAfterMs;
+    if (entry.kind === "partial") {
+      found.push({ path, size: info.size, reuse: "in-place", origin: "partial" });
+    } else if (entry.kind === "temp" && entry.owner.host === myHost) {
+      if (entry.owner.pid !== platform.pid() && !platform.isProcessAlive(entry.owner.pid)) {
+        found.push({ path, size: info.size, reuse: "in-place", origin: "dead-writer" });
+      }
+    } else if (stale) {
+      found.push({ path, size: info.size, reuse: "copy", origin: "stale-writer" });
+    }
+  }
+  return found.sort((a, b) => b.size - a.size);
+}
+
+async function copyIntoFresh(
+  runtime: Runtime,
+  claimed: string,
+  blobsDir: string,
+  etag: string,
+  origin: OwnedTemp["origin"],
+): Promise<OwnedTemp> {
+  const fresh = await createOwnTemp(runtime, blobsDir, etag);
+  try {
+    const source = await runtime.fs.openRead(claimed);
+    let position = 0;
+    try {
+      const buffer = new Uint8Array(1 << 20);
+      for (;;) {
+        const n = await source.read(buffer, position);
+        if (n === 0) break;
+        await fresh.handle.write(buffer.subarray(0, n), position);
+        position += n;
+      }
+    } finally {
+      await source.close();
+    }
+    await removeIfFile(runtime, claimed);
+    return { ...fresh, claimedBytes: position, origin };
+  } catch (err) {
+    await discardTemp(runtime, fresh);
+    throw err;
+  }
+}
+
+/**
+ * Give an interrupted download back for resume: keep its first `goodBytes` bytes and
+ * rename it to `<etag>.partial`, unless a partial at least as large is already there.
+ * Never throws: it runs on error paths and must not hide the original error.
+ *
+ * @example
+ * ```ts
+ * try { … } catch (e) { await releaseForResume(runtime, temp, blobsDir, etag, written); throw e; }
+ * ```
+ */
+export async function releaseForResume(
+  runtime: Runtime,
+  temp: OwnedTemp,
+  blobsDir: string,
+  etag: string,
+  goodBytes: number,
+): Promise<void> {
+  const { fs } = runtime;
+  try {
+    // Bytes past the last completed write may be torn (ENOSPC mid-write): cut them off.
+    await temp.handle.truncate(goodBytes);
+  } catch { /* the claimer re-verifies everything anyway */ }
+  await temp.handle.close().catch(() => {});
+  try {
+    if (goodBytes === 0) {
+      await removeIfFile(runtime, temp.path);
+      return;
+    }
+    const partial = joinPath(blobsDir, partialBlobName(etag));
+    const existing = await fs.lstat(partial).catch(() => null);
+    if (existing && existing.kind === "file" && existing.size >= goodBytes) {
+      await removeIfFile(runtime, temp.path);
+      return;
+    }
+    await fs.rename(temp.path, partial);
+  } catch {
+    // Leaving our named temp file is still safe: a later run on this host adopts it once
+    // our pid is gone, and `cache prune` removes it.
+  }
+}
+
+/**
+ * Close and remove a temp file (a failed verification, or a blob someone else published).
+ *
+ * @example
+ * ```ts
+ * await discardTemp(runtime, temp);
+ * ```
+ */
+export async function discardTemp(runtime: Runtime, temp: OwnedTemp): Promise<void> {
+  await temp.handle.close().catch(() => {});
+  await removeIfFile(runtime, temp.path).catch(() => {});
+}
+
+/**
+ * Remove `path` if it is a file or symlink; absent is fine. Never removes a directory
+ * (Deno's `unlink` deletes empty directories, so we always look first).
+ *
+ * @example
+ * ```ts
+ * await removeIfFile(runtime, "/c/models--a--b/blobs/x.partial");
+ * ```
+ */
+export async function removeIfFile(runtime: Runtime, path: string): Promise<void> {
+  let info;
+  try {
+    info = await runtime.fs.lstat(path);
+  } catch (err) {
+    if (isFsError(err, "ENOENT")) return;
+    throw err;
+  }
+  if (info.kind === "directory") return;
+  try {
+    await runtime.fs.removeFile(path);
+  } catch (err) {
+    if (!isFsError(err, "ENOENT")) throw err;
+  }
+}

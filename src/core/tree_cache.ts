@@ -1,0 +1,93 @@
+/**
+ * `trees/<commit>.json`: a commit's file listing, cached forever (a commit never changes),
+ * in the Python client's format so each reads the other's:
+ *
+ * ```json
+ * { "format_version": 1,
+ *   "files": { "config.json": { "size": 519, "blob_id": "<git sha1>" },
+ *              "model.bin": { "size": 9, "blob_id": "…", "lfs_sha256": "<sha256>", "lfs_size": 9 } } }
+ * ```
+ *
+ * @module
+ */
+
+import { treePath, type RepoLayout } from "./layout.ts";
+import type { Runtime } from "./ports.ts";
+import { writeFileAtomic } from "./refs.ts";
+import { isEtag, validateRepoPath } from "./validate.ts";
+
+/** One file of a tree listing. */
+export interface TreeFile {
+  readonly path: string;
+  readonly size: number;
+  /** Git blob sha1 of the file (for LFS files, of its pointer). */
+  readonly blobId: string;
+  readonly lfsSha256?: string;
+  readonly lfsSize?: number;
+  readonly xetHash?: string;
+}
+
+/** The content address a file is stored under in `blobs/`: the LFS sha256, else the git sha1. */
+export function etagOf(file: TreeFile): string {
+  return file.lfsSha256 ?? file.blobId;
+}
+
+/**
+ * Read `trees/<commit>.json`; `null` if absent, unreadable, of another format version, or
+ * holding a path or hash we would not accept from a server.
+ *
+ * @example
+ * ```ts
+ * const files = await readTreeCache(runtime, layout, commit);
+ * ```
+ */
+export async function readTreeCache(runtime: Runtime, layout: RepoLayout, commit: string): Promise<TreeFile[] | null> {
+  try {
+    const data = JSON.parse(new TextDecoder().decode(await runtime.fs.readFile(treePath(layout, commit))));
+    if (data?.format_version !== 1 || typeof data.files !== "object" || data.files === null) return null;
+    const files: TreeFile[] = [];
+    for (const [path, info] of Object.entries(data.files as Record<string, Record<string, unknown>>)) {
+      validateRepoPath(path);
+      const blobId = String(info.blob_id ?? "");
+      const lfs = info.lfs_sha256 === undefined || info.lfs_sha256 === null ? undefined : String(info.lfs_sha256);
+      if (!isEtag(blobId) || (lfs !== undefined && !isEtag(lfs)) || !Number.isSafeInteger(info.size)) return null;
+      files.push({
+        path,
+        size: info.size as number,
+        blobId,
+        lfsSha256: lfs,
+        lfsSize: typeof info.lfs_size === "number" ? info.lfs_size : undefined,
+        xetHash: typeof info.xet_hash === "string" ? info.xet_hash : undefined,
+      });
+    }
+    return files;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Write `trees/<commit>.json` atomically, byte-for-byte as the Python client does
+ * (`json.dump(indent=1)`, sorted paths, non-ASCII escaped).
+ *
+ * @example
+ * ```ts
+ * await writeTreeCache(runtime, layout, commit, files);
+ * ```
+ */
+export async function writeTreeCache(runtime: Runtime, layout: RepoLayout, commit: string, files: TreeFile[]): Promise<void> {
+  const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const f of sorted) {
+    const info: Record<string, unknown> = { size: f.size, blob_id: f.blobId };
+    if (f.lfsSha256 !== undefined) {
+      info.lfs_sha256 = f.lfsSha256;
+      info.lfs_size = f.lfsSize ?? f.size;
+    }
+    if (f.xetHash !== undefined) info.xet_hash = f.xetHash;
+    out[f.path] = info;
+  }
+  const json = JSON.stringify({ format_version: 1, files: out }, null, 1)
+    .replace(/[\u007f-\uffff]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  await writeFileAtomic(runtime, layout.tmpDir, treePath(layout, commit), new TextEncoder().encode(json), "tree");
+}
