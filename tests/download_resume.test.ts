@@ -1,0 +1,272 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fsp from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { downloadFile } from "../src/core/download.ts";
+import { AbortedError, IntegrityError } from "../src/core/errors.ts";
+import type { DownloadProgress } from "../src/core/options.ts";
+import { claimPartial, createOwnTemp, releaseForResume } from "../src/core/temp_files.ts";
+import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub } from "./_support/hub.ts";
+
+const SIZE = 6_000_000;
+
+/** Start a download and abort it once `atBytes` are on disk; returns the size released. */
+async function interrupt(fx: HubFixture, repo: string, path: string, atBytes: number, revision?: string): Promise<void> {
+  const controller = new AbortController();
+  fx.hub.throttle(12_000_000);
+  try {
+    const err = await downloadFile({
+      ...fx.base,
+      repo,
+      path,
+      revision,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.bytesDone >= atBytes) controller.abort();
+      },
+    }).catch((e) => e);
+    assert.ok(err instanceof AbortedError, `expected AbortedError, got ${err}`);
+  } finally {
+    fx.hub.throttle(null);
+  }
+}
+
+function blobsDir(fx: HubFixture, repo: string): string {
+  return join(fx.cacheDir, `models--${repo.replace("/", "--")}`, "blobs");
+}
+
+function ranged(fx: HubFixture): string[] {
+  return fx.hub.requests.filter((r) => r.method === "GET" && r.range).map((r) => r.range!);
+}
+
+describe("resume: interrupted downloads are released, claimed and continued", () => {
+  let fx: HubFixture;
+  const data = bytes(SIZE, 11);
+  before(async () => {
+    fx = await startHub();
+    fx.hub.createRepo("org/res").commit({ "model.bin": data, "other.bin": bytes(SIZE, 12), "reg.txt": "x".repeat(500) }, { regular: ["reg.txt"] });
+  });
+  after(() => fx.close());
+
+  test("an aborted download is released as <etag>.partial and resumed with Range + If-Range", async () => {
+    const etag = fx.hub.repo("org/res").fileInfo("model.bin").sha256;
+    await interrupt(fx, "org/res", "model.bin", 2_000_000);
+    const partial = join(blobsDir(fx, "org/res"), `${etag}.partial`);
+    const kept = (await fsp.stat(partial)).size;
+    assert.ok(kept >= 2_000_000 && kept < SIZE, `kept ${kept}`);
+    assert.deepEqual((await listDir(blobsDir(fx, "org/res"))).filter((n) => n.endsWith(".incomplete")), []);
+
+    fx.hub.clearRequests();
+    const seen: DownloadProgress[] = [];
+    const path = await downloadFile({ ...fx.base, repo: "org/res", path: "model.bin", onProgress: (p) => seen.push(p) });
+    assert.ok(sameBytes(await readBytes(path), data));
+    const get = fx.hub.requests.find((r) => r.method === "GET" && r.cdn)!;
+    assert.equal(get.range, `bytes=${kept}-`);
+    assert.equal(get.ifRange, `"${etag}"`);
+    assert.equal(get.authorization, false, "the token must not reach the CDN host");
+    assert.equal(seen.find((p) => p.phase === "download")!.resumedFrom, kept);
+    assert.deepEqual(await listDir(blobsDir(fx, "org/res")), [etag].concat((await listDir(blobsDir(fx, "org/res"))).filter((n) => n !== etag)).sort());
+    assert.equal((await listDir(blobsDir(fx, "org/res"))).filter((n) => n.includes(".")).length, 0);
+  });
+
+  test("a partial holding wrong bytes is caught by verification and fetched again from zero", async () => {
+    const etag = fx.hub.repo("org/res").fileInfo("other.bin").sha256;
+    await fsp.mkdir(blobsDir(fx, "org/res"), { recursive: true });
+    await fsp.writeFile(join(blobsDir(fx, "org/res"), `${etag}.partial`), bytes(1_000_000, 99));
+    fx.hub.clearRequests();
+    const path = await downloadFile({ ...fx.base, repo: "org/res", path: "other.bin" });
+    assert.ok(sameBytes(await readBytes(path), bytes(SIZE, 12)));
+    const gets = fx.hub.requests.filter((r) => r.method === "GET" && r.cdn);
+    assert.deepEqual(gets.map((r) => r.range ?? "full"), ["bytes=1000000-", "full"]);
+  });
+
+  test("a regular (non-LFS) file resumes too, verified by git blob sha1", async () => {
+    const info = fx.hub.repo("org/res").fileInfo("reg.txt");
+    await fsp.writeFile(join(blobsDir(fx, "org/res"), `${info.gitSha1}.partial`), "x".repeat(200));
+    fx.hub.clearRequests();
+    const path = await downloadFile({ ...fx.base, repo: "org/res", path: "reg.txt" });
+    assert.equal(await fsp.readFile(path, "utf8"), "x".repeat(500));
+    assert.deepEqual(ranged(fx), ["bytes=200-"]);
+  });
+});
+
+describe("resume across a moved commit (seed 001)", () => {
+  let fx: HubFixture;
+  const data = bytes(SIZE, 21);
+  before(async () => {
+    fx = await startHub();
+  });
+  after(() => fx.close());
+
+  test("a download interrupted at commit A resumes at commit B when the file is unchanged; no orphan is left", async () => {
+    const repo = fx.hub.createRepo("org/moving");
+    const commitA = repo.commit({ "model.bin": data, "readme.md": "v1" });
+    await interrupt(fx, "org/moving", "model.bin", 2_000_000);
+    const etag = repo.fileInfo("model.bin").sha256;
+    const kept = (await fsp.stat(join(blobsDir(fx, "org/moving"), `${etag}.partial`))).size;
+
+    const commitB = repo.commit({ "readme.md": "v2" });
+    assert.notEqual(commitA, commitB);
+    fx.hub.clearRequests();
+    const path = await downloadFile({ ...fx.base, repo: "org/moving", path: "model.bin" });
+    assert.equal(path, join(fx.cacheDir, "models--org--moving", "snapshots", commitB, "model.bin"));
+    assert.ok(sameBytes(await readBytes(path), data));
+    assert.deepEqual(ranged(fx), [`bytes=${kept}-`]);
+    assert.deepEqual(await listDir(blobsDir(fx, "org/moving")), [etag]);
+    assert.equal(await fsp.readFile(join(fx.cacheDir, "models--org--moving", "refs", "main"), "utf8"), commitB);
+  });
+});
+
+describe("resume: whose temp files may be claimed", () => {
+  let fx: HubFixture;
+  let n = 0;
+  before(async () => {
+    fx = await startHub();
+    fx.hub.createRepo("org/claims");
+  });
+  after(() => fx.close());
+
+  async function freshFile(): Promise<{ path: string; data: Uint8Array; etag: string; blobs: string }> {
+    const path = `f${++n}.bin`;
+    const data = bytes(2_000_000, 100 + n);
+    const repo = fx.hub.repo("org/claims");
+    repo.commit({ [path]: data });
+    const blobs = blobsDir(fx, "org/claims");
+    await fsp.mkdir(blobs, { recursive: true });
+    return { path, data, etag: repo.fileInfo(path).sha256, blobs };
+  }
+  const old = new Date(Date.now() - 3600_000);
+
+  test("a legacy <etag>.incomplete that is still growing is never touched", async () => {
+    const f = await freshFile();
+    const legacy = join(f.blobs, `${f.etag}.incomplete`);
+    await fsp.writeFile(legacy, f.data.subarray(0, 700_000));
+    fx.hub.clearRequests();
+    const out = await downloadFile({ ...fx.base, repo: "org/claims", path: f.path, staleAfterMs: 60_000 });
+    assert.ok(sameBytes(await readBytes(out), f.data));
+    assert.equal((await fsp.stat(legacy)).size, 700_000, "a live legacy file must not be claimed or changed");
+    assert.deepEqual(ranged(fx), []);
+  });
+
+  test("a legacy <etag>.incomplete that stopped growing is claimed and resumed (seed 002)", async () => {
+    const f = await freshFile();
+    const legacy = join(f.blobs, `${f.etag}.incomplete`);
+    await fsp.writeFile(legacy, f.data.subarray(0, 700_000));
+    await fsp.utimes(legacy, old, old);
+    fx.hub.clearRequests();
+    const out = await downloadFile({ ...fx.base, repo: "org/claims", path: f.path, staleAfterMs: 60_000 });
+    assert.ok(sameBytes(await readBytes(out), f.data));
+    assert.deepEqual(ranged(fx), ["bytes=700000-"]);
+    await assert.rejects(fsp.stat(legacy), { code: "ENOENT" });
+  });
+
+  test("another host's temp file is adopted once stale, by copying (a zombie writer cannot touch our file)", async () => {
+    const f = await freshFile();
+    const foreign = join(f.blobs, `${f.etag}.otherhost-4242-${"ab".repeat(16)}.incomplete`);
+    await fsp.writeFile(foreign, f.data.subarray(0, 500_000));
+    await fsp.utimes(foreign, old, old);
+    fx.hub.clearRequests();
+    const out = await downloadFile({ ...fx.base, repo: "org/claims", path: f.path, staleAfterMs: 60_000 });
+    assert.ok(sameBytes(await readBytes(out), f.data));
+    assert.deepEqual(ranged(fx), ["bytes=500000-"]);
+    assert.deepEqual(await listDir(f.blobs).then((l) => l.filter((x) => x.startsWith(f.etag + "."))), []);
+  });
+
+  test("this host's temp file of a dead process is adopted at once", async () => {
+    const f = await freshFile();
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid!;
+    const host = fx.runtime.platform.hostname().replace(/[^A-Za-z0-9_-]/g, "_");
+    const orphan = join(f.blobs, `${f.etag}.${host}-${dead}-${"cd".repeat(16)}.incomplete`);
+    await fsp.writeFile(orphan, f.data.subarray(0, 900_000));
+    fx.hub.clearRequests();
+    const out = await downloadFile({ ...fx.base, repo: "org/claims", path: f.path });
+    assert.ok(sameBytes(await readBytes(out), f.data));
+    assert.deepEqual(ranged(fx), ["bytes=900000-"]);
+  });
+
+  test("this host's temp file of a live process is never claimed", async () => {
+    const f = await freshFile();
+    const host = fx.runtime.platform.hostname().replace(/[^A-Za-z0-9_-]/g, "_");
+    const live = join(f.blobs, `${f.etag}.${host}-${process.ppid}-${"ef".repeat(16)}.incomplete`);
+    await fsp.writeFile(live, f.data.subarray(0, 300_000));
+    await fsp.utimes(live, old, old);
+    fx.hub.clearRequests();
+    await downloadFile({ ...fx.base, repo: "org/claims", path: f.path, staleAfterMs: 1 });
+    assert.equal((await fsp.stat(live)).size, 300_000);
+    assert.deepEqual(ranged(fx), []);
+  });
+
+  test("of many concurrent claimers of one partial, exactly one wins", async () => {
+    const f = await freshFile();
+    await fsp.writeFile(join(f.blobs, `${f.etag}.partial`), f.data.subarray(0, 100_000));
+    const claims = await Promise.all(Array.from({ length: 8 }, () => claimPartial(fx.runtime, f.blobs, f.etag, 60_000)));
+    const winners = claims.filter((c) => c !== null);
+    assert.equal(winners.length, 1);
+    assert.equal(winners[0]!.claimedBytes, 100_000);
+    await winners[0]!.handle.close();
+  });
+
+  test("releasing keeps the larger partial", async () => {
+    const f = await freshFile();
+    const partial = join(f.blobs, `${f.etag}.partial`);
+    await fsp.writeFile(partial, f.data.subarray(0, 50_000));
+    const small = await createOwnTemp(fx.runtime, f.blobs, f.etag);
+    await small.handle.write(f.data.subarray(0, 10_000), 0);
+    await releaseForResume(fx.runtime, small, f.blobs, f.etag, 10_000);
+    assert.equal((await fsp.stat(partial)).size, 50_000);
+    const big = await createOwnTemp(fx.runtime, f.blobs, f.etag);
+    await big.handle.write(f.data.subarray(0, 80_000), 0);
+    await releaseForResume(fx.runtime, big, f.blobs, f.etag, 80_000);
+    assert.equal((await fsp.stat(partial)).size, 80_000);
+    assert.deepEqual((await listDir(f.blobs)).filter((x) => x.startsWith(f.etag) && x.endsWith(".incomplete")), []);
+  });
+});
+
+describe("verification and publication", () => {
+  let fx: HubFixture;
+  const data = bytes(3_000_000, 31);
+  before(async () => {
+    fx = await startHub();
+    fx.hub.createRepo("org/ver").commit({ "a.bin": data, "b.bin": bytes(3_000_000, 32), "c.bin": bytes(100_000, 33) });
+  });
+  after(() => fx.close());
+
+  test("a corrupted byte is caught; the file is fetched again from zero and the blob is exact", async () => {
+    fx.hub.injectFault({ kind: "corrupt", offset: 1_234_567, times: 1 });
+    const path = await downloadFile({ ...fx.base, repo: "org/ver", path: "a.bin" });
+    assert.ok(sameBytes(await readBytes(path), data));
+  });
+
+  test("corruption on every attempt fails with IntegrityError; nothing enters blobs/, no temp file is left", async () => {
+    const etag = fx.hub.repo("org/ver").fileInfo("b.bin").sha256;
+    fx.hub.injectFault({ kind: "corrupt", offset: 10, times: 5 });
+    const err = await downloadFile({ ...fx.base, repo: "org/ver", path: "b.bin" }).catch((e) => e);
+    fx.hub.clearFaults();
+    assert.ok(err instanceof IntegrityError, String(err));
+    assert.equal(err.code, "IntegrityError");
+    const names = await listDir(blobsDir(fx, "org/ver"));
+    assert.ok(!names.some((n) => n.startsWith(etag)), names.join(","));
+    await assert.rejects(fsp.lstat(join(fx.cacheDir, "models--org--ver", "snapshots")).then(async () => {
+      const [commit] = await fsp.readdir(join(fx.cacheDir, "models--org--ver", "snapshots"));
+      return fsp.lstat(join(fx.cacheDir, "models--org--ver", "snapshots", commit, "b.bin"));
+    }), { code: "ENOENT" });
+  });
+
+  test("a blob already published wins over ours (force download keeps the same inode)", async () => {
+    const path = await downloadFile({ ...fx.base, repo: "org/ver", path: "c.bin" });
+    const before = await fsp.stat(path);
+    await downloadFile({ ...fx.base, repo: "org/ver", path: "c.bin", forceDownload: true });
+    const afterStat = await fsp.stat(path);
+    assert.equal(afterStat.ino, before.ino);
+    assert.ok(sameBytes(await readBytes(path), bytes(100_000, 33)));
+  });
+
+  test("a blob of the wrong size left by a client that does not verify is replaced by verified bytes", async () => {
+    fx.hub.repo("org/ver").commit({ "d.bin": bytes(200_000, 34) });
+    const etag = fx.hub.repo("org/ver").fileInfo("d.bin").sha256;
+    await fsp.writeFile(join(blobsDir(fx, "org/ver"), etag), bytes(150_000, 34));
+    const path = await downloadFile({ ...fx.base, repo: "org/ver", path: "d.bin" });
+    assert.ok(sameBytes(await readBytes(path), bytes(200_000, 34)));
+  });
+});

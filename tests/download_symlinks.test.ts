@@ -1,0 +1,98 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fsp from "node:fs/promises";
+import { join } from "node:path";
+import { downloadFile } from "../src/core/download.ts";
+import { memoryRuntime } from "../src/adapters/memory.ts";
+import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
+
+describe("symlink fallback (seed 003)", () => {
+  let fx: HubFixture;
+  let commit: string;
+  before(async () => {
+    fx = await startHub();
+    commit = fx.hub.createRepo("org/nolink").commit({
+      "fresh.bin": bytes(400_000, 41),
+      "shared.bin": bytes(300_000, 42),
+      "pre.bin": bytes(200_000, 43),
+      "env.bin": bytes(100_000, 44),
+      "sub/dir/nested.bin": bytes(50_000, 45),
+    });
+  });
+  after(() => fx.close());
+  const repoDir = (): string => join(fx.cacheDir, "models--org--nolink");
+  const info = (p: string) => fx.hub.repo("org/nolink").fileInfo(p);
+
+  test("a fresh download is moved into the snapshot: a regular file, stored once (no blob copy)", async () => {
+    const path = await downloadFile({ ...fx.base, repo: "org/nolink", path: "fresh.bin", symlinks: "never" });
+    const st = await fsp.lstat(path);
+    assert.equal(st.isFile(), true);
+    assert.ok(sameBytes(await readBytes(path), bytes(400_000, 41)));
+    assert.ok(!(await listDir(join(repoDir(), "blobs"))).includes(info("fresh.bin").sha256));
+    const nested = await downloadFile({ ...fx.base, repo: "org/nolink", path: "sub/dir/nested.bin", symlinks: "never" });
+    assert.equal((await fsp.lstat(nested)).isFile(), true);
+  });
+
+  test("an existing blob is copied (other snapshots may still use it)", async () => {
+    const linked = await downloadFile({ ...fx.base, repo: "org/nolink", path: "shared.bin" });
+    assert.equal((await fsp.lstat(linked)).isSymbolicLink(), true);
+    await fsp.unlink(linked);
+    const copied = await downloadFile({ ...fx.base, repo: "org/nolink", path: "shared.bin", symlinks: "never" });
+    assert.equal((await fsp.lstat(copied)).isFile(), true);
+    const blob = join(repoDir(), "blobs", info("shared.bin").sha256);
+    assert.ok(sameBytes(await readBytes(blob), bytes(300_000, 42)));
+    assert.notEqual((await fsp.stat(blob)).ino, (await fsp.stat(copied)).ino);
+  });
+
+  test("a regular snapshot file already in place is reused without downloading again", async () => {
+    await downloadFile({ ...fx.base, repo: "org/nolink", path: "pre.bin", symlinks: "never" });
+    fx.hub.clearRequests();
+    const again = await downloadFile({ ...fx.base, repo: "org/nolink", path: "pre.bin" });
+    assert.deepEqual(fx.hub.requests.map((r) => r.method), ["HEAD"]);
+    assert.equal((await fsp.lstat(again)).isFile(), true);
+  });
+
+  test("HF_HUB_DISABLE_SYMLINKS=1 in the environment means no symlinks", async () => {
+    const runtime = {
+      ...fx.runtime,
+      platform: { ...fx.runtime.platform, env: (n: string) => (n === "HF_HUB_DISABLE_SYMLINKS" ? "1" : fx.runtime.platform.env(n)) },
+    };
+    const path = await downloadFile({ ...fx.base, runtime, repo: "org/nolink", path: "env.bin" });
+    assert.equal((await fsp.lstat(path)).isFile(), true);
+    assert.equal(path, join(repoDir(), "snapshots", commit, "env.bin"));
+  });
+
+  test("concurrent pointer creation that finds the right target in place is success", async () => {
+    fx.hub.repo("org/nolink").commit({ "race.bin": bytes(150_000, 46) });
+    const paths = await Promise.all(Array.from({ length: 6 }, () =>
+      downloadFile({ ...fx.base, repo: "org/nolink", path: "race.bin", lock: "none" })
+    ));
+    assert.equal(new Set(paths).size, 1);
+    assert.equal((await fsp.lstat(paths[0])).isSymbolicLink(), true);
+    assert.ok(sameBytes(await readBytes(paths[0]), bytes(150_000, 46)));
+    assert.deepEqual((await listDir(join(repoDir(), "blobs"))).filter((n) => n.includes(".")), []);
+  });
+});
+
+describe("a file system that refuses symlinks (memory adapter)", () => {
+  let fx: HubFixture;
+  before(async () => {
+    fx = await startHub();
+    fx.hub.createRepo("org/mem").commit({ "a.bin": bytes(120_000, 51), "b.txt": "bee" });
+  });
+  after(() => fx.close());
+
+  test("auto mode detects the refusal and stores files in the snapshot", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    runtime.fs.symlinksSupported = false;
+    const common = { runtime, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/mem" };
+    const path = await downloadFile({ ...common, path: "a.bin" });
+    const st = await runtime.fs.lstat(path);
+    assert.equal(st.kind, "file");
+    assert.ok(sameBytes(await runtime.fs.readFile(path), bytes(120_000, 51)));
+    const b = await downloadFile({ ...common, path: "b.txt" });
+    assert.equal(new TextDecoder().decode(await runtime.fs.readFile(b)), "bee");
+    const blobs = await runtime.fs.readdir("/cache/models--org--mem/blobs").catch(() => []);
+    assert.deepEqual(blobs, []);
+  });
+});
