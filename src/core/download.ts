@@ -83,6 +83,7 @@ export async function downloadFile(options: DownloadFileOptions & { runtime: Run
     throw err;
   }
   await writeRef(ctx.runtime, ctx.layout, ctx.revision, meta.commit);
+  await ctx.runtime.checkpoint?.("ref-written");
   return await fetchIntoCache(ctx, path, meta, options);
 }
 
@@ -227,6 +228,7 @@ async function fetchVerifiedBlob(
       ? await claimPartial(runtime, layout.blobsDir, meta.etag, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS)
       : null) ?? await createOwnTemp(runtime, layout.blobsDir, meta.etag);
     const state: TransferState = { written: temp.claimedBytes };
+    await runtime.checkpoint?.("temp-created");
     report.start(meta.size, temp.claimedBytes);
     let result;
     try {
@@ -236,10 +238,14 @@ async function fetchVerifiedBlob(
         subject: { ...ctx, path },
         maxAttempts: options.maxAttempts ?? 5,
         idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
-        onBytes: (done) => report.bytes(done),
+        onBytes: (done) => {
+          report.bytes(done);
+          return runtime.checkpoint?.("bytes-written");
+        },
       }, temp.handle, meta, state);
     } catch (err) {
       await releaseForResume(runtime, temp, layout.blobsDir, meta.etag, state.written);
+      await runtime.checkpoint?.("partial-released");
       throw err instanceof HubcacheError || isFsError(err) || !ctx.signal?.aborted ? err : new AbortedError(undefined, { cause: err });
     }
     if (result.digest === meta.etag && result.size === meta.size) {
@@ -250,6 +256,7 @@ async function fetchVerifiedBlob(
         await discardTemp(runtime, temp);
         throw err;
       }
+      await runtime.checkpoint?.("fsynced");
       return temp;
     }
     await discardTemp(runtime, temp);
@@ -277,6 +284,7 @@ async function publish(ctx: RepoContext, meta: FileMetadata, path: string, mode:
       await removeIfFile(runtime, temp.path).catch(() => {});
       throw err;
     }
+    await runtime.checkpoint?.("pointer-created");
     return;
   }
   const blob = blobPath(layout, meta.etag);
@@ -292,8 +300,10 @@ async function publish(ctx: RepoContext, meta: FileMetadata, path: string, mode:
       throw err;
     }
     await fs.syncDir(layout.blobsDir);
+    await runtime.checkpoint?.("renamed");
   }
   await createPointer(ctx, meta, path, mode, { kind: "blob", path: blob });
+  await runtime.checkpoint?.("pointer-created");
 }
 
 interface ProgressReporter {

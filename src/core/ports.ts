@@ -173,6 +173,20 @@ export interface AdvisoryLocks {
 }
 
 /**
+ * The named instants of a download, in order: the temp file exists; a chunk of bytes was
+ * written; the temp file was fsynced; it was renamed into `blobs/`; the snapshot pointer
+ * exists; `refs/<revision>` was written; a partial was released for resume.
+ */
+export type CheckpointName =
+  | "temp-created"
+  | "bytes-written"
+  | "fsynced"
+  | "renamed"
+  | "pointer-created"
+  | "ref-written"
+  | "partial-released";
+
+/**
  * Everything the core needs, bundled. `mod.ts` builds one for the running runtime;
  * tests and edge users pass their own (for example the memory adapter).
  *
@@ -189,6 +203,12 @@ export interface Runtime {
   /** The `fetch` to talk to the Hub with. */
   readonly fetch: typeof fetch;
   readonly locks?: AdvisoryLocks;
+  /**
+   * Called between the steps of a download with the step just completed (see
+   * {@link CheckpointName}). Torture tests kill the process or inject a fault here; production
+   * adapters leave it undefined.
+   */
+  readonly checkpoint?: (name: CheckpointName) => void | Promise<void>;
   /** A short name for diagnostics: "node", "deno", "bun", "memory". */
   readonly name: string;
 }

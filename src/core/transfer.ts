@@ -31,8 +31,8 @@ export interface TransferOptions {
   readonly maxAttempts: number;
   /** A response that sends nothing for this long is treated as dropped. */
   readonly idleTimeoutMs: number;
-  /** Called after each write with the bytes now in the file. */
-  readonly onBytes?: (bytesDone: number) => void;
+  /** Called after each write with the bytes now in the file (awaited if it returns a promise). */
+  readonly onBytes?: (bytesDone: number) => void | Promise<void>;
 }
 
 /** Mutable record of how far a transfer got, readable after it throws. */
@@ -197,7 +197,7 @@ async function pumpBody(
     try {
       await inflight;
       state.written = inflightEnd;
-      options.onBytes?.(state.written);
+      await options.onBytes?.(state.written);
     } catch (err) {
       writeError = err;
       throw err;

@@ -1,0 +1,215 @@
+/**
+ * Fault switches for the Hub emulator: the network and server misbehaviour a download client
+ * must survive (dropped connections, stalls, corrupted bytes, servers that ignore `Range`,
+ * transient 5xx/429, a branch that moves mid-download).
+ *
+ * Faults form a queue. Each one applies to the next request(s) it *matches* and *applies to*;
+ * a fault that cannot act on a request (a body fault on a `HEAD`, a `corrupt` whose offset lies
+ * outside the bytes being served) leaves that request alone and stays queued.
+ *
+ * @module
+ */
+
+/**
+ * Which requests a fault may act on. Every field given must match.
+ *
+ * @example
+ * ```ts
+ * const onlyCdnWeights: FaultMatch = { path: "model.safetensors", cdn: true, method: "GET" };
+ * ```
+ */
+export interface FaultMatch {
+  /** The repo file path (`sub/dir/x.bin`), for resolve requests and CDN downloads. */
+  readonly path?: string;
+  /** HTTP method, case-insensitive. */
+  readonly method?: string;
+  /** `true`: only requests to the CDN listener; `false`: only requests to the Hub endpoint. */
+  readonly cdn?: boolean;
+  /** The repo id (`org/name`) the request is about. */
+  readonly repo?: string;
+}
+
+/**
+ * Fields every fault accepts.
+ *
+ * @example
+ * ```ts
+ * const common: FaultCommon = { times: 2, match: { cdn: true } };
+ * ```
+ */
+export interface FaultCommon {
+  /** How many matching requests the fault acts on before it is used up. Default 1. */
+  readonly times?: number;
+  /** Which requests the fault may act on; default: any it can act on. */
+  readonly match?: FaultMatch;
+}
+
+/**
+ * One fault. Body faults (`drop`, `stall`, `corrupt`, `shortBody`, `ignoreRange`,
+ * `wrongContentRange`) act only on `GET`s that serve file bytes (a resolve of a regular file, or a
+ * CDN download); `status` and `moveBranch` act on any matching request.
+ *
+ * - `drop`: send the headers and `afterBytes` body bytes, then destroy the socket
+ *   (only for bodies longer than `afterBytes`).
+ * - `stall`: send `afterBytes` body bytes, pause `ms`, then continue.
+ * - `corrupt`: flip one byte at absolute file offset `offset` (only when the served bytes cover it).
+ * - `ignoreRange`: answer a request that carries `Range` with `200` and the whole body.
+ * - `status`: answer `status` (with `Retry-After: retryAfter` seconds when given).
+ * - `wrongContentRange`: answer `206` with a `Content-Range` whose start differs from the request's.
+ * - `shortBody`: declare the full `Content-Length`, send `bytes`, then destroy the socket.
+ * - `moveBranch`: point `branch` of the request's repo at commit `to`, then answer normally.
+ *
+ * @example
+ * ```ts
+ * hub.injectFault({ kind: "drop", afterBytes: 4096, match: { cdn: true } });
+ * hub.injectFault({ kind: "status", status: 503, retryAfter: 1, times: 2 });
+ * ```
+ */
+export type Fault =
+  | (FaultCommon & { readonly kind: "drop"; readonly afterBytes: number })
+  | (FaultCommon & { readonly kind: "stall"; readonly afterBytes: number; readonly ms: number })
+  | (FaultCommon & { readonly kind: "corrupt"; readonly offset: number })
+  | (FaultCommon & { readonly kind: "ignoreRange" })
+  | (FaultCommon & { readonly kind: "status"; readonly status: 500 | 502 | 503 | 504 | 429; readonly retryAfter?: number })
+  | (FaultCommon & { readonly kind: "wrongContentRange" })
+  | (FaultCommon & { readonly kind: "shortBody"; readonly bytes: number })
+  | (FaultCommon & { readonly kind: "moveBranch"; readonly branch: string; readonly to: string });
+
+/**
+ * The names of the fault kinds.
+ *
+ * @example
+ * ```ts
+ * const kind: FaultKind = "shortBody";
+ * ```
+ */
+export type FaultKind = Fault["kind"];
+
+/**
+ * The fault of one kind.
+ *
+ * @example
+ * ```ts
+ * const drop: FaultOf<"drop"> = { kind: "drop", afterBytes: 10 };
+ * ```
+ */
+export type FaultOf<K extends FaultKind> = Extract<Fault, { kind: K }>;
+
+/**
+ * What the emulator knows about a request when it asks for faults.
+ *
+ * @example
+ * ```ts
+ * const target: FaultTarget = { method: "GET", cdn: true, path: "model.bin", repo: "org/name" };
+ * ```
+ */
+export interface FaultTarget {
+  readonly method: string;
+  readonly cdn: boolean;
+  readonly path?: string;
+  readonly repo?: string;
+}
+
+interface Pending {
+  readonly fault: Fault;
+  left: number;
+}
+
+const NON_NEGATIVE: Partial<Record<FaultKind, readonly string[]>> = {
+  drop: ["afterBytes"],
+  stall: ["afterBytes", "ms"],
+  corrupt: ["offset"],
+  shortBody: ["bytes"],
+};
+
+/**
+ * The queue of injected faults.
+ *
+ * @example
+ * ```ts
+ * const faults = new FaultQueue();
+ * faults.add({ kind: "drop", afterBytes: 10 });
+ * faults.take("drop", { method: "GET", cdn: true }); // the fault, now used up
+ * faults.take("drop", { method: "GET", cdn: true }); // undefined
+ * ```
+ */
+export class FaultQueue {
+  #pending: Pending[] = [];
+
+  /**
+   * Queue a fault; throws on a malformed one so a typo fails the test that made it.
+   *
+   * @example
+   * ```ts
+   * new FaultQueue().add({ kind: "stall", afterBytes: 0, ms: 100 });
+   * ```
+   */
+  add(fault: Fault): void {
+    const times = fault.times ?? 1;
+    if (!Number.isSafeInteger(times) || times < 1) throw new RangeError(`fault.times must be a positive integer, got ${times}`);
+    for (const field of NON_NEGATIVE[fault.kind] ?? []) {
+      const value = (fault as unknown as Record<string, unknown>)[field];
+      if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+        throw new RangeError(`fault '${fault.kind}' needs a non-negative integer '${field}', got ${String(value)}`);
+      }
+    }
+    this.#pending.push({ fault, left: times });
+  }
+
+  /**
+   * Remove every queued fault.
+   *
+   * @example
+   * ```ts
+   * faults.clear();
+   * ```
+   */
+  clear(): void {
+    this.#pending = [];
+  }
+
+  /**
+   * How many faults are still queued (a fault with `times: 3` counts once).
+   *
+   * @example
+   * ```ts
+   * assert.equal(faults.size, 0); // every injected fault was used
+   * ```
+   */
+  get size(): number {
+    return this.#pending.length;
+  }
+
+  /**
+   * Use up one application of the first queued fault of `kind` that matches `target` and for
+   * which `applies` is true.
+   *
+   * @example
+   * ```ts
+   * const corrupt = faults.take("corrupt", target, (f) => f.offset >= start && f.offset <= end);
+   * ```
+   */
+  take<K extends FaultKind>(
+    kind: K,
+    target: FaultTarget,
+    applies: (fault: FaultOf<K>) => boolean = () => true,
+  ): FaultOf<K> | undefined {
+    const index = this.#pending.findIndex((p) =>
+      p.fault.kind === kind && matches(p.fault.match, target) && applies(p.fault as FaultOf<K>)
+    );
+    if (index < 0) return undefined;
+    const pending = this.#pending[index];
+    pending.left -= 1;
+    if (pending.left === 0) this.#pending.splice(index, 1);
+    return pending.fault as FaultOf<K>;
+  }
+}
+
+function matches(match: FaultMatch | undefined, target: FaultTarget): boolean {
+  if (!match) return true;
+  if (match.method !== undefined && match.method.toUpperCase() !== target.method.toUpperCase()) return false;
+  if (match.cdn !== undefined && match.cdn !== target.cdn) return false;
+  if (match.path !== undefined && match.path !== target.path) return false;
+  if (match.repo !== undefined && match.repo !== target.repo) return false;
+  return true;
+}

@@ -1,0 +1,115 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fsp from "node:fs/promises";
+import { join } from "node:path";
+import { runCli } from "../src/cli/main.ts";
+import type { CliContext } from "../src/cli/context.ts";
+import { bytes, type HubFixture, startHub, TOKEN } from "./_support/hub.ts";
+import { runCliProcess } from "./_support/cli.ts";
+
+interface Captured {
+  ctx: CliContext;
+  out: string[];
+  err: () => string;
+}
+
+function capture(fx: HubFixture, tty = false): Captured {
+  const out: string[] = [];
+  let err = "";
+  return {
+    ctx: {
+      runtime: fx.runtime,
+      stdout: (l) => out.push(l),
+      stderr: (t) => (err += t),
+      stderrIsTTY: tty,
+      signal: new AbortController().signal,
+    },
+    out,
+    err: () => err,
+  };
+}
+
+describe("hubcache download (CLI contract)", () => {
+  let fx: HubFixture;
+  let commit: string;
+  let common: string[];
+  before(async () => {
+    fx = await startHub();
+    commit = fx.hub.createRepo("org/cli").commit({ "a.json": "{}", "b/c.bin": bytes(2_500_000, 5), "d.txt": "d" });
+    common = ["--endpoint", fx.hub.endpoint, "--cache-dir", fx.cacheDir, "--token", TOKEN];
+  });
+  after(() => fx.close());
+
+  test("prints each file's snapshot path on its own line, in argument order, and nothing else", async () => {
+    const c = capture(fx);
+    const code = await runCli(["download", "org/cli", "d.txt", "a.json", ...common], c.ctx);
+    assert.equal(code, 0, c.err());
+    const snap = join(fx.cacheDir, "models--org--cli", "snapshots", commit);
+    assert.deepEqual(c.out, [join(snap, "d.txt"), join(snap, "a.json")]);
+    assert.equal(c.err(), "", "no progress when stderr is not a terminal");
+  });
+
+  test("draws a progress bar on stderr when it is a terminal, and still prints only the path on stdout", async () => {
+    const c = capture(fx, true);
+    const code = await runCli(["download", "org/cli", "b/c.bin", ...common], c.ctx);
+    assert.equal(code, 0);
+    assert.equal(c.out.length, 1);
+    assert.match(c.err(), /\r.*b\/c\.bin \[[#.]+\]\s+\d+%/);
+  });
+
+  test("--quiet suppresses progress even on a terminal", async () => {
+    const c = capture(fx, true);
+    await runCli(["download", "org/cli", "b/c.bin", "--force", "--quiet", ...common], c.ctx);
+    assert.equal(c.err(), "");
+  });
+
+  test("a missing file is one clear line on stderr and exit code 1", async () => {
+    const c = capture(fx);
+    const code = await runCli(["download", "org/cli", "nope.bin", ...common], c.ctx);
+    assert.equal(code, 1);
+    assert.deepEqual(c.out, []);
+    assert.match(c.err(), /^hubcache: EntryNotFound: 'nope\.bin' does not exist in model 'org\/cli'.*\n$/);
+    assert.equal(c.err().split("\n").length, 2);
+  });
+
+  test("usage errors exit 2 and say where help is", async () => {
+    for (const argv of [["download"], ["download", "org/cli", "a.json", "--bogus"], ["download", "org/cli", "a.json", "--lock", "maybe"], ["frobnicate"]]) {
+      const c = capture(fx);
+      assert.equal(await runCli(argv, c.ctx), 2, argv.join(" "));
+      assert.match(c.err(), /hubcache/);
+    }
+  });
+
+  test("--offline answers from the cache; --no-symlinks stores files in the snapshot", async () => {
+    const c = capture(fx);
+    assert.equal(await runCli(["download", "org/cli", "a.json", "--offline", ...common], c.ctx), 0);
+    fx.hub.repo("org/cli").commit({ "e.txt": "e" });
+    const d = capture(fx);
+    assert.equal(await runCli(["download", "org/cli", "e.txt", "--no-symlinks", ...common], d.ctx), 0, d.err());
+    assert.equal((await fsp.lstat(d.out[0])).isFile(), true);
+  });
+
+  test("--help and --version print to stdout and exit 0", async () => {
+    const h = capture(fx);
+    assert.equal(await runCli(["download", "--help"], h.ctx), 0);
+    assert.match(h.out.join("\n"), /--revision/);
+    const v = capture(fx);
+    assert.equal(await runCli(["--version"], v.ctx), 0);
+    assert.match(v.out[0], /^\d+\.\d+\.\d+$/);
+  });
+
+  test("the same command works identically as a process on Node, Deno and Bun", async () => {
+    const outputs = [];
+    for (const rt of ["node", "deno", "bun"] as const) {
+      const run = await runCliProcess(rt, ["download", "org/cli", "a.json", "d.txt", ...common]);
+      assert.equal(run.code, 0, `${rt}: ${run.stderr}`);
+      outputs.push(run.stdout);
+      const bad = await runCliProcess(rt, ["download", "org/cli", "missing.txt", ...common]);
+      assert.equal(bad.code, 1, rt);
+      assert.equal(bad.stdout, "");
+      assert.match(bad.stderr, /^hubcache: EntryNotFound: /);
+    }
+    assert.equal(new Set(outputs).size, 1);
+    assert.equal(outputs[0].split("\n").length, 3);
+  });
+});
