@@ -128,7 +128,12 @@ async function listTree(ctx: RepoContext, commit: string, maxAttempts: number): 
 }
 
 function treeFileFrom(entry: Record<string, unknown>): TreeFile {
-  const path = validateRepoPath(String(entry.path ?? ""));
+  let path: string;
+  try {
+    path = validateRepoPath(String(entry.path ?? ""));
+  } catch (err) {
+    throw new UnsafeResponseError(`the tree listing names an unsafe path: ${(err as Error).message}`);
+  }
   const size = entry.size;
   if (!Number.isSafeInteger(size) || (size as number) < 0) throw new UnsafeResponseError(`bad size for '${printable(path)}' in the tree listing`);
   const blobId = parseEtag(String(entry.oid ?? ""), `the tree oid of '${printable(path)}'`);

@@ -1,0 +1,176 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fsp from "node:fs/promises";
+import { join } from "node:path";
+import { downloadSnapshot, nextLink, type SnapshotProgress } from "../src/core/snapshot.ts";
+import { OfflineCacheMissError, SnapshotIncompleteError, UnsafeResponseError } from "../src/core/errors.ts";
+import { filterPaths, globToRegExp } from "../src/core/patterns.ts";
+import { runCli } from "../src/cli/main.ts";
+import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
+import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
+import { testRuntime } from "./_support/runtime.ts";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+
+const FILES: Record<string, Uint8Array | string> = {
+  "config.json": '{"model":"x"}',
+  "tokenizer.json": '{"v":1}',
+  "model.safetensors": bytes(1_500_000, 1),
+  "onnx/model.onnx": bytes(700_000, 2),
+  "onnx/extra/aux.bin": bytes(3000, 3),
+  "README.md": "# readme\n",
+  "dup-a.bin": bytes(50_000, 4),
+  "dup-b.bin": bytes(50_000, 4),
+};
+
+describe("downloadSnapshot", () => {
+  let fx: HubFixture;
+  let commit: string;
+  before(async () => {
+    fx = await startHub({ pageSize: 3 });
+    commit = fx.hub.createRepo("org/snap").commit(FILES);
+  });
+  after(() => fx.close());
+  const snap = (): string => join(fx.cacheDir, "models--org--snap", "snapshots", commit);
+
+  test("downloads every file through paginated tree listings and returns the snapshot folder", async () => {
+    const progress: SnapshotProgress[] = [];
+    const dir = await downloadSnapshot({ ...fx.base, repo: "org/snap", concurrency: 3, onProgress: (p) => progress.push(p) });
+    assert.equal(dir, snap());
+    for (const [path, content] of Object.entries(FILES)) {
+      const expected = typeof content === "string" ? new TextEncoder().encode(content) : content;
+      assert.ok(sameBytes(await readBytes(join(dir, path)), expected), path);
+    }
+    const trees = fx.hub.requests.filter((r) => r.path.includes("/tree/"));
+    assert.ok(trees.length >= 3, `pagination: ${trees.length} pages`);
+    const last = progress.at(-1)!;
+    assert.equal(last.phase, "done");
+    assert.equal(last.filesDone, Object.keys(FILES).length);
+    assert.equal(last.bytesDone, last.bytesTotal);
+    assert.equal(await fsp.readFile(join(fx.cacheDir, "models--org--snap", "refs", "main"), "utf8"), commit);
+  });
+
+  test("writes trees/<commit>.json in the Python client's format", async () => {
+    const tree = JSON.parse(await fsp.readFile(join(fx.cacheDir, "models--org--snap", "trees", `${commit}.json`), "utf8"));
+    assert.equal(tree.format_version, 1);
+    assert.deepEqual(Object.keys(tree.files), Object.keys(FILES).sort());
+    const lfs = fx.hub.repo("org/snap").fileInfo("model.safetensors");
+    assert.deepEqual(tree.files["model.safetensors"], { size: 1_500_000, blob_id: lfs.gitSha1, lfs_sha256: lfs.sha256, lfs_size: 1_500_000 });
+    assert.deepEqual(tree.files["config.json"], { size: 13, blob_id: fx.hub.repo("org/snap").fileInfo("config.json").gitSha1 });
+    const raw = await fsp.readFile(join(fx.cacheDir, "models--org--snap", "trees", `${commit}.json`), "utf8");
+    assert.match(raw, /^\{\n "format_version": 1,\n "files": \{\n  "README\.md": \{\n   "size": 9,/);
+  });
+
+  test("a second run reuses everything: no file body is requested again, the tree comes from trees/", async () => {
+    fx.hub.clearRequests();
+    await downloadSnapshot({ ...fx.base, repo: "org/snap" });
+    assert.deepEqual(fx.hub.requests.map((r) => r.path).filter((p) => !p.startsWith("/api/models/org/snap/revision/")), []);
+  });
+
+  test("include/exclude follow the Python client's fnmatch rules", async () => {
+    assert.ok(globToRegExp("*.json").test("sub/x.json"), "* crosses /");
+    assert.ok(globToRegExp("onnx/").test("onnx/extra/aux.bin"), "a trailing / means the folder");
+    assert.deepEqual(filterPaths(Object.keys(FILES), ["*.json", "onnx/*"], ["tokenizer*"]).sort(), ["config.json", "onnx/extra/aux.bin", "onnx/model.onnx"]);
+    const cache = await makeTempDir("hubcache-snap-");
+    try {
+      const dir = await downloadSnapshot({ ...fx.base, cacheDir: cache, repo: "org/snap", include: ["*.json"], exclude: ["tokenizer.json"] });
+      assert.deepEqual(await listDir(dir), ["config.json"]);
+    } finally {
+      await removeTempDir(cache);
+    }
+  });
+
+  test("offline: the snapshot is answered from refs/ and trees/; missing requested files are named", async () => {
+    fx.hub.clearRequests();
+    assert.equal(await downloadSnapshot({ ...fx.base, repo: "org/snap", offline: true }), snap());
+    assert.equal(fx.hub.requests.length, 0);
+    const cache = await makeTempDir("hubcache-snap-");
+    try {
+      await downloadSnapshot({ ...fx.base, cacheDir: cache, repo: "org/snap", include: ["*.json"] });
+      const err = await downloadSnapshot({ ...fx.base, cacheDir: cache, repo: "org/snap", offline: true }).catch((e) => e);
+      assert.ok(err instanceof OfflineCacheMissError, String(err));
+      assert.match(err.message, /model\.safetensors/);
+      assert.doesNotMatch(err.message, /config\.json/);
+      assert.equal(await downloadSnapshot({ ...fx.base, cacheDir: cache, repo: "org/snap", offline: true, include: ["*.json"] }), snap().replace(fx.cacheDir, cache));
+    } finally {
+      await removeTempDir(cache);
+    }
+  });
+
+  test("one failing file fails the whole download, names it, lets the others finish, leaves no temp file; refs/main is not moved", async () => {
+    const cache = await makeTempDir("hubcache-snap-");
+    try {
+      const repo = fx.hub.createRepo("org/partial-fail");
+      const first = repo.commit({ "ok.txt": "ok" });
+      await downloadSnapshot({ ...fx.base, cacheDir: cache, repo: "org/partial-fail" });
+      repo.commit({ "good1.bin": bytes(200_000, 7), "good2.bin": bytes(200_000, 8), "bad.bin": bytes(200_000, 9) });
+      fx.hub.injectFault({ kind: "corrupt", offset: 5, times: 10, match: { path: "bad.bin" } });
+      const err = await downloadSnapshot({ ...fx.base, cacheDir: cache, repo: "org/partial-fail", concurrency: 2 }).catch((e) => e);
+      fx.hub.clearFaults();
+      assert.ok(err instanceof SnapshotIncompleteError, String(err));
+      assert.match(err.message, /bad\.bin/);
+      assert.equal(err.failures.length, 1);
+      assert.equal(await fsp.readFile(join(cache, "models--org--partial-fail", "refs", "main"), "utf8"), first);
+      const blobs = await listDir(join(cache, "models--org--partial-fail", "blobs"));
+      assert.deepEqual(blobs.filter((n) => n.includes(".")), []);
+      const dir = await downloadSnapshot({ ...fx.base, cacheDir: cache, repo: "org/partial-fail" });
+      assert.deepEqual(await listDir(dir), ["bad.bin", "good1.bin", "good2.bin", "ok.txt"]);
+    } finally {
+      await removeTempDir(cache);
+    }
+  });
+
+  test("CLI: `download <repo>` prints the snapshot folder as its only stdout line, with a summary on stderr", async () => {
+    const out: string[] = [];
+    let err = "";
+    const code = await runCli(["download", "org/snap", "--endpoint", fx.hub.endpoint, "--cache-dir", fx.cacheDir, "--token", TOKEN, "--include", "*.md"], {
+      runtime: fx.runtime,
+      stdout: (l) => out.push(l),
+      stderr: (t) => (err += t),
+      stderrIsTTY: false,
+      signal: new AbortController().signal,
+    });
+    assert.equal(code, 0, err);
+    assert.deepEqual(out, [snap()]);
+    assert.match(err, /org\/snap: 1 files .*already cached/);
+  });
+
+  test("Link headers: rel=next is found among several links", () => {
+    assert.equal(nextLink('<https://a/x?c=1>; rel="prev", <https://a/x?c=3>; rel="next"'), "https://a/x?c=3");
+    assert.equal(nextLink('<https://a/x>; rel="last"'), null);
+    assert.equal(nextLink(null), null);
+  });
+});
+
+describe("downloadSnapshot refuses hostile tree listings", () => {
+  for (const [name, entry] of [
+    ["a path escaping the cache", { type: "file", path: "../../../etc/cron.d/x", size: 1, oid: "a".repeat(40) }],
+    ["an absolute path", { type: "file", path: "/etc/passwd", size: 1, oid: "a".repeat(40) }],
+    ["an oid with path characters", { type: "file", path: "ok.txt", size: 1, oid: "../../x" }],
+    ["an LFS oid that is not sha256", { type: "file", path: "ok.bin", size: 1, oid: "a".repeat(40), lfs: { oid: "nothex", size: 1 } }],
+  ] as const) {
+    test(`${name} → UnsafeResponse, nothing written`, async () => {
+      const cacheDir = await makeTempDir("hubcache-hostile-tree-");
+      const server = createServer((req, res) => {
+        if (req.url?.includes("/revision/")) {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ id: "org/x", sha: "c".repeat(40), siblings: [] }));
+        } else {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify([entry]));
+        }
+      });
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+      try {
+        const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        const err = await downloadSnapshot({ runtime: testRuntime(), cacheDir, endpoint, repo: "org/x", maxAttempts: 1 }).catch((e) => e);
+        assert.ok(err instanceof UnsafeResponseError, String(err));
+        assert.deepEqual(await listDir(join(cacheDir, "models--org--x", "snapshots")), []);
+      } finally {
+        server.closeAllConnections?.();
+        await new Promise((r) => server.close(r));
+        await removeTempDir(cacheDir);
+      }
+    });
+  }
+});
