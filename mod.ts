@@ -13,6 +13,7 @@
  */
 
 import { downloadFile as coreDownloadFile } from "./src/core/download.ts";
+import { downloadSnapshot as coreDownloadSnapshot, type DownloadSnapshotOptions } from "./src/core/snapshot.ts";
 import type { DownloadFileOptions } from "./src/core/options.ts";
 import type { FileSystem, Runtime } from "./src/core/ports.ts";
 import { defaultRuntime } from "./src/adapters/runtime_auto.ts";
@@ -47,4 +48,20 @@ export function runtimeFor(options: { runtime?: Runtime; fs?: FileSystem }): Run
  */
 export function downloadFile(options: DownloadOptions): Promise<string> {
   return coreDownloadFile({ ...options, runtime: runtimeFor(options) });
+}
+
+/** Options of {@link downloadSnapshot} as this entry point takes them: `runtime` and `fs` optional. */
+export type SnapshotOptions = DownloadSnapshotOptions & { fs?: FileSystem };
+
+/**
+ * Download a whole repo (or the files matching `include`/`exclude`); returns the absolute
+ * path of the snapshot folder.
+ *
+ * @example
+ * ```ts
+ * const dir = await downloadSnapshot({ repo: "openai-community/gpt2", include: ["*.json"] });
+ * ```
+ */
+export function downloadSnapshot(options: SnapshotOptions): Promise<string> {
+  return coreDownloadSnapshot({ ...options, runtime: runtimeFor(options) });
 }

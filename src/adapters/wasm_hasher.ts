@@ -1,0 +1,76 @@
+/**
+ * The portable hasher: sha256/sha1 in WebAssembly via `hash-wasm`.
+ *
+ * For runtimes without `node:crypto` (browsers, edge workers, the memory adapter).
+ * It is ~4× slower than `node:crypto` (RUNTIMES.md) but WebCrypto cannot hash
+ * incrementally, and this one's state can be saved and restored, which a resumed
+ * download could use to avoid re-reading its partial file. No `node:*` imports:
+ * this file must bundle for browsers.
+ *
+ * @module
+ */
+
+import { createSHA1, createSHA256 } from "hash-wasm";
+import type { IHasher } from "hash-wasm";
+import type { HashAlgorithm, Hasher, HasherFactory } from "../core/ports.ts";
+
+/** A {@link Hasher} whose intermediate state can be exported. */
+export interface ResumableHasher extends Hasher {
+  /** The hasher's internal state; feed it to {@link WasmHasherFactory.resume} to continue. */
+  save(): Uint8Array;
+}
+
+/** A {@link HasherFactory} that can also continue from a saved state. */
+export interface WasmHasherFactory extends HasherFactory {
+  create(algorithm: HashAlgorithm): Promise<ResumableHasher>;
+  /** A hasher continuing from `state` (from {@link ResumableHasher.save} of the same algorithm). */
+  resume(algorithm: HashAlgorithm, state: Uint8Array): Promise<ResumableHasher>;
+}
+
+function wrap(inner: IHasher): ResumableHasher {
+  return {
+    update(data: Uint8Array): void {
+      inner.update(data);
+    },
+    digestHex(): string {
+      return inner.digest("hex");
+    },
+    save(): Uint8Array {
+      return inner.save();
+    },
+  };
+}
+
+async function instantiate(algorithm: HashAlgorithm): Promise<IHasher> {
+  if (algorithm === "sha256") return await createSHA256();
+  if (algorithm === "sha1") return await createSHA1();
+  throw new TypeError(`unsupported hash algorithm: ${String(algorithm)}`);
+}
+
+/**
+ * The hash-wasm {@link HasherFactory}.
+ *
+ * @example
+ * ```ts
+ * const hashers = wasmHashers();
+ * const h = await hashers.create("sha256");
+ * h.update(new TextEncoder().encode("abc"));
+ * const state = h.save();                        // persist next to a .partial
+ * const again = await hashers.resume("sha256", state);
+ * again.digestHex(); // "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+ * ```
+ */
+export function wasmHashers(): WasmHasherFactory {
+  return {
+    async create(algorithm: HashAlgorithm): Promise<ResumableHasher> {
+      const inner = await instantiate(algorithm);
+      inner.init();
+      return wrap(inner);
+    },
+    async resume(algorithm: HashAlgorithm, state: Uint8Array): Promise<ResumableHasher> {
+      const inner = await instantiate(algorithm);
+      inner.load(state);
+      return wrap(inner);
+    },
+  };
+}
