@@ -15,6 +15,7 @@
 
 import process from "node:process";
 import { resolve } from "node:path";
+import { createInterface } from "node:readline/promises";
 import { defaultRuntime } from "./adapters/runtime_auto.ts";
 import { runCli } from "./cli/main.ts";
 
@@ -36,10 +37,20 @@ const code = await runCli(argv, {
   stderr: (text) => void process.stderr.write(text),
   stderrIsTTY: process.stderr.isTTY === true,
   signal: controller.signal,
+  confirm: process.stdin.isTTY ? confirm : undefined,
 });
 process.exitCode = code;
 // Let stdout drain, then leave even if a keep-alive socket lingers.
 process.stdout.write("", () => process.exit(code));
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
 
 /** The core wants absolute POSIX paths; users type relative ones. */
 function absoluteCacheDir(args: string[]): string[] {

@@ -18,6 +18,8 @@ export interface CliContext {
   readonly stderrIsTTY: boolean;
   /** Abort on SIGINT/SIGTERM. */
   readonly signal: AbortSignal;
+  /** Ask the person at the terminal a yes/no question; absent when stdin is not a terminal. */
+  confirm?(question: string): Promise<boolean>;
 }
 
 /** A command: returns the process exit code. */

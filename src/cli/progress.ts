@@ -4,24 +4,7 @@
  * @module
  */
 
-/**
- * Human-readable byte count (decimal units, like `hf cache ls`).
- *
- * @example
- * ```ts
- * formatBytes(1_500_000); // "1.5 MB"
- * ```
- */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
-}
+export { formatBytes } from "../core/scan.ts";
 
 /** A progress line that redraws itself. */
 export interface ProgressLine {

@@ -6,7 +6,9 @@
  * @module
  */
 
+import { InvalidInputError } from "./errors.ts";
 import type { FileHandle, HashAlgorithm, Hasher, Runtime } from "./ports.ts";
+import { isEtag } from "./validate.ts";
 
 const READ_CHUNK = 1 << 20;
 
@@ -19,6 +21,7 @@ const READ_CHUNK = 1 << 20;
  * ```
  */
 export function hashAlgorithmFor(etag: string): HashAlgorithm {
+  if (!isEtag(etag)) throw new InvalidInputError(`'${etag}' is not a content hash (40 or 64 lowercase hex)`);
   return etag.length === 64 ? "sha256" : "sha1";
 }
 
@@ -34,7 +37,10 @@ export function hashAlgorithmFor(etag: string): HashAlgorithm {
  * ```
  */
 export async function contentHasher(runtime: Runtime, etag: string, size: number): Promise<Hasher> {
-  const algorithm = hashAlgorithmFor(etag);
+  return await algorithmHasher(runtime, hashAlgorithmFor(etag), size);
+}
+
+async function algorithmHasher(runtime: Runtime, algorithm: HashAlgorithm, size: number): Promise<Hasher> {
   const hasher = await runtime.hashers.create(algorithm);
   if (algorithm === "sha1") hasher.update(new TextEncoder().encode(`blob ${size}\0`));
   return hasher;
@@ -61,20 +67,20 @@ export async function hashPrefix(handle: FileHandle, length: number, hasher: Has
 }
 
 /**
- * Hash a whole file as the content address `etag` expects and return the hex digest and
- * the size that was hashed.
+ * Hash a whole file as a content address: `"sha256"` of the bytes, or `"sha1"` as a git blob
+ * (`sha1("blob <size>\0" + bytes)`). Returns the hex digest and the size that was hashed.
  *
  * @example
  * ```ts
- * const { digest } = await hashFile(runtime, "/c/models--a--b/blobs/" + etag, etag);
+ * const { digest, size } = await hashFile(runtime, "/c/models--a--b/blobs/" + etag, hashAlgorithmFor(etag));
  * digest === etag; // intact
  * ```
  */
-export async function hashFile(runtime: Runtime, path: string, etag: string): Promise<{ digest: string; size: number }> {
+export async function hashFile(runtime: Runtime, path: string, algorithm: HashAlgorithm): Promise<{ digest: string; size: number }> {
   const handle = await runtime.fs.openRead(path);
   try {
     const size = await handle.size();
-    const hasher = await contentHasher(runtime, etag, size);
+    const hasher = await algorithmHasher(runtime, algorithm, size);
     await hashPrefix(handle, size, hasher);
     return { digest: hasher.digestHex(), size };
   } finally {

@@ -42,3 +42,7 @@ export {
   validateRepoPath,
   validateRevision,
 } from "./validate.ts";
+export { scanCache, type CacheInfo, type CachedRepoInfo, type CachedRevisionInfo, type CachedFileInfo } from "./scan.ts";
+export { executeRemoval, planRemoval, type RemovalPlan } from "./remove.ts";
+export { pruneCache, parseDuration, type PruneResult } from "./prune.ts";
+export { verifyRepo, type VerifyReport } from "./verify.ts";

@@ -1,0 +1,514 @@
+/**
+ * `hubcache cache ls|rm|prune|verify`: the cache management commands, with the Python
+ * `hf cache` command's output shapes where scripts depend on them (`ls --json`).
+ *
+ * @module
+ */
+
+import type { CliCommand, CliContext } from "./context.ts";
+import { defaultCacheDir } from "../core/config.ts";
+import { HubcacheError } from "../core/errors.ts";
+import type { RepoType } from "../core/validate.ts";
+import { validateRepoType } from "../core/validate.ts";
+import type { CacheInfo } from "../core/scan.ts";
+import { formatBytes, formatTimeSince, scanCache } from "../core/scan.ts";
+import { executeRemoval, planRemoval } from "../core/remove.ts";
+import type { RemovalPlan } from "../core/remove.ts";
+import { DEFAULT_PRUNE_AGE_MS, parseDuration, pruneCache } from "../core/prune.ts";
+import { verifyRepo } from "../core/verify.ts";
+
+/**
+ * What the cache commands can use beyond {@link CliContext}, when the caller provides it.
+ * `confirm` asks the person at the terminal a yes/no question; without it, `cache rm`
+ * requires `-y` or `--dry-run`.
+ */
+export type CacheCliContext = CliContext;
+
+/** A command-line mistake: reported with usage and exit code 2. */
+class UsageError extends Error {}
+
+interface FlagSpec {
+  /** Takes a value (`--cache-dir D` / `--cache-dir=D`). */
+  readonly value?: boolean;
+  /** One-letter alias (`-y`). */
+  readonly short?: string;
+}
+
+interface ParsedArgs {
+  readonly flags: Map<string, string | true>;
+  readonly positionals: string[];
+}
+
+/**
+ * A minimal argv parser: `--name`, `--name value`, `--name=value`, `-x`, `--` ends flags.
+ * Unknown flags are errors (a typo must not turn into a deletion target).
+ */
+function parseArgs(argv: readonly string[], spec: Readonly<Record<string, FlagSpec>>): ParsedArgs {
+  const flags = new Map<string, string | true>();
+  const positionals: string[] = [];
+  const byShort = new Map<string, string>();
+  for (const [name, s] of Object.entries(spec)) if (s.short) byShort.set(s.short, name);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    let name: string | undefined;
+    let inline: string | undefined;
+    if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+      inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    } else if (arg.length === 2 && arg.startsWith("-") && arg !== "-") {
+      name = byShort.get(arg[1]);
+      if (name === undefined) throw new UsageError(`unknown option '${arg}'`);
+    } else {
+      positionals.push(arg);
+      continue;
+    }
+    const s = spec[name];
+    if (s === undefined) throw new UsageError(`unknown option '--${name}'`);
+    if (s.value) {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new UsageError(`option '--${name}' needs a value`);
+      flags.set(name, v);
+    } else {
+      if (inline !== undefined) throw new UsageError(`option '--${name}' takes no value`);
+      flags.set(name, true);
+    }
+  }
+  return { flags, positionals };
+}
+
+function str(args: ParsedArgs, name: string): string | undefined {
+  const v = args.flags.get(name);
+  return typeof v === "string" ? v : undefined;
+}
+
+const COMMON: Readonly<Record<string, FlagSpec>> = { "cache-dir": { value: true }, help: { short: "h" } };
+
+const USAGE = [
+  "usage: hubcache cache <command> [options] [--cache-dir DIR]",
+  "",
+  "  ls [--revisions] [--json | --format table|json]",
+  "        list cached repos (or revisions) with size, files, refs and temp files",
+  "  rm <repo_id | type/repo_id | commit>... [--repo-type T] [--dry-run] [-y]",
+  "        remove revisions or whole repos and the blobs nothing else uses",
+  "  prune [--older-than DURATION] [--dry-run] [--keep-detached] [--json] [-v]",
+  "        remove temp files of dead writers, stale partials and locks, detached revisions",
+  "        (DURATION like 30m, 2h, 7d; default 1d for files whose writer cannot be asked)",
+  "  verify <repo_id> [--revision R] [--repo-type T] [--json]",
+  "        re-hash the cached files against their content addresses",
+  "",
+  "The cache is HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub.",
+].join("\n");
+
+/**
+ * The `cache` command: `argv` is what follows `cache` on the command line.
+ *
+ * @example
+ * ```ts
+ * const code = await cacheCommand(["ls", "--json"], ctx); // prints the `hf cache ls --format json` list
+ * ```
+ */
+export const cacheCommand: CliCommand = async (argv: string[], ctx: CliContext): Promise<number> => {
+  const [sub, ...rest] = argv;
+  try {
+    switch (sub) {
+      case "ls":
+      case "list":
+      case "scan":
+        return await cacheLs(rest, ctx);
+      case "rm":
+      case "delete":
+        return await cacheRm(rest, ctx as CacheCliContext);
+      case "prune":
+        return await cachePrune(rest, ctx);
+      case "verify":
+        return await cacheVerify(rest, ctx);
+      case "help":
+      case "--help":
+      case "-h":
+        ctx.stdout(USAGE);
+        return 0;
+      case undefined:
+        ctx.stderr(`${USAGE}\n`);
+        return 2;
+      default:
+        throw new UsageError(`unknown cache command '${sub}' (expected ls, rm, prune or verify)`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      ctx.stderr(`hubcache cache${sub ? ` ${sub}` : ""}: ${err.message} (see 'hubcache cache --help')\n`);
+      return 2;
+    }
+    if (err instanceof HubcacheError) {
+      ctx.stderr(`hubcache cache ${sub}: ${err.message}\n`);
+      // A bad repo id or revision is the caller's mistake, as in the rest of the CLI.
+      return err.code === "InvalidInput" ? 2 : 1;
+    }
+    ctx.stderr(`hubcache cache ${sub}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+};
+
+function cacheDirOf(args: ParsedArgs, ctx: CliContext): string {
+  return str(args, "cache-dir") ?? defaultCacheDir(ctx.runtime.platform);
+}
+
+function helpRequested(args: ParsedArgs, ctx: CliContext): boolean {
+  if (!args.flags.has("help")) return false;
+  ctx.stdout(USAGE);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// ls
+
+/**
+ * Render rows as the Python client's `tabulate`: columns padded to their widest cell,
+ * one space apart, a dashed rule under the header; numbers right-aligned.
+ *
+ * @example
+ * ```ts
+ * tabulate([["gpt2", 3]], ["REPO ID", "NB FILES"]);
+ * ```
+ */
+export function tabulate(rows: readonly (readonly (string | number)[])[], headers: readonly string[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells: readonly (string | number)[]): string =>
+    cells.map((c, i) => (typeof c === "number" ? String(c).padStart(widths[i]) : c.padEnd(widths[i]))).join(" ").trimEnd();
+  return [line(headers), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+/**
+ * The records `hf cache ls --format json` prints, with the same keys in the same order
+ * (`repo_id`, `repo_type`, [`revision`, `snapshot_path`,] `size_on_disk`, `last_accessed`,
+ * `last_modified`, `refs`; times in seconds since the epoch), plus `nb_files` and, for
+ * repos, `repo_path` (extra keys scripts for `hf` ignore).
+ *
+ * @example
+ * ```ts
+ * JSON.stringify(lsJsonRecords(await scanCache(runtime, dir), false), null, 2);
+ * ```
+ */
+export function lsJsonRecords(info: CacheInfo, revisions: boolean): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const repo of info.repos) {
+    const repoRefs = [...new Set(repo.revisions.flatMap((r) => r.refs))].sort();
+    if (!revisions) {
+      out.push({
+        repo_id: repo.repoId,
+        repo_type: repo.repoType,
+        size_on_disk: repo.sizeOnDisk,
+        last_accessed: repo.lastAccessedMs / 1000,
+        last_modified: repo.lastModifiedMs / 1000,
+        refs: repoRefs,
+        repo_path: repo.repoPath,
+        nb_files: repo.nbFiles,
+      });
+      continue;
+    }
+    for (const rev of repo.revisions) {
+      out.push({
+        repo_id: repo.repoId,
+        repo_type: repo.repoType,
+        revision: rev.commitHash,
+        snapshot_path: rev.snapshotPath,
+        size_on_disk: rev.sizeOnDisk,
+        last_accessed: repo.lastAccessedMs / 1000,
+        last_modified: rev.lastModifiedMs / 1000,
+        refs: [...rev.refs],
+        nb_files: rev.nbFiles,
+      });
+    }
+  }
+  return out;
+}
+
+async function cacheLs(argv: string[], ctx: CliContext): Promise<number> {
+  const args = parseArgs(argv, { ...COMMON, json: {}, revisions: {}, format: { value: true } });
+  if (helpRequested(args, ctx)) return 0;
+  if (args.positionals.length > 0) throw new UsageError(`ls takes no arguments, got '${args.positionals[0]}'`);
+  const format = str(args, "format") ?? (args.flags.has("json") ? "json" : "table");
+  if (format !== "json" && format !== "table") throw new UsageError(`--format must be table or json, got '${format}'`);
+  const withRevisions = args.flags.has("revisions");
+  const info = await scanCache(ctx.runtime, cacheDirOf(args, ctx));
+  reportWarnings(info, ctx);
+  if (format === "json") {
+    ctx.stdout(JSON.stringify(lsJsonRecords(info, withRevisions), null, 2));
+    return 0;
+  }
+  const now = ctx.runtime.platform.now();
+  if (info.repos.length === 0) {
+    ctx.stdout(withRevisions ? "No cached revisions found." : "No cached repositories found.");
+  } else if (!withRevisions) {
+    ctx.stdout(tabulate(
+      info.repos.map((r) => [
+        r.repoId,
+        r.repoType,
+        formatBytes(r.sizeOnDisk).padStart(12),
+        r.nbFiles,
+        formatTimeSince(r.lastAccessedMs, now),
+        formatTimeSince(r.lastModifiedMs, now),
+        [...new Set(r.revisions.flatMap((v) => v.refs))].sort().join(", "),
+        r.repoPath,
+      ]),
+      ["REPO ID", "REPO TYPE", "SIZE ON DISK", "NB FILES", "LAST_ACCESSED", "LAST_MODIFIED", "REFS", "LOCAL PATH"],
+    ));
+  } else {
+    ctx.stdout(tabulate(
+      info.repos.flatMap((r) =>
+        r.revisions.map((v) => [
+          r.repoId,
+          r.repoType,
+          v.commitHash,
+          formatBytes(v.sizeOnDisk).padStart(12),
+          v.nbFiles,
+          formatTimeSince(v.lastModifiedMs, now),
+          v.refs.join(", "),
+          v.snapshotPath,
+        ])
+      ),
+      ["REPO ID", "REPO TYPE", "REVISION", "SIZE ON DISK", "NB FILES", "LAST_MODIFIED", "REFS", "LOCAL PATH"],
+    ));
+  }
+  const nRevisions = info.repos.reduce((n, r) => n + r.revisions.length, 0);
+  ctx.stdout("");
+  ctx.stdout(
+    `Found ${info.repos.length} repo(s) for a total of ${nRevisions} revision(s) and ${formatBytes(info.sizeOnDisk)} on disk.`,
+  );
+  if (info.tempFiles.length > 0) {
+    const bytes = info.tempFiles.reduce((n, t) => n + t.size, 0);
+    const count = (s: string): number => info.tempFiles.filter((t) => t.ownerState === s).length;
+    ctx.stdout(
+      `${info.tempFiles.length} temp file(s) totalling ${formatBytes(bytes)}: ${count("alive")} being written, ` +
+        `${count("dead")} left by dead writers, ${count("unknown")} of unknown owner ` +
+        `(partials, other hosts, other clients). 'hubcache cache prune' removes the stale ones.`,
+    );
+  }
+  return 0;
+}
+
+function reportWarnings(info: CacheInfo, ctx: CliContext): void {
+  if (info.warnings.length === 0) return;
+  ctx.stderr(`Got ${info.warnings.length} warning(s) while scanning (these repos are not listed):\n`);
+  for (const w of info.warnings) ctx.stderr(`  - ${w.message}\n`);
+}
+
+// ---------------------------------------------------------------------------------------
+// rm
+
+function describePlan(plan: RemovalPlan): string[] {
+  const lines: string[] = [];
+  let repos = 0;
+  let partial = 0;
+  for (const sel of plan.selections) {
+    if (sel.entireRepo) repos++;
+    else partial += sel.revisions.length;
+  }
+  const parts = [...(repos ? [`${repos} repo(s)`] : []), ...(partial ? [`${partial} revision(s)`] : [])];
+  lines.push(`About to delete ${parts.join(" and ")} totalling ${formatBytes(plan.expectedFreedBytes)}.`);
+  for (const sel of plan.selections) {
+    const key = `${sel.repo.repoType}/${sel.repo.repoId}`;
+    if (sel.entireRepo) {
+      lines.push(`  - ${key} (entire repo)`);
+      continue;
+    }
+    lines.push(`  - ${key}:`);
+    for (const rev of sel.revisions) {
+      lines.push(`      ${rev.commitHash} [${rev.refs.join(" ") || "(detached)"}] ${formatBytes(rev.sizeOnDisk)}`);
+    }
+  }
+  return lines;
+}
+
+async function cacheRm(argv: string[], ctx: CacheCliContext): Promise<number> {
+  const args = parseArgs(argv, { ...COMMON, "dry-run": {}, yes: { short: "y" }, "repo-type": { value: true } });
+  if (helpRequested(args, ctx)) return 0;
+  if (args.positionals.length === 0) throw new UsageError("rm needs at least one repo id or commit hash");
+  const typeArg = str(args, "repo-type");
+  let repoType: RepoType | undefined;
+  try {
+    repoType = typeArg === undefined ? undefined : validateRepoType(typeArg);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const info = await scanCache(ctx.runtime, cacheDirOf(args, ctx));
+  reportWarnings(info, ctx);
+  const plan = planRemoval(info, args.positionals, { repoType });
+  for (const m of plan.missing) {
+    ctx.stderr(
+      `not in the cache: '${m}' (give a commit hash, 'org/name' with --repo-type, or 'type/org/name' as 'hf cache ls' shows)\n`,
+    );
+  }
+  if (plan.selections.length === 0) {
+    ctx.stdout("Nothing to delete.");
+    return plan.missing.length > 0 ? 1 : 0;
+  }
+  for (const line of describePlan(plan)) ctx.stdout(line);
+  if (args.flags.has("dry-run")) {
+    ctx.stdout("Dry run: no files were deleted.");
+    return 0;
+  }
+  if (!args.flags.has("yes")) {
+    if (ctx.confirm === undefined) {
+      ctx.stderr("hubcache cache rm: not deleting without confirmation: stdin is not a terminal, pass -y to delete (or --dry-run to preview)\n");
+      return 1;
+    }
+    if (!(await ctx.confirm("Proceed with deletion?"))) {
+      ctx.stdout("Deletion cancelled.");
+      return 0;
+    }
+  }
+  const result = await executeRemoval(ctx.runtime, plan);
+  const repos = plan.selections.filter((s) => s.entireRepo).length;
+  const revisions = plan.selections.reduce((n, s) => n + s.revisions.length, 0);
+  for (const p of result.keptInUse) ctx.stdout(`kept (started being used by another process meanwhile): ${p}`);
+  ctx.stdout(
+    `Deleted ${repos} repo(s) and ${revisions} revision(s); freed ${formatBytes(result.freedBytes)} (${result.freedBytes} bytes).`,
+  );
+  for (const e of result.errors) ctx.stderr(`could not delete ${e.path}: ${e.message}\n`);
+  return result.errors.length > 0 ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// prune
+
+async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
+  const args = parseArgs(argv, {
+    ...COMMON,
+    "older-than": { value: true },
+    "dry-run": {},
+    "keep-detached": {},
+    json: {},
+    verbose: { short: "v" },
+    yes: { short: "y" }, // accepted for `hf cache prune -y` scripts; prune never asks
+  });
+  if (helpRequested(args, ctx)) return 0;
+  if (args.positionals.length > 0) throw new UsageError(`prune takes no arguments, got '${args.positionals[0]}'`);
+  const olderThan = str(args, "older-than");
+  let olderThanMs = DEFAULT_PRUNE_AGE_MS;
+  if (olderThan !== undefined) {
+    try {
+      olderThanMs = parseDuration(olderThan);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  const dryRun = args.flags.has("dry-run");
+  const result = await pruneCache(ctx.runtime, cacheDirOf(args, ctx), {
+    olderThanMs,
+    dryRun,
+    detachedRevisions: !args.flags.has("keep-detached"),
+  });
+  for (const w of result.warnings) ctx.stderr(`warning: ${w.message}\n`);
+  for (const e of result.errors) ctx.stderr(`could not remove ${e.path}: ${e.message}\n`);
+  if (args.flags.has("json")) {
+    const item = (i: { path: string; kind: string; bytes: number; reason: string }): Record<string, unknown> => ({
+      path: i.path,
+      kind: i.kind,
+      size_on_disk: i.bytes,
+      reason: i.reason,
+    });
+    ctx.stdout(JSON.stringify(
+      {
+        dry_run: result.dryRun,
+        freed_size: result.freedBytes,
+        removed: result.removed.map(item),
+        kept: result.kept.map(item),
+        errors: result.errors,
+      },
+      null,
+      2,
+    ));
+    return result.errors.length > 0 ? 1 : 0;
+  }
+  const verb = dryRun ? "would remove" : "removed";
+  for (const i of result.removed) ctx.stdout(`${verb} ${i.kind} ${i.path} (${formatBytes(i.bytes)}): ${i.reason}`);
+  if (args.flags.has("verbose")) for (const i of result.kept) ctx.stdout(`kept ${i.kind} ${i.path}: ${i.reason}`);
+  ctx.stdout(
+    `${dryRun ? "Dry run: would remove" : "Removed"} ${result.removed.length} item(s), ` +
+      `${dryRun ? "freeing" : "freed"} ${formatBytes(result.freedBytes)}` +
+      (result.kept.length > 0
+        ? `; kept ${result.kept.length} in use or younger than ${olderThan ?? "1d"}${args.flags.has("verbose") ? "" : " (-v lists them)"}.`
+        : "."),
+  );
+  return result.errors.length > 0 ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// verify
+
+async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
+  const args = parseArgs(argv, { ...COMMON, revision: { value: true }, "repo-type": { value: true }, json: {} });
+  if (helpRequested(args, ctx)) return 0;
+  if (args.positionals.length !== 1) throw new UsageError("verify needs exactly one repo id");
+  let repoType: RepoType = "model";
+  try {
+    repoType = validateRepoType(str(args, "repo-type") ?? "model");
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const repoId = args.positionals[0];
+  const report = await verifyRepo(ctx.runtime, cacheDirOf(args, ctx), repoType, repoId, { revision: str(args, "revision") });
+  const checked = report.files.filter((f) => f.status === "ok" || f.status === "damaged").length;
+  if (args.flags.has("json")) {
+    ctx.stdout(JSON.stringify(
+      {
+        repo_id: report.repoId,
+        repo_type: report.repoType,
+        verified_path: report.repoPath,
+        revisions: report.revisions,
+        checked_count: checked,
+        ok: report.healthy,
+        mismatches: report.damaged.map((f) => ({
+          path: f.path,
+          revision: f.commit,
+          expected: f.expected,
+          actual: f.actual,
+          algorithm: f.algorithm,
+          detail: f.detail,
+        })),
+        missing: report.missing.map((f) => ({ path: f.path, revision: f.commit, blob_path: f.blobPath })),
+        unverifiable: report.unverifiable.map((f) => ({ path: f.path, revision: f.commit, detail: f.detail })),
+        extra: report.extra,
+        temp_files: report.tempFiles.map((t) => t.path),
+        notes: report.notes,
+      },
+      null,
+      2,
+    ));
+    return report.healthy ? 0 : 1;
+  }
+  const label = `'${report.repoId}' (${report.repoType})`;
+  if (report.revisions.length === 0) ctx.stdout(`No cached revision of ${label}.`);
+  if (report.damaged.length > 0) {
+    ctx.stdout("Checksum verification failed for the following file(s):");
+    for (const f of report.damaged) ctx.stdout(`  - ${f.path} @ ${f.commit}: ${f.detail}`);
+  }
+  if (report.missing.length > 0) {
+    ctx.stdout("Missing blob(s) (pointer present, content gone):");
+    for (const f of report.missing) ctx.stdout(`  - ${f.path} @ ${f.commit}: ${f.blobPath}`);
+  }
+  if (report.unverifiable.length > 0) {
+    ctx.stdout(`${report.unverifiable.length} file(s) could not be verified:`);
+    for (const f of report.unverifiable) ctx.stdout(`  - ${f.path} @ ${f.commit}: ${f.detail}`);
+  }
+  if (report.extra.length > 0) {
+    ctx.stdout(`${report.extra.length} extra file(s):`);
+    for (const e of report.extra) ctx.stdout(`  - ${e.path}: ${e.reason}`);
+  }
+  for (const n of report.notes) ctx.stdout(`note: ${n}`);
+  if (!report.healthy) {
+    ctx.stdout(`Verification failed for ${label} in ${report.repoPath}.`);
+    ctx.stderr(
+      `hubcache cache verify: ${report.damaged.length} damaged and ${report.missing.length} missing file(s) in ${label}\n`,
+    );
+    return 1;
+  }
+  ctx.stdout(`Verified ${checked} file(s) of ${report.revisions.length} revision(s) for ${label} in ${report.repoPath}.`);
+  ctx.stdout(report.unverifiable.length === 0 ? "All checksums match." : "All checked checksums match.");
+  return 0;
+}

@@ -1,0 +1,414 @@
+/**
+ * `cache prune`: remove what killed or finished processes left behind (DESIGN invariant 10)
+ * without ever touching a live writer's file.
+ *
+ * Rules, per thing found:
+ * - `blobs/<etag>.<host>-<pid>-<nonce>.incomplete` (a hubcache writer): same host and pid
+ *   gone → removed at once; same host and pid alive → kept, always; other host → removed
+ *   only when unmodified for `olderThanMs`.
+ * - `blobs/<etag>.partial`, legacy `<etag>.incomplete`, other clients' temps
+ *   (`<etag>.<uuid>.incomplete`): no owner to ask, so removed only when unmodified for
+ *   `olderThanMs` (a writer appending to one keeps its mtime fresh).
+ * - `<repo>/.hubcache-tmp/*`: like hubcache temps (owner in the name; age when none).
+ * - `.locks/<repo>/*.hubcache-lock`: holder (read from the file) gone on this host →
+ *   removed; alive → kept; unknown → by age. Likewise a stale lock a dead waiter had moved
+ *   aside (`….hubcache-lock.stale.<host>-<pid>-<nonce>.tmp`). Python's `*.lock` files are
+ *   never touched (filelock leaves them in place on purpose).
+ * - detached revisions (no ref points at them) whose snapshot has not changed for
+ *   `olderThanMs`, plus the blobs only they used (the `hf cache prune` rule, with an age
+ *   guard because a download in progress may not have written its ref yet). Repo folders
+ *   are kept.
+ *
+ * Race safety: a concurrent download may claim a `.partial` (rename it away), publish a
+ * temp, or link a blob we planned to remove, at any moment. Temps in `blobs/` are first
+ * claimed by renaming them to a prune-owned unique name, then re-checked, then removed, so
+ * we only ever unlink a file we hold; `ENOENT` anywhere means someone else got there first
+ * and is not an error. Every path is `lstat`ed before `removeFile`.
+ *
+ * @module
+ */
+
+import type { Runtime } from "./ports.ts";
+import { isFsError } from "./ports.ts";
+import type { TempOwner } from "./layout.ts";
+import { joinPath, parseSmallTempName, sanitizeHost, tempBlobName } from "./layout.ts";
+import { InvalidInputError } from "./errors.ts";
+import { printable } from "./validate.ts";
+import type { CacheWarning, TempFileInfo } from "./scan.ts";
+import type { CacheInfo } from "./scan.ts";
+import { listFilesRecursive, ownerState, scanCache } from "./scan.ts";
+import { executeRemoval, planRemoval } from "./remove.ts";
+
+/**
+ * How old an ownerless or foreign-host leftover must be before prune removes it: 1 day.
+ *
+ * @example
+ * ```ts
+ * await pruneCache(runtime, cacheDir, { olderThanMs: DEFAULT_PRUNE_AGE_MS * 7 });
+ * ```
+ */
+export const DEFAULT_PRUNE_AGE_MS: number = 24 * 60 * 60 * 1000;
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 7 * 86_400_000,
+  mo: 30 * 86_400_000,
+  y: 365 * 86_400_000,
+};
+
+/**
+ * Parse a duration like the Python client's `parse_duration` (`30s`, `30m`, `2h`, `7d`,
+ * `2w`, `1mo`, `1y`; a bare integer is seconds) and return milliseconds.
+ *
+ * @example
+ * ```ts
+ * parseDuration("2h"); // 7200000
+ * parseDuration("90"); // 90000
+ * ```
+ */
+export function parseDuration(value: string): number {
+  const text = value.trim();
+  const m = /^(\d+)([a-zA-Z]*)$/.exec(text);
+  const unit = m?.[2].toLowerCase() ?? "";
+  const factor = unit === "" ? 1000 : DURATION_UNITS_MS[unit];
+  if (!m || factor === undefined) {
+    throw new InvalidInputError(
+      `invalid duration '${printable(value)}': use an integer followed by s, m, h, d, w, mo or y (e.g. 30m, 2h, 7d)`,
+    );
+  }
+  const ms = Number(m[1]) * factor;
+  if (!Number.isSafeInteger(ms)) throw new InvalidInputError(`duration '${printable(value)}' is too large`);
+  return ms;
+}
+
+/** Options of {@link pruneCache}. */
+export interface PruneOptions {
+  /** Leftovers with no live owner we can ask must be unmodified this long. Default 1 day. */
+  readonly olderThanMs?: number;
+  /** Report what would go, remove nothing. */
+  readonly dryRun?: boolean;
+  /** Also remove detached revisions and the blobs only they use. Default `true`. */
+  readonly detachedRevisions?: boolean;
+}
+
+/** What one prune decision was about. */
+export type PruneKind = TempFileInfo["kind"] | "lock" | "revision" | "blob";
+
+/** One thing prune removed (or, in `kept`, left alone) and why. */
+export interface PruneItem {
+  readonly path: string;
+  readonly kind: PruneKind;
+  readonly bytes: number;
+  readonly reason: string;
+}
+
+/** What {@link pruneCache} did. */
+export interface PruneResult {
+  readonly dryRun: boolean;
+  /** Removed (or, with `dryRun`, to be removed). */
+  readonly removed: readonly PruneItem[];
+  /** Left alone, with the reason: a live writer, too recent, claimed by someone else… */
+  readonly kept: readonly PruneItem[];
+  readonly freedBytes: number;
+  readonly errors: readonly { readonly path: string; readonly message: string }[];
+  /** The scan's warnings: corrupted repos, whose detached revisions were not considered. */
+  readonly warnings: readonly CacheWarning[];
+}
+
+interface Ctx {
+  readonly runtime: Runtime;
+  readonly now: number;
+  readonly olderThanMs: number;
+  readonly dryRun: boolean;
+  readonly removed: PruneItem[];
+  readonly kept: PruneItem[];
+  readonly errors: { path: string; message: string }[];
+}
+
+function age(ctx: Ctx, mtimeMs: number): number {
+  return ctx.now - mtimeMs;
+}
+
+/**
+ * Old enough to remove. A zero duration means "any age": file times have sub-millisecond
+ * precision and can read a fraction of a millisecond after `now()`. A positive one keeps
+ * files whose mtime is in the future (another host's clock running ahead).
+ */
+function oldEnough(ctx: Ctx, mtimeMs: number): boolean {
+  return ctx.olderThanMs === 0 || age(ctx, mtimeMs) >= ctx.olderThanMs;
+}
+
+function describeAge(ms: number): string {
+  const s = Math.max(0, ms / 1000);
+  const one = (x: number): string => String(Math.round(x * 10) / 10);
+  if (s >= 86400) return `${one(s / 86400)}d`;
+  if (s >= 3600) return `${one(s / 3600)}h`;
+  if (s >= 60) return `${one(s / 60)}m`;
+  return `${Math.round(s)}s`;
+}
+
+/** Decide by owner first, age second. Returns the reason to remove, or `null` to keep (and records why). */
+function verdict(ctx: Ctx, item: { path: string; kind: PruneKind; bytes: number; mtimeMs: number }, owner: TempOwner | null): string | null {
+  const state = ownerState(ctx.runtime, owner);
+  if (state === "alive") {
+    ctx.kept.push({ ...strip(item), reason: `writer alive (pid ${owner!.pid} on this host)` });
+    return null;
+  }
+  if (state === "dead") return `writer gone (pid ${owner!.pid} on this host)`;
+  const a = age(ctx, item.mtimeMs);
+  if (oldEnough(ctx, item.mtimeMs)) {
+    return owner ? `owner on host '${owner.host}', unmodified for ${describeAge(a)}` : `unmodified for ${describeAge(a)}`;
+  }
+  ctx.kept.push({ ...strip(item), reason: `modified ${describeAge(a)} ago (younger than ${describeAge(ctx.olderThanMs)})` });
+  return null;
+}
+
+function strip(item: { path: string; kind: PruneKind; bytes: number }): { path: string; kind: PruneKind; bytes: number } {
+  return { path: item.path, kind: item.kind, bytes: item.bytes };
+}
+
+function fail(ctx: Ctx, path: string, err: unknown): void {
+  ctx.errors.push({ path, message: err instanceof Error ? err.message : String(err) });
+}
+
+/** A temp in `blobs/`: claim it under our own unique name, re-check, then unlink what we hold. */
+async function pruneBlobTemp(ctx: Ctx, t: TempFileInfo): Promise<void> {
+  const item = { path: t.path, kind: t.kind, bytes: t.size, mtimeMs: t.mtimeMs };
+  const reason = verdict(ctx, item, t.owner);
+  if (reason === null) return;
+  if (ctx.dryRun) {
+    ctx.removed.push({ ...strip(item), reason });
+    return;
+  }
+  const { runtime } = ctx;
+  const claim = joinPath(
+    t.path.slice(0, t.path.length - t.name.length),
+    tempBlobName(t.etag!, { host: runtime.platform.hostname(), pid: runtime.platform.pid(), nonce: runtime.platform.randomHex(8) }),
+  );
+  try {
+    const before = await runtime.fs.lstat(t.path);
+    if (before.kind === "directory") return;
+    await runtime.fs.rename(t.path, claim);
+  } catch (err) {
+    if (isFsError(err, "ENOENT")) {
+      ctx.kept.push({ ...strip(item), reason: "gone before we got to it (claimed, published or removed by another process)" });
+    } else fail(ctx, t.path, err);
+    return;
+  }
+  try {
+    const held = await runtime.fs.lstat(claim);
+    // An owner-less name may have been refilled between the scan and the claim (a writer
+    // released a fresh `.partial` under the same name): give that one back untouched.
+    if (t.owner === null && !oldEnough(ctx, held.mtimeMs)) {
+      await runtime.fs.rename(claim, t.path);
+      ctx.kept.push({ ...strip(item), reason: "replaced by a fresh file while pruning; left for its writer" });
+      return;
+    }
+    await runtime.fs.removeFile(claim);
+    ctx.removed.push({ path: t.path, kind: t.kind, bytes: held.size, reason });
+  } catch (err) {
+    if (!isFsError(err, "ENOENT")) fail(ctx, claim, err);
+  }
+}
+
+/** A file in `.hubcache-tmp/` or a lock file: unique names nobody refills, so lstat then unlink. */
+async function pruneSimple(ctx: Ctx, item: { path: string; kind: PruneKind; bytes: number; mtimeMs: number }, owner: TempOwner | null, stillSame?: () => Promise<boolean>): Promise<void> {
+  const reason = verdict(ctx, item, owner);
+  if (reason === null) return;
+  if (ctx.dryRun) {
+    ctx.removed.push({ ...strip(item), reason });
+    return;
+  }
+  try {
+    const info = await ctx.runtime.fs.lstat(item.path);
+    if (info.kind === "directory") return;
+    if (stillSame !== undefined && !(await stillSame())) {
+      ctx.kept.push({ ...strip(item), reason: "taken over by another process while pruning" });
+      return;
+    }
+    await ctx.runtime.fs.removeFile(item.path);
+    ctx.removed.push({ ...strip(item), reason });
+  } catch (err) {
+    if (!isFsError(err, "ENOENT")) fail(ctx, item.path, err);
+  }
+}
+
+/**
+ * The holder recorded in a `.hubcache-lock` file: JSON with `host` and `pid`, or text
+ * containing `<host>-<pid>-<nonce>` (the temp-name form). `null` when it says neither.
+ *
+ * @example
+ * ```ts
+ * parseLockOwner('{"host":"n1","pid":42}'); // { host: "n1", pid: 42, nonce: "" }
+ * ```
+ */
+export function parseLockOwner(content: string): TempOwner | null {
+  const text = content.trim();
+  if (text.startsWith("{")) {
+    try {
+      const j = JSON.parse(text) as { host?: unknown; hostname?: unknown; pid?: unknown; nonce?: unknown };
+      const host = typeof j.host === "string" ? j.host : typeof j.hostname === "string" ? j.hostname : undefined;
+      const pid = typeof j.pid === "number" ? j.pid : typeof j.pid === "string" ? Number(j.pid) : NaN;
+      if (host !== undefined && Number.isSafeInteger(pid) && pid > 0) {
+        return { host: sanitizeHost(host), pid, nonce: typeof j.nonce === "string" ? j.nonce : "" };
+      }
+    } catch {
+      // Not JSON after all: try the text form.
+    }
+  }
+  const m = /([A-Za-z0-9_-]+)-(\d+)-([0-9a-f]{8,64})/.exec(text);
+  return m ? { host: m[1], pid: Number(m[2]), nonce: m[3] } : null;
+}
+
+async function pruneLocks(ctx: Ctx, cacheDir: string): Promise<void> {
+  const locksDir = joinPath(cacheDir, ".locks");
+  for (const entry of await listFilesRecursive(ctx.runtime, locksDir)) {
+    if (entry.info.kind !== "file") continue;
+    const aside = entry.relative.indexOf(".hubcache-lock.");
+    if (aside >= 0) {
+      // A stale lock moved aside by a waiter that died before removing it
+      // (`<etag>.hubcache-lock.stale.<host>-<pid>-<nonce>.tmp`): owned by that waiter.
+      const owner = parseSmallTempName(entry.relative.slice(aside + ".hubcache-lock.".length));
+      if (owner === null) continue;
+      await pruneSimple(ctx, { path: entry.path, kind: "lock", bytes: entry.info.size, mtimeMs: entry.info.mtimeMs }, owner);
+      continue;
+    }
+    if (!entry.relative.endsWith(".hubcache-lock")) continue;
+    let content: string;
+    try {
+      content = new TextDecoder().decode(await ctx.runtime.fs.readFile(entry.path));
+    } catch (err) {
+      if (!isFsError(err, "ENOENT")) fail(ctx, entry.path, err);
+      continue;
+    }
+    const owner = parseLockOwner(content);
+    const item = { path: entry.path, kind: "lock" as const, bytes: entry.info.size, mtimeMs: entry.info.mtimeMs };
+    // A new holder may have broken the stale lock and written itself in: then it is not ours to remove.
+    const stillSame = async (): Promise<boolean> =>
+      new TextDecoder().decode(await ctx.runtime.fs.readFile(entry.path)) === content;
+    await pruneSimple(ctx, item, owner, stillSame);
+  }
+}
+
+async function snapshotLastChange(runtime: Runtime, snapshotPath: string): Promise<number> {
+  let latest = -Infinity;
+  try {
+    latest = (await runtime.fs.lstat(snapshotPath)).mtimeMs;
+  } catch (err) {
+    if (!isFsError(err, "ENOENT")) throw err;
+  }
+  for (const e of await listFilesRecursive(runtime, snapshotPath)) latest = Math.max(latest, e.info.mtimeMs);
+  // Sub-folders too: creating a pointer in `onnx/` touches `onnx/`, not the snapshot root.
+  for (const e of await listDirs(runtime, snapshotPath)) latest = Math.max(latest, e);
+  return latest;
+}
+
+async function listDirs(runtime: Runtime, dir: string): Promise<number[]> {
+  const out: number[] = [];
+  let names: string[];
+  try {
+    names = await runtime.fs.readdir(dir);
+  } catch (err) {
+    if (isFsError(err, "ENOENT", "ENOTDIR")) return out;
+    throw err;
+  }
+  for (const name of names) {
+    const path = joinPath(dir, name);
+    try {
+      const info = await runtime.fs.lstat(path);
+      if (info.kind !== "directory") continue;
+      out.push(info.mtimeMs, ...(await listDirs(runtime, path)));
+    } catch (err) {
+      if (!isFsError(err, "ENOENT")) throw err;
+    }
+  }
+  return out;
+}
+
+async function pruneDetached(ctx: Ctx, info: CacheInfo): Promise<void> {
+  const commits: string[] = [];
+  for (const repo of info.repos) {
+    for (const revision of repo.revisions) {
+      if (revision.refs.length > 0) continue;
+      const item = { path: revision.snapshotPath, kind: "revision" as const, bytes: 0 };
+      const last = await snapshotLastChange(ctx.runtime, revision.snapshotPath);
+      const a = age(ctx, last);
+      if (!oldEnough(ctx, last)) {
+        ctx.kept.push({ ...item, reason: `detached but changed ${describeAge(a)} ago: a download may still be writing it` });
+        continue;
+      }
+      commits.push(revision.commitHash);
+    }
+  }
+  if (commits.length === 0) return;
+  const plan = planRemoval(info, commits, { keepRepoFolders: true });
+  const snapshotBytes = new Map<string, number>();
+  for (const sel of plan.selections) {
+    for (const rev of sel.revisions) {
+      let bytes = 0;
+      for (const f of rev.files) if (f.blobPath.startsWith(rev.snapshotPath + "/")) bytes += f.sizeOnDisk;
+      snapshotBytes.set(rev.snapshotPath, bytes);
+    }
+  }
+  const reason = "detached revision (no ref points at it)";
+  if (ctx.dryRun) {
+    for (const s of plan.snapshots) ctx.removed.push({ path: s, kind: "revision", bytes: snapshotBytes.get(s) ?? 0, reason });
+    for (const b of plan.blobs) ctx.removed.push({ path: b.path, kind: "blob", bytes: b.size, reason: "used only by detached revisions" });
+    return;
+  }
+  const result = await executeRemoval(ctx.runtime, plan);
+  const removed = new Set(result.removed);
+  for (const s of plan.snapshots) {
+    if (removed.has(s)) ctx.removed.push({ path: s, kind: "revision", bytes: snapshotBytes.get(s) ?? 0, reason });
+  }
+  for (const b of plan.blobs) {
+    if (removed.has(b.path)) ctx.removed.push({ path: b.path, kind: "blob", bytes: b.size, reason: "used only by detached revisions" });
+  }
+  for (const p of result.keptInUse) ctx.kept.push({ path: p, kind: "blob", bytes: 0, reason: "linked by a new snapshot while pruning" });
+  ctx.errors.push(...result.errors);
+}
+
+/**
+ * Remove stale temp files, partials, lock files and detached revisions from a cache,
+ * never touching a live writer's file. See the module documentation for the rules.
+ *
+ * @example
+ * ```ts
+ * const result = await pruneCache(runtime, cacheDir, { olderThanMs: parseDuration("2h") });
+ * console.log(`freed ${formatBytes(result.freedBytes)}`);
+ * ```
+ */
+export async function pruneCache(runtime: Runtime, cacheDir: string, options: PruneOptions = {}): Promise<PruneResult> {
+  const olderThanMs = options.olderThanMs ?? DEFAULT_PRUNE_AGE_MS;
+  if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
+    throw new InvalidInputError(`olderThanMs must be a non-negative number of milliseconds, got ${olderThanMs}`);
+  }
+  const ctx: Ctx = {
+    runtime,
+    now: runtime.platform.now(),
+    olderThanMs,
+    dryRun: options.dryRun ?? false,
+    removed: [],
+    kept: [],
+    errors: [],
+  };
+  // One scan serves both passes: removing detached revisions keeps repo folders, so it
+  // never moves or removes a temp file.
+  const info = await scanCache(runtime, cacheDir);
+  if (options.detachedRevisions ?? true) await pruneDetached(ctx, info);
+  for (const t of info.tempFiles) {
+    if (t.kind === "small-temp") {
+      await pruneSimple(ctx, { path: t.path, kind: t.kind, bytes: t.size, mtimeMs: t.mtimeMs }, t.owner);
+    } else {
+      await pruneBlobTemp(ctx, t);
+    }
+  }
+  await pruneLocks(ctx, info.cacheDir);
+
+  let freed = 0;
+  for (const item of ctx.removed) freed += item.bytes;
+  return { dryRun: ctx.dryRun, removed: ctx.removed, kept: ctx.kept, freedBytes: freed, errors: ctx.errors, warnings: info.warnings };
+}

@@ -1,0 +1,324 @@
+/**
+ * Remove revisions or whole repos from the cache with the Python client's strategy
+ * (`HFCacheInfo.delete_revisions` + `DeleteCacheStrategy.execute`): snapshot folders, the
+ * refs that point at them, the blobs no remaining revision uses, and the whole repo folder
+ * when every revision goes. Deletion order is repos, snapshots, refs, blobs, so an
+ * interruption never leaves a ref to a missing snapshot or a pointer to a missing blob.
+ *
+ * Two guards the Python client lacks, because other processes may be downloading into the
+ * same repo while we delete: a ref is removed only if it still names the removed commit,
+ * and a blob is removed only if no snapshot still points at it once the removed snapshots
+ * are gone.
+ *
+ * @module
+ */
+
+import type { Runtime } from "./ports.ts";
+import { isFsError } from "./ports.ts";
+import { dirname, joinPath } from "./layout.ts";
+import type { RepoType } from "./validate.ts";
+import type { CachedRepoInfo, CachedRevisionInfo, CacheInfo } from "./scan.ts";
+import { listFilesRecursive, symlinkFirstHop } from "./scan.ts";
+
+/** The revisions chosen in one repo. */
+export interface RemovalSelection {
+  readonly repo: CachedRepoInfo;
+  /** Sorted by commit hash. */
+  readonly revisions: readonly CachedRevisionInfo[];
+  /** Every revision goes, so the repo folder goes. */
+  readonly entireRepo: boolean;
+}
+
+/** A blob the plan removes. */
+export interface PlannedBlob {
+  readonly path: string;
+  readonly repoPath: string;
+  readonly size: number;
+}
+
+/** A ref file the plan removes, and the commit it must still name when we get there. */
+export interface PlannedRef {
+  readonly path: string;
+  readonly ref: string;
+  readonly commit: string;
+}
+
+/** What {@link planRemoval} decided (Python: `DeleteCacheStrategy`). Nothing is touched yet. */
+export interface RemovalPlan {
+  readonly cacheDir: string;
+  readonly selections: readonly RemovalSelection[];
+  /** Whole repo folders. */
+  readonly repos: readonly string[];
+  /** Snapshot folders of revisions removed from repos that keep other revisions. */
+  readonly snapshots: readonly string[];
+  readonly refs: readonly PlannedRef[];
+  readonly blobs: readonly PlannedBlob[];
+  /** Python's `expected_freed_size`: sizes of the distinct blobs (and copied files) unlinked. */
+  readonly expectedFreedBytes: number;
+  /** Targets that matched nothing, as given. */
+  readonly missing: readonly string[];
+}
+
+/** Options of {@link planRemoval}. */
+export interface PlanRemovalOptions {
+  /** Treat non-hash targets as repo ids of this type (`org/name`), not `type/org/name`. */
+  readonly repoType?: RepoType;
+  /**
+   * Never plan a whole repo folder's removal, even when all its revisions go: remove their
+   * snapshots, refs and blobs and keep the folder (and whatever temp files a live writer
+   * has in it). `cache prune` uses this.
+   */
+  readonly keepRepoFolders?: boolean;
+}
+
+const HEX40 = /^[0-9a-fA-F]{40}$/;
+
+/**
+ * Work out what removing `targets` deletes. A target is a commit hash (any repo: hashes
+ * are unique), a `type/id` as `hf cache rm` takes it (`model/gpt2`, `dataset/org/set`),
+ * or a bare repo id (`org/name`, a model unless `options.repoType` says otherwise).
+ *
+ * @example
+ * ```ts
+ * const info = await scanCache(runtime, cacheDir);
+ * const plan = planRemoval(info, ["openai-community/gpt2", "0123…cdef"]);
+ * console.log(formatBytes(plan.expectedFreedBytes));
+ * ```
+ */
+export function planRemoval(info: CacheInfo, targets: readonly string[], options: PlanRemovalOptions = {}): RemovalPlan {
+  const byRevision = new Map<string, { repo: CachedRepoInfo; revision: CachedRevisionInfo }>();
+  const byCacheId = new Map<string, CachedRepoInfo>();
+  for (const repo of info.repos) {
+    byCacheId.set(`${repo.repoType}/${repo.repoId}`.toLowerCase(), repo);
+    for (const revision of repo.revisions) byRevision.set(revision.commitHash.toLowerCase(), { repo, revision });
+  }
+
+  const chosen = new Map<CachedRepoInfo, Set<CachedRevisionInfo>>();
+  const wholeRepos = new Set<CachedRepoInfo>();
+  const missing: string[] = [];
+  const choose = (repo: CachedRepoInfo, revisions: readonly CachedRevisionInfo[]): void => {
+    const set = chosen.get(repo) ?? new Set<CachedRevisionInfo>();
+    for (const r of revisions) set.add(r);
+    chosen.set(repo, set);
+  };
+  for (const raw of targets) {
+    const target = raw.trim();
+    if (target === "") continue;
+    if (HEX40.test(target)) {
+      const hit = byRevision.get(target.toLowerCase());
+      if (hit) choose(hit.repo, [hit.revision]);
+      else missing.push(raw);
+      continue;
+    }
+    const lowered = target.toLowerCase();
+    const repo = options.repoType !== undefined
+      ? byCacheId.get(`${options.repoType}/${lowered}`)
+      : byCacheId.get(lowered) ?? byCacheId.get(`model/${lowered}`);
+    if (repo === undefined) {
+      missing.push(raw);
+      continue;
+    }
+    wholeRepos.add(repo);
+    choose(repo, repo.revisions);
+  }
+
+  const selections: RemovalSelection[] = [];
+  const repos: string[] = [];
+  const snapshots: string[] = [];
+  const refs: PlannedRef[] = [];
+  const blobs = new Map<string, PlannedBlob>();
+  // Python's `blobs_to_unlink`: path -> size, so a blob shared by two removed revisions counts once.
+  const unlinked = new Map<string, number>();
+
+  const orderedRepos = [...chosen.keys()].sort((a, b) => compare(a.repoPath, b.repoPath));
+  for (const repo of orderedRepos) {
+    const removed = [...chosen.get(repo)!].sort((a, b) => compare(a.commitHash, b.commitHash));
+    const remaining = repo.revisions.filter((r) => !chosen.get(repo)!.has(r));
+    const entire = remaining.length === 0 && (wholeRepos.has(repo) || removed.length > 0) && !options.keepRepoFolders;
+    selections.push({ repo, revisions: removed, entireRepo: entire });
+    if (entire) {
+      repos.push(repo.repoPath);
+      for (const revision of repo.revisions) for (const f of revision.files) unlinked.set(f.blobPath, f.sizeOnDisk);
+      continue;
+    }
+    const stillUsed = new Set<string>();
+    for (const revision of remaining) for (const f of revision.files) stillUsed.add(f.blobPath);
+    for (const revision of removed) {
+      snapshots.push(revision.snapshotPath);
+      for (const ref of revision.refs) {
+        refs.push({ path: joinPath(repo.repoPath, "refs", ref), ref, commit: revision.commitHash });
+      }
+      for (const f of revision.files) {
+        // A regular file inside the snapshot (no-symlink cache, or something a user put
+        // there) goes with the snapshot folder: count it, do not unlink it again.
+        if (f.blobPath.startsWith(revision.snapshotPath + "/")) {
+          unlinked.set(f.blobPath, f.sizeOnDisk);
+          continue;
+        }
+        if (stillUsed.has(f.blobPath) || blobs.has(f.blobPath)) continue;
+        blobs.set(f.blobPath, { path: f.blobPath, repoPath: repo.repoPath, size: f.sizeOnDisk });
+        unlinked.set(f.blobPath, f.sizeOnDisk);
+      }
+    }
+  }
+
+  let expected = 0;
+  for (const size of unlinked.values()) expected += size;
+  return {
+    cacheDir: info.cacheDir,
+    selections,
+    repos,
+    snapshots,
+    refs,
+    blobs: [...blobs.values()],
+    expectedFreedBytes: expected,
+    missing,
+  };
+}
+
+/** What {@link executeRemoval} did. */
+export interface RemovalResult {
+  /** Paths removed (repo folders, snapshot folders, refs, blobs). */
+  readonly removed: readonly string[];
+  /** Paths that were already gone: someone else removed or claimed them first. */
+  readonly alreadyGone: readonly string[];
+  /** Blobs and refs left in place because a concurrent writer started using them. */
+  readonly keptInUse: readonly string[];
+  /** Failures other than "already gone", one per path. */
+  readonly errors: readonly { readonly path: string; readonly message: string }[];
+  /** `expectedFreedBytes` minus the blobs kept or already gone. */
+  readonly freedBytes: number;
+}
+
+/**
+ * Carry out a {@link RemovalPlan}. Never throws for one path: failures are collected in
+ * `errors` and the rest goes on, like the Python client.
+ *
+ * @example
+ * ```ts
+ * const result = await executeRemoval(runtime, planRemoval(await scanCache(runtime, dir), ["gpt2"]));
+ * console.log(`freed ${formatBytes(result.freedBytes)}`);
+ * ```
+ */
+export async function executeRemoval(runtime: Runtime, plan: RemovalPlan): Promise<RemovalResult> {
+  const removed: string[] = [];
+  const alreadyGone: string[] = [];
+  const keptInUse: string[] = [];
+  const errors: { path: string; message: string }[] = [];
+  let notFreed = 0;
+
+  const fail = (path: string, err: unknown): void => {
+    errors.push({ path, message: err instanceof Error ? err.message : String(err) });
+  };
+
+  for (const path of [...plan.repos, ...plan.snapshots]) {
+    try {
+      if ((await lstatOrNull(runtime, path)) === null) {
+        alreadyGone.push(path);
+        continue;
+      }
+      await runtime.fs.removeTree(path);
+      removed.push(path);
+    } catch (err) {
+      fail(path, err);
+    }
+  }
+
+  for (const ref of plan.refs) {
+    try {
+      const info = await lstatOrNull(runtime, ref.path);
+      if (info === null) {
+        alreadyGone.push(ref.path);
+        continue;
+      }
+      if (info.kind === "directory") {
+        fail(ref.path, new Error("is a directory, not a ref file"));
+        continue;
+      }
+      // A download may have moved the ref to a new commit since the scan: that ref is no
+      // longer about the revision we remove.
+      const now = new TextDecoder().decode(await runtime.fs.readFile(ref.path)).trim().toLowerCase();
+      if (now !== ref.commit.toLowerCase()) {
+        keptInUse.push(ref.path);
+        continue;
+      }
+      await runtime.fs.removeFile(ref.path);
+      removed.push(ref.path);
+    } catch (err) {
+      if (isFsError(err, "ENOENT")) alreadyGone.push(ref.path);
+      else fail(ref.path, err);
+    }
+  }
+
+  // Snapshots are gone now: whatever still points at a planned blob was linked by someone
+  // else meanwhile (a download reusing the blob for another revision) and keeps it.
+  const inUse = new Map<string, Set<string>>();
+  for (const blob of plan.blobs) {
+    if (!inUse.has(blob.repoPath)) inUse.set(blob.repoPath, await referencedBlobs(runtime, blob.repoPath));
+  }
+  for (const blob of plan.blobs) {
+    try {
+      if (inUse.get(blob.repoPath)!.has(blob.path)) {
+        keptInUse.push(blob.path);
+        notFreed += blob.size;
+        continue;
+      }
+      const info = await lstatOrNull(runtime, blob.path);
+      if (info === null) {
+        alreadyGone.push(blob.path);
+        notFreed += blob.size;
+        continue;
+      }
+      if (info.kind === "directory") {
+        fail(blob.path, new Error("is a directory, not a blob"));
+        notFreed += blob.size;
+        continue;
+      }
+      await runtime.fs.removeFile(blob.path);
+      removed.push(blob.path);
+    } catch (err) {
+      notFreed += blob.size;
+      if (isFsError(err, "ENOENT")) alreadyGone.push(blob.path);
+      else fail(blob.path, err);
+    }
+  }
+
+  return { removed, alreadyGone, keptInUse, errors, freedBytes: Math.max(0, plan.expectedFreedBytes - notFreed) };
+}
+
+/**
+ * The blob paths every current snapshot pointer of a repo resolves to (first hop).
+ *
+ * @example
+ * ```ts
+ * const used = await referencedBlobs(runtime, "/c/models--gpt2");
+ * used.has("/c/models--gpt2/blobs/ab…"); // true while a snapshot links it
+ * ```
+ */
+export async function referencedBlobs(runtime: Runtime, repoPath: string): Promise<Set<string>> {
+  const used = new Set<string>();
+  for (const entry of await listFilesRecursive(runtime, joinPath(repoPath, "snapshots"))) {
+    if (entry.info.kind !== "symlink") continue;
+    try {
+      const hop = await symlinkFirstHop(runtime, entry.path);
+      used.add(hop);
+      if (dirname(hop) !== joinPath(repoPath, "blobs")) used.add(await runtime.fs.realpath(entry.path));
+    } catch (err) {
+      if (!isFsError(err)) throw err;
+    }
+  }
+  return used;
+}
+
+async function lstatOrNull(runtime: Runtime, path: string): Promise<{ kind: string } | null> {
+  try {
+    return await runtime.fs.lstat(path);
+  } catch (err) {
+    if (isFsError(err, "ENOENT", "ENOTDIR")) return null;
+    throw err;
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

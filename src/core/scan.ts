@@ -1,0 +1,656 @@
+/**
+ * Scan a cache the way the Python client's `scan_cache_dir` does, with the same numbers:
+ * per revision the files under `snapshots/<commit>/**` resolved to their blobs, sizes
+ * counted once per blob, refs read recursively, corrupted repos reported as warnings and
+ * left out. On top of that, every temp file a writer left in `blobs/` or `.hubcache-tmp/`
+ * is listed with whether its writer can still be alive (for `cache ls` and `cache prune`).
+ *
+ * Read-only and safe while other processes write: an entry that disappears between a
+ * directory listing and its `stat` is skipped, never reported as damage.
+ *
+ * @module
+ */
+
+import type { FileInfo, Runtime } from "./ports.ts";
+import { isFsError } from "./ports.ts";
+import type { TempOwner } from "./layout.ts";
+import { basename, dirname, joinPath, parseBlobsEntry, parseSmallTempName, sanitizeHost } from "./layout.ts";
+import type { RepoType } from "./validate.ts";
+import { CacheError } from "./errors.ts";
+
+/**
+ * OS helper files the Python client ignores wherever it lists a folder.
+ *
+ * @example
+ * ```ts
+ * FILES_TO_IGNORE.includes(".DS_Store"); // true
+ * ```
+ */
+export const FILES_TO_IGNORE: readonly string[] = [".DS_Store", "Thumbs.db", "desktop.ini"];
+
+/** One file of one cached revision (Python: `CachedFileInfo`). */
+export interface CachedFileInfo {
+  /** Base name, e.g. `model.onnx` (Python: `file_name`). */
+  readonly fileName: string;
+  /** Path inside the repo, e.g. `onnx/model.onnx`. */
+  readonly repoPath: string;
+  /** The pointer: `<repo>/snapshots/<commit>/<repoPath>` (Python: `file_path`). */
+  readonly filePath: string;
+  /**
+   * What the pointer resolves to: `<repo>/blobs/<etag>` for a symlink cache, the pointer
+   * itself for a no-symlink cache (Python: `blob_path`).
+   */
+  readonly blobPath: string;
+  /** `st_size` of the blob (Python: `size_on_disk`). */
+  readonly sizeOnDisk: number;
+  /** Blob `st_atime` in ms (Python: `blob_last_accessed`, in seconds). */
+  readonly blobLastAccessedMs: number;
+  /** Blob `st_mtime` in ms (Python: `blob_last_modified`, in seconds). */
+  readonly blobLastModifiedMs: number;
+}
+
+/** One cached revision: a folder in `snapshots/` (Python: `CachedRevisionInfo`). */
+export interface CachedRevisionInfo {
+  readonly commitHash: string;
+  /** `<repo>/snapshots/<commit>` */
+  readonly snapshotPath: string;
+  /** Sum of the sizes of the distinct blobs the revision's files resolve to. */
+  readonly sizeOnDisk: number;
+  /** The files, sorted by {@link CachedFileInfo.repoPath}. */
+  readonly files: readonly CachedFileInfo[];
+  /** `files.length` (Python: `nb_files`). */
+  readonly nbFiles: number;
+  /** Refs pointing at this commit, sorted (`main`, `refs/pr/1`…); empty means detached. */
+  readonly refs: readonly string[];
+  /** Latest blob mtime of its files, or the snapshot folder's mtime when it is empty (ms). */
+  readonly lastModifiedMs: number;
+}
+
+/** Who may still be writing a temp file. */
+export type OwnerState = "alive" | "dead" | "unknown";
+
+/** A temp file left in a repo folder by some writer. */
+export interface TempFileInfo {
+  readonly path: string;
+  readonly name: string;
+  /** The repo folder it belongs to. */
+  readonly repoPath: string;
+  /**
+   * `temp`: a hubcache writer's `<etag>.<host>-<pid>-<nonce>.incomplete`;
+   * `partial`: `<etag>.partial` released for resume;
+   * `legacy`: `<etag>.incomplete` of older Python clients;
+   * `foreign-temp`: another client's temp in `blobs/` (e.g. `<etag>.<uuid>.incomplete`);
+   * `small-temp`: a file in `<repo>/.hubcache-tmp/`.
+   */
+  readonly kind: "temp" | "partial" | "legacy" | "foreign-temp" | "small-temp";
+  /** The content address it is meant to become, when the name says. */
+  readonly etag: string | null;
+  /** The writer encoded in the name, when there is one. */
+  readonly owner: TempOwner | null;
+  /**
+   * `alive`/`dead`: the writer ran on this host and its pid is / is not running.
+   * `unknown`: another host, or a name that carries no owner.
+   */
+  readonly ownerState: OwnerState;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+/** A cached repository (Python: `CachedRepoInfo`). */
+export interface CachedRepoInfo {
+  readonly repoId: string;
+  readonly repoType: RepoType;
+  /** `<cache>/models--org--name` */
+  readonly repoPath: string;
+  /** Sum of the sizes of the distinct blobs of all revisions. */
+  readonly sizeOnDisk: number;
+  /** Number of distinct blobs (Python: `nb_files`). */
+  readonly nbFiles: number;
+  /** Sorted by commit hash. */
+  readonly revisions: readonly CachedRevisionInfo[];
+  /** Ref name → commit, for every ref of the repo. */
+  readonly refs: Readonly<Record<string, string>>;
+  /** Latest blob atime, or the repo folder's atime when there is no blob (ms). */
+  readonly lastAccessedMs: number;
+  /** Latest blob mtime, or the repo folder's mtime when there is no blob (ms). */
+  readonly lastModifiedMs: number;
+  /** Temp files found in this repo, sorted by path. */
+  readonly tempFiles: readonly TempFileInfo[];
+}
+
+/** A repo folder that could not be scanned (Python: a `CorruptedCacheException` in `warnings`). */
+export interface CacheWarning {
+  /** The repo folder (or entry at the cache root) concerned. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** The whole cache (Python: `HFCacheInfo`). */
+export interface CacheInfo {
+  /** The canonical cache path that was scanned. */
+  readonly cacheDir: string;
+  /** Sum of the sizes of the distinct blobs of all repos. */
+  readonly sizeOnDisk: number;
+  /** Valid repos, sorted by `<type>/<id>` as `hf cache ls` sorts them. */
+  readonly repos: readonly CachedRepoInfo[];
+  /** Every temp file of every repo folder (corrupted ones included), sorted by path. */
+  readonly tempFiles: readonly TempFileInfo[];
+  readonly warnings: readonly CacheWarning[];
+}
+
+class CorruptedRepo extends Error {}
+
+const REPO_TYPES: readonly RepoType[] = ["model", "dataset", "space"];
+
+/**
+ * Parse a repo folder name with the Python client's rule: split at the first `--`, drop
+ * the plural `s` of the type, turn the remaining `--` into `/`. `null` when it is not one.
+ *
+ * @example
+ * ```ts
+ * parseCacheFolderName("models--org--name"); // { repoType: "model", repoId: "org/name" }
+ * ```
+ */
+export function parseCacheFolderName(name: string): { repoType: RepoType; repoId: string } | null {
+  const i = name.indexOf("--");
+  if (i < 0) return null;
+  const type = name.slice(0, i).slice(0, -1);
+  if (!(REPO_TYPES as readonly string[]).includes(type)) return null;
+  return { repoType: type as RepoType, repoId: name.slice(i + 2).replaceAll("--", "/") };
+}
+
+/**
+ * Normalise an absolute POSIX path: collapse `.`, `..` and repeated slashes, without
+ * touching the file system (Python's `os.path.abspath` on an absolute path).
+ *
+ * @example
+ * ```ts
+ * normalizePath("/c/m/snapshots/abc/../../blobs/x"); // "/c/m/blobs/x"
+ * ```
+ */
+export function normalizePath(path: string): string {
+  const out: string[] = [];
+  for (const seg of path.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") out.pop();
+    else out.push(seg);
+  }
+  return "/" + out.join("/");
+}
+
+/**
+ * Where a symlink's first hop lands: its target joined to the link's folder and normalised.
+ *
+ * @example
+ * ```ts
+ * await symlinkFirstHop(runtime, "/c/m/snapshots/abc/config.json"); // "/c/m/blobs/<etag>"
+ * ```
+ */
+export async function symlinkFirstHop(runtime: Runtime, linkPath: string): Promise<string> {
+  const target = await runtime.fs.readlink(linkPath);
+  return normalizePath(target.startsWith("/") ? target : joinPath(dirname(linkPath), target));
+}
+
+/** One non-directory entry below a folder, as {@link listFilesRecursive} reports it. */
+export interface TreeEntry {
+  /** Absolute path. */
+  readonly path: string;
+  /** Path relative to the folder listed, with `/` separators. */
+  readonly relative: string;
+  /** What `lstat` said. */
+  readonly info: FileInfo;
+}
+
+/**
+ * Every non-directory entry below `dir`, recursively, as the Python client's
+ * `glob("**\/*")` minus directories sees it: symlinks to directories are skipped, broken
+ * symlinks are kept (so the caller can report them). Entries that vanish while we walk
+ * are skipped. `[]` if `dir` does not exist.
+ *
+ * @example
+ * ```ts
+ * for (const e of await listFilesRecursive(runtime, snapshotDir)) console.log(e.relative);
+ * ```
+ */
+export async function listFilesRecursive(runtime: Runtime, dir: string): Promise<TreeEntry[]> {
+  const out: TreeEntry[] = [];
+  const walk = async (folder: string, prefix: string): Promise<void> => {
+    let names: string[];
+    try {
+      names = await runtime.fs.readdir(folder);
+    } catch (err) {
+      if (isFsError(err, "ENOENT", "ENOTDIR")) return;
+      throw err;
+    }
+    names.sort();
+    for (const name of names) {
+      const path = joinPath(folder, name);
+      const relative = prefix === "" ? name : `${prefix}/${name}`;
+      let info: FileInfo;
+      try {
+        info = await runtime.fs.lstat(path);
+      } catch (err) {
+        if (isFsError(err, "ENOENT")) continue;
+        throw err;
+      }
+      if (info.kind === "directory") {
+        await walk(path, relative);
+        continue;
+      }
+      if (info.kind === "symlink") {
+        // Python's `is_dir()` follows the link: a link to a directory is not a file.
+        try {
+          if ((await runtime.fs.stat(path)).kind === "directory") continue;
+        } catch {
+          // Broken (or looping) link: keep it, the caller reports it.
+        }
+      }
+      out.push({ path, relative, info });
+    }
+  };
+  await walk(dir, "");
+  return out;
+}
+
+async function statOrNull(runtime: Runtime, path: string): Promise<FileInfo | null> {
+  try {
+    return await runtime.fs.stat(path);
+  } catch (err) {
+    if (isFsError(err, "ENOENT", "ENOTDIR", "ELOOP")) return null;
+    throw err;
+  }
+}
+
+async function lstatOrNull(runtime: Runtime, path: string): Promise<FileInfo | null> {
+  try {
+    return await runtime.fs.lstat(path);
+  } catch (err) {
+    if (isFsError(err, "ENOENT", "ENOTDIR")) return null;
+    throw err;
+  }
+}
+
+async function readdirOrEmpty(runtime: Runtime, path: string): Promise<string[]> {
+  try {
+    return await runtime.fs.readdir(path);
+  } catch (err) {
+    if (isFsError(err, "ENOENT", "ENOTDIR")) return [];
+    throw err;
+  }
+}
+
+/**
+ * Whether the writer of a temp file can still be alive: same host → ask the OS about the
+ * pid; another host → unknown.
+ *
+ * @example
+ * ```ts
+ * ownerState(runtime, { host: "node1", pid: 42, nonce: "00ff00ff" }); // "unknown" on node2
+ * ```
+ */
+export function ownerState(runtime: Runtime, owner: TempOwner | null): OwnerState {
+  if (owner === null) return "unknown";
+  if (owner.host !== sanitizeHost(runtime.platform.hostname())) return "unknown";
+  return runtime.platform.isProcessAlive(owner.pid) ? "alive" : "dead";
+}
+
+/**
+ * The temp files of one repo folder: writers' leftovers in `blobs/` and everything in
+ * `.hubcache-tmp/`, sorted by path.
+ *
+ * @example
+ * ```ts
+ * const temps = await scanRepoTempFiles(runtime, "/c/models--gpt2");
+ * ```
+ */
+export async function scanRepoTempFiles(runtime: Runtime, repoPath: string): Promise<TempFileInfo[]> {
+  const out: TempFileInfo[] = [];
+  const blobsDir = joinPath(repoPath, "blobs");
+  for (const name of await readdirOrEmpty(runtime, blobsDir)) {
+    const entry = parseBlobsEntry(name);
+    if (entry.kind === "blob" || entry.kind === "other") continue;
+    const path = joinPath(blobsDir, name);
+    const info = await lstatOrNull(runtime, path);
+    if (info === null || info.kind === "directory") continue;
+    const owner = entry.kind === "temp" ? entry.owner : null;
+    out.push({
+      path,
+      name,
+      repoPath,
+      kind: entry.kind,
+      etag: entry.etag,
+      owner,
+      ownerState: ownerState(runtime, owner),
+      size: info.size,
+      mtimeMs: info.mtimeMs,
+    });
+  }
+  const tmpDir = joinPath(repoPath, ".hubcache-tmp");
+  for (const name of await readdirOrEmpty(runtime, tmpDir)) {
+    const path = joinPath(tmpDir, name);
+    const info = await lstatOrNull(runtime, path);
+    if (info === null || info.kind === "directory") continue;
+    const owner = parseSmallTempName(name);
+    out.push({
+      path,
+      name,
+      repoPath,
+      kind: "small-temp",
+      etag: null,
+      owner,
+      ownerState: ownerState(runtime, owner),
+      size: info.size,
+      mtimeMs: info.mtimeMs,
+    });
+  }
+  out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return out;
+}
+
+async function readRefs(runtime: Runtime, refsPath: string): Promise<Map<string, string>> {
+  const refs = new Map<string, string>();
+  const info = await statOrNull(runtime, refsPath);
+  if (info === null) return refs;
+  if (info.kind !== "directory") throw new CorruptedRepo(`refs is not a directory: ${refsPath}`);
+  for (const entry of await listFilesRecursive(runtime, refsPath)) {
+    if (FILES_TO_IGNORE.includes(basename(entry.path))) continue;
+    let bytes: Uint8Array;
+    try {
+      bytes = await runtime.fs.readFile(entry.path);
+    } catch (err) {
+      // Replaced by a rename between the listing and the read: the next scan sees it.
+      if (isFsError(err, "ENOENT")) continue;
+      throw err;
+    }
+    // DESIGN invariant 4: read tolerantly. Python reads the bytes verbatim, so a ref with a
+    // trailing newline is a "missing commit" there and a valid ref here.
+    refs.set(entry.relative, new TextDecoder().decode(bytes).trim());
+  }
+  return refs;
+}
+
+/**
+ * Scan one repo folder with `scan_cache_dir`'s rules. Throws `CorruptedRepo`
+ * wherever Python raises `CorruptedCacheException`.
+ */
+async function scanRepo(runtime: Runtime, repoPath: string, tempFiles: TempFileInfo[]): Promise<CachedRepoInfo> {
+  const repoInfo = await statOrNull(runtime, repoPath);
+  if (repoInfo === null || repoInfo.kind !== "directory") {
+    throw new CorruptedRepo(`repo path is not a directory: ${repoPath}`);
+  }
+  const parsed = parseCacheFolderName(basename(repoPath));
+  if (parsed === null) {
+    throw new CorruptedRepo(
+      basename(repoPath).includes("--")
+        ? `repo type must be 'model', 'dataset' or 'space': ${repoPath}`
+        : `not a Hugging Face cache repo folder: ${repoPath}`,
+    );
+  }
+  const snapshotsPath = joinPath(repoPath, "snapshots");
+  const blobsDir = joinPath(repoPath, "blobs");
+  const snapInfo = await statOrNull(runtime, snapshotsPath);
+  if (snapInfo === null || snapInfo.kind !== "directory") {
+    throw new CorruptedRepo(`snapshots folder missing in cached repo: ${snapshotsPath}`);
+  }
+
+  const refsByName = await readRefs(runtime, joinPath(repoPath, "refs"));
+  const refsByCommit = new Map<string, string[]>();
+  for (const [name, commit] of refsByName) {
+    const list = refsByCommit.get(commit) ?? [];
+    list.push(name);
+    refsByCommit.set(commit, list);
+  }
+
+  // Python keys blob stats by blob path: each blob is stat'ed (and counted) once per repo.
+  const blobStats = new Map<string, FileInfo>();
+  const revisions: CachedRevisionInfo[] = [];
+  const revisionNames = (await readdirOrEmpty(runtime, snapshotsPath)).sort();
+  for (const name of revisionNames) {
+    if (FILES_TO_IGNORE.includes(name)) continue;
+    const revisionPath = joinPath(snapshotsPath, name);
+    const revInfo = await statOrNull(runtime, revisionPath);
+    if (revInfo === null) {
+      if ((await lstatOrNull(runtime, revisionPath)) === null) continue; // removed while we scan
+      throw new CorruptedRepo(`snapshot entry is a broken link: ${revisionPath}`);
+    }
+    if (revInfo.kind !== "directory") {
+      throw new CorruptedRepo(`snapshots folder corrupted, found a file: ${revisionPath}`);
+    }
+    const files: CachedFileInfo[] = [];
+    for (const entry of await listFilesRecursive(runtime, revisionPath)) {
+      let blobPath = entry.path;
+      if (entry.info.kind === "symlink") {
+        // Python resolves only the first hop when it lands in this repo's blobs/ (a blob may
+        // itself be a link into a shared store), and fully otherwise.
+        let firstHop: string | null;
+        try {
+          firstHop = await symlinkFirstHop(runtime, entry.path);
+        } catch (err) {
+          if (isFsError(err, "ENOENT")) continue;
+          throw err;
+        }
+        if (dirname(firstHop) === blobsDir) blobPath = firstHop;
+        else {
+          try {
+            blobPath = await runtime.fs.realpath(entry.path);
+          } catch {
+            blobPath = firstHop;
+          }
+        }
+      }
+      let stat = blobStats.get(blobPath);
+      if (stat === undefined) {
+        const s = await statOrNull(runtime, blobPath);
+        if (s === null) {
+          // Gone together with its pointer: a concurrent `rm` or `prune`, not corruption.
+          if ((await lstatOrNull(runtime, entry.path)) === null) continue;
+          throw new CorruptedRepo(`blob missing (broken symlink): ${blobPath}`);
+        }
+        stat = s;
+        blobStats.set(blobPath, stat);
+      }
+      files.push({
+        fileName: basename(entry.path),
+        repoPath: entry.relative,
+        filePath: entry.path,
+        blobPath,
+        sizeOnDisk: stat.size,
+        blobLastAccessedMs: stat.atimeMs,
+        blobLastModifiedMs: stat.mtimeMs,
+      });
+    }
+    const distinct = new Map<string, number>();
+    for (const f of files) distinct.set(f.blobPath, f.sizeOnDisk);
+    const refs = (refsByCommit.get(name) ?? []).sort();
+    refsByCommit.delete(name);
+    revisions.push({
+      commitHash: name,
+      snapshotPath: revisionPath,
+      sizeOnDisk: sum(distinct.values()),
+      files,
+      nbFiles: files.length,
+      refs,
+      lastModifiedMs: files.length > 0 ? maxOf(files.map((f) => f.blobLastModifiedMs)) : revInfo.mtimeMs,
+    });
+  }
+
+  if (refsByCommit.size > 0) {
+    const dangling = [...refsByCommit.entries()].map(([commit, names]) => `${names.sort().join(", ")} -> ${commit}`);
+    throw new CorruptedRepo(`reference(s) point to commits not in snapshots/: ${dangling.join("; ")} (${repoPath})`);
+  }
+
+  const stats = [...blobStats.values()];
+  const refs: Record<string, string> = {};
+  for (const name of [...refsByName.keys()].sort()) refs[name] = refsByName.get(name)!;
+  return {
+    repoId: parsed.repoId,
+    repoType: parsed.repoType,
+    repoPath,
+    sizeOnDisk: sum(stats.map((s) => s.size)),
+    nbFiles: stats.length,
+    revisions,
+    refs,
+    lastAccessedMs: stats.length > 0 ? maxOf(stats.map((s) => s.atimeMs)) : repoInfo.atimeMs,
+    lastModifiedMs: stats.length > 0 ? maxOf(stats.map((s) => s.mtimeMs)) : repoInfo.mtimeMs,
+    tempFiles,
+  };
+}
+
+function maxOf(values: readonly number[]): number {
+  // Not Math.max(...values): a repo with 100k+ files would overflow the argument stack.
+  let max = -Infinity;
+  for (const v of values) if (v > max) max = v;
+  return max;
+}
+
+function sum(values: Iterable<number>): number {
+  let total = 0;
+  for (const v of values) total += v;
+  return total;
+}
+
+/** Names at the cache root that are never repos. */
+const ROOT_SKIP: ReadonlySet<string> = new Set([".locks", "CACHEDIR.TAG", ".hubcache-tmp", ...FILES_TO_IGNORE]);
+
+/**
+ * Resolve and check the cache root: its canonical path (as Python's `.resolve()`).
+ * Throws {@link CacheError} when it is missing or not a directory.
+ *
+ * @example
+ * ```ts
+ * const root = await resolveCacheDir(runtime, "/home/me/.cache/huggingface/hub");
+ * ```
+ */
+export async function resolveCacheDir(runtime: Runtime, cacheDir: string): Promise<string> {
+  let real: string;
+  try {
+    real = await runtime.fs.realpath(cacheDir);
+  } catch (err) {
+    if (isFsError(err, "ENOENT", "ENOTDIR")) throw new CacheError(`cache directory not found: ${cacheDir}`);
+    throw err;
+  }
+  const info = await runtime.fs.stat(real);
+  if (info.kind !== "directory") throw new CacheError(`cache path is not a directory: ${cacheDir}`);
+  return real;
+}
+
+async function isSharedBlobStore(runtime: Runtime, path: string): Promise<boolean> {
+  // huggingface_hub's cache-wide Xet store: `<cache>/blobs/` marked by this file.
+  const marker = await lstatOrNull(runtime, joinPath(path, ".huggingface-shared-blobs"));
+  return marker !== null && marker.kind === "file";
+}
+
+/**
+ * Scan the whole cache. Never throws for a damaged repo: it lands in `warnings` and is
+ * left out of `repos`, as in the Python client. Throws {@link CacheError} only when the
+ * cache folder itself is missing.
+ *
+ * @example
+ * ```ts
+ * const info = await scanCache(runtime, defaultCacheDir(runtime.platform));
+ * for (const repo of info.repos) console.log(repo.repoId, repo.sizeOnDisk);
+ * ```
+ */
+export async function scanCache(runtime: Runtime, cacheDir: string): Promise<CacheInfo> {
+  const root = await resolveCacheDir(runtime, cacheDir);
+  const repos: CachedRepoInfo[] = [];
+  const warnings: CacheWarning[] = [];
+  const allTemps: TempFileInfo[] = [];
+  for (const name of (await runtime.fs.readdir(root)).sort()) {
+    if (ROOT_SKIP.has(name)) continue;
+    const repoPath = joinPath(root, name);
+    if (name === "blobs" && await isSharedBlobStore(runtime, repoPath)) continue;
+    const folder = await statOrNull(runtime, repoPath);
+    if (folder === null && (await lstatOrNull(runtime, repoPath)) === null) continue; // removed meanwhile
+    let temps: TempFileInfo[] = [];
+    if (folder?.kind === "directory" && parseCacheFolderName(name) !== null) {
+      temps = await scanRepoTempFiles(runtime, repoPath);
+      allTemps.push(...temps);
+    }
+    try {
+      repos.push(await scanRepo(runtime, repoPath, temps));
+    } catch (err) {
+      if (err instanceof CorruptedRepo) warnings.push({ path: repoPath, message: err.message });
+      else if (isFsError(err)) warnings.push({ path: repoPath, message: `could not scan: ${err.message}` });
+      else throw err;
+    }
+  }
+  const cacheId = (r: CachedRepoInfo): string => `${r.repoType}/${r.repoId}`;
+  repos.sort((a, b) => (cacheId(a) < cacheId(b) ? -1 : cacheId(a) > cacheId(b) ? 1 : 0));
+  allTemps.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  // Blob paths are per repo, so the distinct blobs of the cache are the union of each repo's.
+  return { cacheDir: root, sizeOnDisk: sum(repos.map((r) => r.sizeOnDisk)), repos, tempFiles: allTemps, warnings };
+}
+
+/**
+ * Format a byte count as the Python client's `_format_size` does: decimal units, one
+ * decimal, ties rounded to even (`1250` → `1.2K`), e.g. `0.0`, `999.0`, `7.9K`, `3.4G`.
+ *
+ * @example
+ * ```ts
+ * formatBytes(7_900); // "7.9K"
+ * formatBytes(3_398_085_269); // "3.4G"
+ * ```
+ */
+export function formatBytes(bytes: number): string {
+  let n = bytes;
+  for (const unit of ["", "K", "M", "G", "T", "P", "E", "Z"]) {
+    if (Math.abs(n) < 1000) return toFixedHalfEven(n, 1) + unit;
+    n /= 1000;
+  }
+  return toFixedHalfEven(n, 1) + "Y";
+}
+
+/** `x.toFixed(digits)` but with Python's rounding: exact ties go to the even digit. */
+function toFixedHalfEven(x: number, digits: number): string {
+  const abs = Math.abs(x);
+  // toFixed(100) is the exact decimal expansion for the magnitudes we format (a double in
+  // [1, 1000) has at most 52 fractional digits), so a tie is visible as "5000…".
+  const exact = abs.toFixed(100);
+  const dot = exact.indexOf(".");
+  const kept = exact.slice(0, dot + 1 + digits);
+  const tail = exact.slice(dot + 1 + digits);
+  // toFixed rounds exact ties away from zero; Python rounds them to even.
+  const tieToEven = /^50*$/.test(tail) && Number(kept[kept.length - 1]) % 2 === 0;
+  const result = tieToEven ? kept : abs.toFixed(digits);
+  return (x < 0 ? "-" : "") + result;
+}
+
+/**
+ * Format a past time relative to `nowMs` as the Python client's `format_timesince` does:
+ * `a few seconds ago`, `3 minutes ago`, `1 hour ago`, `2 weeks ago`, `1 year ago`.
+ *
+ * @example
+ * ```ts
+ * formatTimeSince(Date.now() - 3 * 86_400_000, Date.now()); // "3 days ago"
+ * ```
+ */
+export function formatTimeSince(timeMs: number, nowMs: number): string {
+  const delta = (nowMs - timeMs) / 1000;
+  if (delta < 20) return "a few seconds ago";
+  const chunks: [string, number, number | null][] = [
+    ["second", 1, 60],
+    ["minute", 60, 60],
+    ["hour", 3600, 24],
+    ["day", 86400, 6],
+    ["week", 7 * 86400, 6],
+    ["month", 30 * 86400, 11],
+    ["year", 365 * 86400, null],
+  ];
+  let value = 0;
+  let label = "second";
+  for (const [name, divider, max] of chunks) {
+    value = roundHalfEven(delta / divider);
+    label = name;
+    if (max !== null && value <= max) break;
+  }
+  return `${value} ${label}${value > 1 ? "s" : ""} ago`;
+}
+
+function roundHalfEven(x: number): number {
+  const floor = Math.floor(x);
+  const diff = x - floor;
+  if (diff > 0.5) return floor + 1;
+  if (diff < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}

@@ -1,0 +1,338 @@
+/**
+ * `cache verify`: re-hash every file of a cached repo's revisions against its content
+ * address, offline. The address is the blob's name (`blobs/<etag>`) for a symlink cache;
+ * for a no-symlink cache (regular files in `snapshots/`) it comes from the tree listing
+ * the Python client caches at `trees/<commit>.json`:
+ *
+ * ```json
+ * {"format_version": 1, "files": {"config.json": {"size": 519, "blob_id": "<git sha1>"},
+ *   "model.bin": {"size": 1234, "blob_id": "…", "lfs_sha256": "<sha256>", "lfs_size": 1234}}}
+ * ```
+ *
+ * and without one the file is reported `unverifiable`.
+ *
+ * Read-only and safe while other processes write: temp files are listed, not judged; an
+ * entry that disappears mid-scan (a concurrent `rm`/`prune`) is `vanished`, not damage; a
+ * blob we are hashing stays readable through our open handle even if it is unlinked.
+ *
+ * @module
+ */
+
+import type { HashAlgorithm, Runtime } from "./ports.ts";
+import { isFsError } from "./ports.ts";
+import { basename, dirname, joinPath, parseBlobsEntry, type RepoLayout, repoLayout } from "./layout.ts";
+import { etagOf, readTreeCache } from "./tree_cache.ts";
+import type { RepoType } from "./validate.ts";
+import { isCommitHash, isEtag, validateRepoId, validateRevision } from "./validate.ts";
+import { CacheError } from "./errors.ts";
+import { hashAlgorithmFor, hashFile } from "./content_hash.ts";
+import type { TempFileInfo } from "./scan.ts";
+import { listFilesRecursive, resolveCacheDir, scanRepoTempFiles, symlinkFirstHop } from "./scan.ts";
+import { referencedBlobs } from "./remove.ts";
+
+/** The verdict on one file of one revision. */
+export type VerifyStatus = "ok" | "damaged" | "missing" | "unverifiable" | "vanished";
+
+/** One file of one revision, checked. */
+export interface VerifiedFile {
+  readonly commit: string;
+  /** Path inside the repo (`onnx/model.onnx`). */
+  readonly path: string;
+  /** `snapshots/<commit>/<path>` */
+  readonly pointerPath: string;
+  /** What was hashed (the blob, or the pointer itself in a no-symlink cache). */
+  readonly blobPath: string;
+  readonly status: VerifyStatus;
+  /** The content address it must have, when known. */
+  readonly expected: string | null;
+  /** The hash of its bytes, when they were read. */
+  readonly actual: string | null;
+  readonly algorithm: HashAlgorithm | null;
+  /** Size the tree listing promises, when there is one. */
+  readonly expectedSize: number | null;
+  /** Bytes read. */
+  readonly actualSize: number | null;
+  /** One line for people. */
+  readonly detail: string;
+}
+
+/** Something in the repo folder no revision accounts for. */
+export interface ExtraEntry {
+  readonly path: string;
+  readonly reason: string;
+}
+
+/** What {@link verifyRepo} found. */
+export interface VerifyReport {
+  readonly repoType: RepoType;
+  readonly repoId: string;
+  readonly repoPath: string;
+  /** The commits verified, sorted. */
+  readonly revisions: readonly string[];
+  /** Every file of every verified revision, by commit then path. */
+  readonly files: readonly VerifiedFile[];
+  readonly damaged: readonly VerifiedFile[];
+  readonly missing: readonly VerifiedFile[];
+  readonly unverifiable: readonly VerifiedFile[];
+  /** Blobs no snapshot links, unknown names in `blobs/`, snapshot files a tree does not list. */
+  readonly extra: readonly ExtraEntry[];
+  /** Temp files present (downloads in progress or leftovers): ignored. */
+  readonly tempFiles: readonly TempFileInfo[];
+  /** Notes for people: ignored tree files, etc. */
+  readonly notes: readonly string[];
+  /** No damaged and no missing file. */
+  readonly healthy: boolean;
+}
+
+/** Options of {@link verifyRepo}. */
+export interface VerifyOptions {
+  /** A branch, tag, `refs/pr/N` or commit hash; all cached revisions when absent. */
+  readonly revision?: string;
+}
+
+interface TreeFile {
+  readonly etag: string;
+  readonly size: number | null;
+}
+
+/** The etag and size each file of a commit must have, from `trees/<commit>.json`. */
+async function readTree(runtime: Runtime, layout: RepoLayout, commit: string): Promise<Map<string, TreeFile> | null> {
+  const files = await readTreeCache(runtime, layout, commit);
+  return files && new Map(files.map((f) => [f.path, { etag: etagOf(f), size: f.size }]));
+}
+
+async function resolveRevisions(runtime: Runtime, snapshotsDir: string, refsDir: string, revision: string | undefined): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await runtime.fs.readdir(snapshotsDir);
+  } catch (err) {
+    if (isFsError(err, "ENOENT", "ENOTDIR")) names = [];
+    else throw err;
+  }
+  const commits = names.filter(isCommitHash).sort();
+  if (revision === undefined) return commits;
+  let commit: string;
+  if (isCommitHash(revision.toLowerCase())) commit = revision.toLowerCase();
+  else {
+    validateRevision(revision);
+    try {
+      commit = new TextDecoder().decode(await runtime.fs.readFile(joinPath(refsDir, revision))).trim().toLowerCase();
+    } catch (err) {
+      if (isFsError(err, "ENOENT", "ENOTDIR", "EISDIR")) {
+        throw new CacheError(`revision '${revision}' is not in the cache (no ${joinPath(refsDir, revision)})`);
+      }
+      throw err;
+    }
+    if (!isCommitHash(commit)) throw new CacheError(`ref '${revision}' does not hold a commit hash`);
+  }
+  if (!commits.includes(commit)) {
+    throw new CacheError(`revision '${revision}' (${commit}) has no snapshot in the cache: ${joinPath(snapshotsDir, commit)}`);
+  }
+  return [commit];
+}
+
+/**
+ * Verify one cached repo (all revisions, or `options.revision`). Never modifies anything.
+ * Throws {@link CacheError} when the repo or the revision is not in the cache.
+ *
+ * @example
+ * ```ts
+ * const report = await verifyRepo(runtime, cacheDir, "model", "openai-community/gpt2");
+ * if (!report.healthy) for (const f of report.damaged) console.error(f.path, f.detail);
+ * ```
+ */
+export async function verifyRepo(
+  runtime: Runtime,
+  cacheDir: string,
+  repoType: RepoType,
+  repoId: string,
+  options: VerifyOptions = {},
+): Promise<VerifyReport> {
+  validateRepoId(repoId);
+  // Canonical root, so absolute pointer targets and our own paths compare equal.
+  const layout = repoLayout(await resolveCacheDir(runtime, cacheDir), repoType, repoId);
+  try {
+    const info = await runtime.fs.stat(layout.repoDir);
+    if (info.kind !== "directory") throw new CacheError(`not a repo folder: ${layout.repoDir}`);
+  } catch (err) {
+    if (isFsError(err, "ENOENT", "ENOTDIR")) {
+      throw new CacheError(`${repoType} '${repoId}' is not in the cache (no ${layout.repoDir})`);
+    }
+    throw err;
+  }
+  const notes: string[] = [];
+  const revisions = await resolveRevisions(runtime, layout.snapshotsDir, layout.refsDir, options.revision);
+
+  // List blobs/ before the snapshots: a pointer exists only after its blob is complete
+  // (DESIGN invariant 5), so a blob linked at any point of our walk is already in this list,
+  // and a blob published after it is not in it (no false "extra").
+  let blobNames: string[] = [];
+  try {
+    blobNames = await runtime.fs.readdir(layout.blobsDir);
+  } catch (err) {
+    if (!isFsError(err, "ENOENT", "ENOTDIR")) throw err;
+  }
+  const tempFiles = await scanRepoTempFiles(runtime, layout.repoDir);
+
+  const hashed = new Map<string, { hex: string; size: number; algorithm: HashAlgorithm } | "vanished">();
+  const files: VerifiedFile[] = [];
+  const extra: ExtraEntry[] = [];
+
+  for (const commit of revisions) {
+    const snapshot = joinPath(layout.snapshotsDir, commit);
+    const tree = await readTree(runtime, layout, commit);
+    for (const entry of await listFilesRecursive(runtime, snapshot)) {
+      const listed = tree?.get(entry.relative) ?? null;
+      const base = {
+        commit,
+        path: entry.relative,
+        pointerPath: entry.path,
+        expectedSize: listed?.size ?? null,
+      };
+      let blobPath = entry.path;
+      let expected: string | null = null;
+      if (entry.info.kind === "symlink") {
+        try {
+          blobPath = await symlinkFirstHop(runtime, entry.path);
+        } catch (err) {
+          if (isFsError(err, "ENOENT")) continue; // removed while we walk
+          throw err;
+        }
+        const name = basename(blobPath);
+        if (dirname(blobPath) === layout.blobsDir && isEtag(name)) expected = name;
+        if (expected !== null && listed !== null && listed.etag !== expected) {
+          files.push({
+            ...base,
+            blobPath,
+            status: "damaged",
+            expected: listed.etag,
+            actual: null,
+            algorithm: null,
+            actualSize: null,
+            detail: `points to blob ${expected} but trees/${commit}.json lists ${listed.etag}`,
+          });
+          continue;
+        }
+        expected ??= listed?.etag ?? null;
+      } else {
+        if (tree !== null && listed === null) {
+          extra.push({ path: entry.path, reason: `regular file not listed in trees/${commit}.json` });
+          continue;
+        }
+        expected = listed?.etag ?? null;
+      }
+      if (expected === null) {
+        files.push({
+          ...base,
+          blobPath,
+          status: "unverifiable",
+          expected: null,
+          actual: null,
+          algorithm: null,
+          actualSize: null,
+          detail: entry.info.kind === "symlink"
+            ? "pointer does not target blobs/<etag> and no trees listing names its hash"
+            : `no trees/${commit}.json to tell its hash`,
+        });
+        continue;
+      }
+      const algorithm = hashAlgorithmFor(expected);
+      let digest = hashed.get(blobPath);
+      if (digest === undefined) {
+        try {
+          digest = await hashWith(runtime, blobPath, algorithm);
+        } catch (err) {
+          if (!isFsError(err, "ENOENT", "ENOTDIR", "ELOOP")) throw err;
+          digest = "vanished";
+        }
+        hashed.set(blobPath, digest);
+      }
+      if (digest === "vanished") {
+        // Pointer still there, blob not: missing. Both gone: a concurrent removal.
+        const pointerGone = await lstatGone(runtime, entry.path);
+        files.push({
+          ...base,
+          blobPath,
+          status: pointerGone ? "vanished" : "missing",
+          expected,
+          actual: null,
+          algorithm,
+          actualSize: null,
+          detail: pointerGone ? "removed while verifying" : `blob missing: ${blobPath}`,
+        });
+        continue;
+      }
+      // A blob may be shared by pointers of both kinds of address only if names collide;
+      // re-hash when the algorithm differs.
+      if (digest.algorithm !== algorithm) digest = await hashWith(runtime, blobPath, algorithm);
+      const sizeOk = base.expectedSize === null || base.expectedSize === digest.size;
+      const hashOk = digest.hex === expected;
+      files.push({
+        ...base,
+        blobPath,
+        status: hashOk && sizeOk ? "ok" : "damaged",
+        expected,
+        actual: digest.hex,
+        algorithm,
+        actualSize: digest.size,
+        detail: hashOk && sizeOk
+          ? "ok"
+          : !hashOk
+          ? `${algorithm === "sha1" ? "git-sha1" : "sha256"} mismatch: expected ${expected}, got ${digest.hex} (${digest.size} bytes)`
+          : `size mismatch: expected ${base.expectedSize} bytes, got ${digest.size}`,
+      });
+    }
+  }
+
+  // Every snapshot counts for "referenced", not only the verified revisions.
+  const referenced = await referencedBlobs(runtime, layout.repoDir);
+  for (const name of blobNames.sort()) {
+    const entry = parseBlobsEntry(name);
+    const path = joinPath(layout.blobsDir, name);
+    if (entry.kind === "blob") {
+      if (!referenced.has(path)) {
+        extra.push({ path, reason: "blob linked by no snapshot (a download in progress may not have linked it yet)" });
+      }
+    } else if (entry.kind === "other") {
+      extra.push({ path, reason: "unknown file in blobs/" });
+    }
+  }
+  if (tempFiles.length > 0) {
+    notes.push(`${tempFiles.length} temp file(s) ignored (downloads in progress or leftovers; see 'cache prune')`);
+  }
+  if (files.some((f) => f.status === "vanished")) {
+    notes.push("some files were removed while verifying (a concurrent rm/prune); not counted as damage");
+  }
+
+  const damaged = files.filter((f) => f.status === "damaged");
+  const missing = files.filter((f) => f.status === "missing");
+  return {
+    repoType,
+    repoId,
+    repoPath: layout.repoDir,
+    revisions,
+    files,
+    damaged,
+    missing,
+    unverifiable: files.filter((f) => f.status === "unverifiable"),
+    extra,
+    tempFiles,
+    notes,
+    healthy: damaged.length === 0 && missing.length === 0,
+  };
+}
+
+async function lstatGone(runtime: Runtime, path: string): Promise<boolean> {
+  try {
+    await runtime.fs.lstat(path);
+    return false;
+  } catch (err) {
+    if (isFsError(err, "ENOENT", "ENOTDIR")) return true;
+    throw err;
+  }
+}
+
+async function hashWith(runtime: Runtime, path: string, algorithm: HashAlgorithm): Promise<{ hex: string; size: number; algorithm: HashAlgorithm }> {
+  const { digest, size } = await hashFile(runtime, path, algorithm);
+  return { hex: digest, size, algorithm };
+}

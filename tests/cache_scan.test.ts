@@ -1,0 +1,380 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fsp from "node:fs/promises";
+import * as path from "node:path";
+import { testRuntime } from "./_support/runtime.ts";
+import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
+import {
+  fakeCommit,
+  type PyFile,
+  setTimes,
+  sha256Hex,
+  toBytes,
+  writeCacheDirTag,
+  writePythonRepo,
+  writeRepoFile,
+} from "./_support/python_cache.ts";
+import { formatBytes, formatTimeSince, scanCache } from "../src/core/scan.ts";
+import type { CacheInfo } from "../src/core/scan.ts";
+import { CacheError } from "../src/core/errors.ts";
+import { sanitizeHost } from "../src/core/layout.ts";
+import { cacheCommand } from "../src/cli/cache_commands.ts";
+import type { CliContext } from "../src/cli/context.ts";
+
+const rt = testRuntime();
+const S = 1000;
+// Times well within the last 24 h ordering rules of relatime are irrelevant for blobs (the scan
+// never reads them), but keep them recent and atime > mtime anyway.
+const BASE = Math.floor(Date.now() / S) * S - 10 * 86_400 * S;
+
+function capture(): { ctx: CliContext; out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    ctx: {
+      runtime: rt,
+      stdout: (line: string) => out.push(line),
+      stderr: (text: string) => err.push(text),
+      stderrIsTTY: false,
+      signal: new AbortController().signal,
+    },
+  };
+}
+
+// The reference cache. Numbers below follow `scan_cache_dir`:
+//  - a file's size is its blob's st_size; a revision's size sums its *distinct* blobs;
+//  - a repo's nb_files / size count distinct blob paths over all revisions;
+//  - last_modified = max blob mtime (revision: of its files), last_accessed = max blob atime.
+const cfg: PyFile = { path: "config.json", content: '{"a":1}' }; // 7 bytes, git sha1
+const mb1: PyFile = { path: "model.bin", content: "x".repeat(100), lfs: true }; // 100, sha256
+const onnx: PyFile = { path: "onnx/model.onnx", content: "o".repeat(50), lfs: true }; // 50
+const mb2: PyFile = { path: "model.bin", content: "y".repeat(120), lfs: true }; // 120
+const csv: PyFile = { path: "data/train.csv", content: "a".repeat(40) }; // 40
+const readme: PyFile = { path: "README.md", content: "# dataset\n" }; // 10
+const app: PyFile = { path: "app.py", content: "print('hi')\n" }; // 12
+const tiny: PyFile = { path: "config.json", content: "{}" }; // 2
+
+const C1 = fakeCommit("alpha-1");
+const C2 = fakeCommit("alpha-2");
+const C3 = fakeCommit("set-3");
+const C4 = fakeCommit("set-4");
+const C5 = fakeCommit("demo-5");
+const C6 = fakeCommit("gpt2-6");
+
+describe("scanCache on a cache written by the Python client", () => {
+  let dir: string;
+  let info: CacheInfo;
+  const blobOf = new Map<string, string>();
+
+  before(async () => {
+    dir = await makeTempDir("hubcache-scan-");
+    await writeCacheDirTag(dir);
+    const alpha = await writePythonRepo(dir, {
+      repoType: "model",
+      repoId: "org/alpha",
+      revisions: [
+        { commit: C1, refs: ["main"], files: [cfg, mb1, onnx], noExist: ["tokenizer.json"] },
+        { commit: C2, refs: ["refs/pr/1", "v1.0"], files: [cfg, mb2] },
+      ],
+    });
+    for (const [etag, p] of alpha.blobs) blobOf.set(etag, p);
+    // Blob times (mtime, atime): cfg (1, 5), mb1 (2, 2), onnx (3, 3), mb2 (4, 4.5) seconds after BASE.
+    const times: [PyFile, number, number][] = [[cfg, 1, 5], [mb1, 2, 2], [onnx, 3, 3], [mb2, 4, 4.5]];
+    for (const [f, m, a] of times) {
+      await setTimes(alpha.files.find((w) => w.path === f.path && w.size === toBytes(f.content).length)!.blobPath, BASE + m * S, BASE + a * S);
+    }
+    // A leftover of an older Python client: not a blob, not counted.
+    await writeRepoFile(alpha.repoPath, `blobs/${sha256Hex(toBytes("z".repeat(30)))}.incomplete`, "z".repeat(30));
+
+    const set = await writePythonRepo(dir, {
+      repoType: "dataset",
+      repoId: "org/set",
+      symlinks: false,
+      revisions: [
+        { commit: C3, refs: ["main"], files: [csv, readme] },
+        { commit: C4, refs: ["dev"], files: [readme] },
+      ],
+    });
+    for (const f of set.files) await setTimes(f.blobPath, BASE + 10 * S, BASE + 11 * S);
+    await writePythonRepo(dir, { repoType: "space", repoId: "user/demo", revisions: [{ commit: C5, refs: ["main"], files: [app] }] });
+    await writePythonRepo(dir, { repoType: "model", repoId: "gpt2", revisions: [{ commit: C6, refs: ["main"], files: [tiny] }] });
+    info = await scanCache(rt, dir);
+  });
+  after(() => removeTempDir(dir));
+
+  test("repos are listed by type/id (datasets, models, spaces), .locks and CACHEDIR.TAG skipped", () => {
+    assert.deepEqual(info.repos.map((r) => `${r.repoType}/${r.repoId}`), [
+      "dataset/org/set",
+      "model/gpt2",
+      "model/org/alpha",
+      "space/user/demo",
+    ]);
+    assert.deepEqual(info.warnings, []);
+    assert.equal(info.repos[1].repoPath, path.join(dir, "models--gpt2"));
+  });
+
+  test("a symlinked repo with shared blobs has Python's sizes, counts, refs and times", () => {
+    const alpha = info.repos.find((r) => r.repoId === "org/alpha")!;
+    // Distinct blobs: cfg 7 + mb1 100 + onnx 50 + mb2 120 = 277 (cfg shared by both revisions).
+    assert.equal(alpha.sizeOnDisk, 277);
+    assert.equal(alpha.nbFiles, 4);
+    // refs/refs/pr/1 is the ref `refs/pr/1`.
+    assert.deepEqual(alpha.refs, { main: C1, "refs/pr/1": C2, "v1.0": C2 });
+    // last_accessed = max atime = cfg's (5 s); last_modified = max mtime = mb2's (4 s).
+    assert.equal(alpha.lastAccessedMs, BASE + 5 * S);
+    assert.equal(alpha.lastModifiedMs, BASE + 4 * S);
+    const [r1, r2] = alpha.revisions;
+    assert.deepEqual([r1.commitHash, r2.commitHash].sort(), [C1, C2].sort());
+    const rev1 = alpha.revisions.find((r) => r.commitHash === C1)!;
+    const rev2 = alpha.revisions.find((r) => r.commitHash === C2)!;
+    // C1: cfg + mb1 + onnx = 157, 3 files, last_modified = onnx (3 s).
+    assert.equal(rev1.sizeOnDisk, 157);
+    assert.equal(rev1.nbFiles, 3);
+    assert.deepEqual(rev1.refs, ["main"]);
+    assert.equal(rev1.lastModifiedMs, BASE + 3 * S);
+    assert.deepEqual(rev1.files.map((f) => f.repoPath), ["config.json", "model.bin", "onnx/model.onnx"]);
+    assert.equal(rev1.files[2].fileName, "model.onnx");
+    assert.equal(rev1.snapshotPath, path.join(alpha.repoPath, "snapshots", C1));
+    // Nested pointer resolves (first hop) to the repo's blobs/ folder.
+    assert.equal(rev1.files[2].blobPath, path.join(alpha.repoPath, "blobs", sha256Hex(toBytes(onnx.content))));
+    // C2: cfg + mb2 = 127, 2 files, last_modified = mb2 (4 s).
+    assert.equal(rev2.sizeOnDisk, 127);
+    assert.equal(rev2.nbFiles, 2);
+    assert.deepEqual(rev2.refs, ["refs/pr/1", "v1.0"]);
+    assert.equal(rev2.lastModifiedMs, BASE + 4 * S);
+  });
+
+  test("a no-symlink repo counts every snapshot file as its own blob", () => {
+    const set = info.repos.find((r) => r.repoId === "org/set")!;
+    assert.equal(set.repoType, "dataset");
+    // Python keys blobs by path and a no-symlink pointer *is* its blob path: README.md is
+    // stored twice (C3 and C4), so 3 "blobs": 40 + 10 + 10 = 60.
+    assert.equal(set.nbFiles, 3);
+    assert.equal(set.sizeOnDisk, 60);
+    const rev3 = set.revisions.find((r) => r.commitHash === C3)!;
+    assert.equal(rev3.sizeOnDisk, 50);
+    assert.equal(rev3.nbFiles, 2);
+    assert.equal(rev3.files[0].blobPath, rev3.files[0].filePath);
+    assert.deepEqual(set.revisions.find((r) => r.commitHash === C4)!.refs, ["dev"]);
+    assert.equal(set.lastModifiedMs, BASE + 10 * S);
+    assert.equal(set.lastAccessedMs, BASE + 11 * S);
+  });
+
+  test("the cache total is the sum of distinct blobs; temp files are listed, not counted", () => {
+    // 277 (alpha) + 60 (set) + 12 (demo) + 2 (gpt2)
+    assert.equal(info.sizeOnDisk, 351);
+    assert.equal(info.tempFiles.length, 1);
+    assert.equal(info.tempFiles[0].kind, "legacy");
+    assert.equal(info.tempFiles[0].size, 30);
+    assert.equal(info.tempFiles[0].ownerState, "unknown");
+    assert.deepEqual(info.repos.find((r) => r.repoId === "org/alpha")!.tempFiles, info.tempFiles);
+  });
+
+  test("cache ls --json prints the records of `hf cache ls --format json`", async () => {
+    const { ctx, out, err } = capture();
+    assert.equal(await cacheCommand(["ls", "--json", "--cache-dir", dir], ctx), 0);
+    assert.deepEqual(err, []);
+    const records = JSON.parse(out.join("\n")) as Record<string, unknown>[];
+    assert.equal(records.length, 4);
+    const alpha = records.find((r) => r.repo_id === "org/alpha")!;
+    // Python's keys in Python's order, then our two extras.
+    assert.deepEqual(Object.keys(alpha), [
+      "repo_id", "repo_type", "size_on_disk", "last_accessed", "last_modified", "refs", "repo_path", "nb_files",
+    ]);
+    assert.deepEqual(alpha, {
+      repo_id: "org/alpha",
+      repo_type: "model",
+      size_on_disk: 277,
+      last_accessed: (BASE + 5 * S) / 1000,
+      last_modified: (BASE + 4 * S) / 1000,
+      refs: ["main", "refs/pr/1", "v1.0"],
+      repo_path: path.join(dir, "models--org--alpha"),
+      nb_files: 4,
+    });
+  });
+
+  test("cache ls --revisions --format json prints one record per revision", async () => {
+    const { ctx, out } = capture();
+    assert.equal(await cacheCommand(["ls", "--revisions", "--format=json", `--cache-dir=${dir}`], ctx), 0);
+    const records = JSON.parse(out.join("\n")) as Record<string, unknown>[];
+    assert.equal(records.length, 6);
+    const rev = records.find((r) => r.revision === C2)!;
+    assert.deepEqual(Object.keys(rev), [
+      "repo_id", "repo_type", "revision", "snapshot_path", "size_on_disk", "last_accessed", "last_modified", "refs", "nb_files",
+    ]);
+    assert.equal(rev.size_on_disk, 127);
+    assert.equal(rev.last_accessed, (BASE + 5 * S) / 1000); // the repo's: atime is not per revision
+    assert.equal(rev.last_modified, (BASE + 4 * S) / 1000);
+    assert.deepEqual(rev.refs, ["refs/pr/1", "v1.0"]);
+    assert.equal(rev.snapshot_path, path.join(dir, "models--org--alpha", "snapshots", C2));
+  });
+
+  test("cache ls prints a table, a total and a temp file summary", async () => {
+    const { ctx, out } = capture();
+    assert.equal(await cacheCommand(["ls", "--cache-dir", dir], ctx), 0);
+    const text = out.join("\n");
+    const [header, rule, ...rows] = text.split("\n");
+    assert.match(header, /^REPO ID\s+REPO TYPE\s+SIZE ON DISK\s+NB FILES\s+LAST_ACCESSED\s+LAST_MODIFIED\s+REFS\s+LOCAL PATH$/);
+    assert.match(rule, /^-+ -+ -+/);
+    // ~10 days: 10 > 6 days, so round(10/7) = 1 week (format_timesince's chunks).
+    assert.match(rows[2], /^org\/alpha\s+model\s+277\.0\s+4 1 week ago\s+1 week ago\s+main, refs\/pr\/1, v1\.0\s/);
+    assert.match(text, /Found 4 repo\(s\) for a total of 6 revision\(s\) and 351\.0 on disk\./);
+    assert.match(text, /1 temp file\(s\) totalling 30\.0: 0 being written, 0 left by dead writers, 1 of unknown owner/);
+  });
+});
+
+describe("scanCache edge cases", () => {
+  let dir: string;
+  before(async () => {
+    dir = await makeTempDir("hubcache-scan-edge-");
+  });
+  after(() => removeTempDir(dir));
+
+  test("corrupted repos become warnings and are left out, the rest is still listed", async () => {
+    const root = path.join(dir, "corrupt");
+    await fsp.mkdir(root);
+    await writePythonRepo(root, { repoType: "model", repoId: "ok/one", revisions: [{ commit: C1, refs: ["main"], files: [cfg] }] });
+    // A pointer whose blob is gone.
+    const broken = await writePythonRepo(root, { repoType: "model", repoId: "broken/link", revisions: [{ commit: C2, refs: ["main"], files: [mb1] }] });
+    await fsp.unlink(broken.files[0].blobPath);
+    // A ref to a commit with no snapshot.
+    const badRef = await writePythonRepo(root, { repoType: "model", repoId: "bad/ref", revisions: [{ commit: C3, refs: ["main"], files: [cfg] }] });
+    await fsp.writeFile(path.join(badRef.repoPath, "refs", "v2"), fakeCommit("nowhere"));
+    // No snapshots folder at all.
+    await fsp.mkdir(path.join(root, "datasets--no--snapshots", "blobs"), { recursive: true });
+    // A stray file at the root, and a folder that is not a repo.
+    await fsp.writeFile(path.join(root, "notes.txt"), "hello");
+    await fsp.mkdir(path.join(root, "junk"));
+    await fsp.mkdir(path.join(root, "widgets--x--y", "snapshots"), { recursive: true });
+
+    const info = await scanCache(rt, root);
+    assert.deepEqual(info.repos.map((r) => r.repoId), ["ok/one"]);
+    const byFolder = new Map(info.warnings.map((w) => [path.basename(w.path), w.message]));
+    assert.deepEqual([...byFolder.keys()].sort(), [
+      "datasets--no--snapshots", "junk", "models--bad--ref", "models--broken--link", "notes.txt", "widgets--x--y",
+    ]);
+    assert.match(byFolder.get("models--broken--link")!, /blob missing/);
+    assert.match(byFolder.get("models--bad--ref")!, new RegExp(`v2 -> ${fakeCommit("nowhere")}`));
+    assert.match(byFolder.get("datasets--no--snapshots")!, /snapshots/);
+    assert.match(byFolder.get("notes.txt")!, /not a directory/);
+    assert.match(byFolder.get("widgets--x--y")!, /repo type/);
+
+    const { ctx, err } = capture();
+    assert.equal(await cacheCommand(["ls", "--cache-dir", root], ctx), 0);
+    assert.match(err.join(""), /Got 6 warning\(s\) while scanning/);
+  });
+
+  test("a ref written with a trailing newline is read tolerantly", async () => {
+    const root = path.join(dir, "newline");
+    await fsp.mkdir(root);
+    const repo = await writePythonRepo(root, { repoType: "model", repoId: "org/nl", revisions: [{ commit: C1, files: [cfg] }] });
+    await fsp.mkdir(path.join(repo.repoPath, "refs"), { recursive: true });
+    await fsp.writeFile(path.join(repo.repoPath, "refs", "main"), `${C1}\n`);
+    const info = await scanCache(rt, root);
+    assert.deepEqual(info.warnings, []);
+    assert.deepEqual(info.repos[0].revisions[0].refs, ["main"]);
+  });
+
+  test("an empty revision takes the snapshot folder's mtime; a repo without blobs the repo folder's times", async () => {
+    const root = path.join(dir, "empty");
+    const repoPath = path.join(root, "models--org--empty");
+    const snap = path.join(repoPath, "snapshots", C1);
+    await fsp.mkdir(snap, { recursive: true });
+    await fsp.mkdir(path.join(repoPath, "refs"));
+    await fsp.writeFile(path.join(repoPath, "refs", "main"), C1);
+    // Recent times with atime > mtime, so a relatime mount does not bump them under us.
+    const now = Math.floor(Date.now() / S) * S;
+    await setTimes(snap, now - 7200 * S, now - 3600 * S);
+    await setTimes(repoPath, now - 9000 * S, now - 5000 * S);
+    const info = await scanCache(rt, root);
+    const repo = info.repos[0];
+    assert.equal(repo.nbFiles, 0);
+    assert.equal(repo.sizeOnDisk, 0);
+    assert.equal(repo.revisions[0].nbFiles, 0);
+    assert.equal(repo.revisions[0].lastModifiedMs, now - 7200 * S);
+    assert.equal(repo.lastModifiedMs, now - 9000 * S);
+    assert.equal(repo.lastAccessedMs, now - 5000 * S);
+  });
+
+  test("temp files are classified by kind and by whether their writer can be alive", async () => {
+    const root = path.join(dir, "temps");
+    await fsp.mkdir(root);
+    const repo = await writePythonRepo(root, { repoType: "model", repoId: "org/t", revisions: [{ commit: C1, refs: ["main"], files: [cfg] }] });
+    const host = sanitizeHost(rt.platform.hostname());
+    const e = "e".repeat(64);
+    const names = {
+      alive: `${e}.${host}-${rt.platform.pid()}-0123456789abcdef.incomplete`,
+      foreignHost: `${e}.some-other-host-${rt.platform.pid()}-0123456789abcdef.incomplete`,
+      partial: `${e}.partial`,
+      legacy: `${e}.incomplete`,
+      foreign: `${e}.3f2b8c1e-9d4a-4b7e-8f00-123456789abc.incomplete`,
+    };
+    for (const n of Object.values(names)) await writeRepoFile(repo.repoPath, `blobs/${n}`, "12345");
+    await writeRepoFile(repo.repoPath, `.hubcache-tmp/ref.${host}-${rt.platform.pid()}-00ff00ff.tmp`, C1);
+    await writeRepoFile(repo.repoPath, ".hubcache-tmp/mystery", "?");
+
+    const info = await scanCache(rt, root);
+    const byName = new Map(info.tempFiles.map((t) => [t.name, t]));
+    assert.equal(info.tempFiles.length, 7);
+    assert.deepEqual([byName.get(names.alive)!.kind, byName.get(names.alive)!.ownerState], ["temp", "alive"]);
+    assert.equal(byName.get(names.alive)!.owner!.pid, rt.platform.pid());
+    assert.deepEqual([byName.get(names.foreignHost)!.kind, byName.get(names.foreignHost)!.ownerState], ["temp", "unknown"]);
+    assert.equal(byName.get(names.partial)!.kind, "partial");
+    assert.equal(byName.get(names.legacy)!.kind, "legacy");
+    assert.equal(byName.get(names.foreign)!.kind, "foreign-temp");
+    assert.equal(byName.get(names.foreign)!.etag, e);
+    const small = info.tempFiles.filter((t) => t.kind === "small-temp");
+    assert.deepEqual(small.map((t) => t.ownerState).sort(), ["alive", "unknown"]);
+    // Temp files never change the repo's numbers.
+    assert.equal(info.repos[0].sizeOnDisk, 7);
+    assert.equal(info.repos[0].nbFiles, 1);
+  });
+
+  test("a missing cache folder is a CacheError, and `cache ls` says so on one line", async () => {
+    await assert.rejects(scanCache(rt, path.join(dir, "nope")), CacheError);
+    const { ctx, err, out } = capture();
+    assert.equal(await cacheCommand(["ls", "--cache-dir", path.join(dir, "nope")], ctx), 1);
+    assert.deepEqual(out, []);
+    assert.equal(err.length, 1);
+    assert.match(err[0], /^hubcache cache ls: cache directory not found: .*nope\n$/);
+  });
+
+  test("unknown options are usage errors (exit 2), not silently ignored", async () => {
+    const { ctx, err } = capture();
+    assert.equal(await cacheCommand(["ls", "--jsno"], ctx), 2);
+    assert.match(err.join(""), /unknown option '--jsno'/);
+  });
+});
+
+describe("formatting like the Python client", () => {
+  test("formatBytes matches _format_size (decimal units, ties to even)", () => {
+    assert.equal(formatBytes(0), "0.0");
+    assert.equal(formatBytes(7), "7.0");
+    assert.equal(formatBytes(999), "999.0");
+    assert.equal(formatBytes(1000), "1.0K");
+    assert.equal(formatBytes(1250), "1.2K"); // Python rounds the exact tie 1.25 to even
+    assert.equal(formatBytes(1350), "1.4K"); // 1.35 is slightly above 1.35 in binary
+    assert.equal(formatBytes(7_900), "7.9K");
+    assert.equal(formatBytes(999_999), "1000.0K");
+    assert.equal(formatBytes(2_700_000), "2.7M");
+    assert.equal(formatBytes(3_398_085_269), "3.4G");
+    assert.equal(formatBytes(1e24), "1.0Y");
+  });
+
+  test("formatTimeSince matches format_timesince", () => {
+    const now = 1_700_000_000_000;
+    const ago = (s: number): string => formatTimeSince(now - s * 1000, now);
+    assert.equal(ago(5), "a few seconds ago");
+    assert.equal(ago(30), "30 seconds ago");
+    assert.equal(ago(90), "2 minutes ago"); // round(1.5) = 2 (half to even)
+    assert.equal(ago(150), "2 minutes ago"); // round(2.5) = 2
+    assert.equal(ago(3600), "60 minutes ago"); // 60 <= the minute chunk's max of 60
+    assert.equal(ago(2 * 3600), "2 hours ago");
+    assert.equal(ago(3 * 86400), "3 days ago");
+    assert.equal(ago(10 * 86400), "1 week ago");
+    assert.equal(ago(60 * 86400), "2 months ago");
+    assert.equal(ago(800 * 86400), "2 years ago");
+  });
+});
