@@ -4,9 +4,8 @@
  *
  * 1. Validate what the user asked for; a commit revision already cached needs no request.
  * 2. Offline, answer from `refs/` → `snapshots/` (or `.no_exist/`).
- * 3. `HEAD` the file: commit, etag, size, download location. Record `refs/<revision>`
- *    atomically; record `.no_exist` for a missing file. If the Hub is unreachable, fall
- *    back to the cache.
+ * 3. `HEAD` the file: commit, etag, size, download location; record `.no_exist` for a
+ *    missing file. If the Hub is unreachable, fall back to the cache.
  * 4. If the snapshot pointer or the blob is already there, point at it and stop.
  * 5. Take the de-duplication lock (best effort: correctness never depends on it). While
  *    waiting, another process may finish the blob: then we just point at it.
@@ -18,6 +17,7 @@
  *    then create the pointer. Without symlinks, the verified file moves into the snapshot.
  * 9. On any failure the temp file is released as `<etag>.partial` for the next run, or
  *    removed when its bytes are worthless.
+ * 10. Record `refs/<revision>` atomically, now that the file it leads to is in place.
  *
  * @module
  */
@@ -82,9 +82,12 @@ export async function downloadFile(options: DownloadFileOptions & { runtime: Run
     }
     throw err;
   }
+  const pointer = await fetchIntoCache(ctx, path, meta, options);
+  // The ref moves only once the file is in place: an offline reader (or a scan) following
+  // refs/<revision> never meets a snapshot that lacks what was asked for.
   await writeRef(ctx.runtime, ctx.layout, ctx.revision, meta.commit);
   await ctx.runtime.checkpoint?.("ref-written");
-  return await fetchIntoCache(ctx, path, meta, options);
+  return pointer;
 }
 
 /**
@@ -167,8 +170,15 @@ async function pointAtExistingBlob(ctx: RepoContext, meta: FileMetadata, path: s
   // A blob of the wrong size was written by a client that does not verify (or was damaged):
   // never point at it; a fresh verified download will replace it.
   if (info.size !== meta.size) return false;
-  await createPointer(ctx, meta, path, mode, { kind: "blob", path: blob });
-  return true;
+  try {
+    await createPointer(ctx, meta, path, mode, { kind: "blob", path: blob });
+  } catch (err) {
+    // `cache rm`/`prune` removed the blob between our stat and the copy: download it instead.
+    if (isFsError(err, "ENOENT")) return false;
+    throw err;
+  }
+  // The same race after a symlink was made: only report success if it leads somewhere.
+  return await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size);
 }
 
 async function createPointer(
