@@ -120,7 +120,9 @@ describe("processes racing on one cache", () => {
     try {
       await waitFor(async () => (await listDir(blobs)).some((n) => n.endsWith(".incomplete")), 30_000, "download start");
       await new Promise((r) => setTimeout(r, 700));
-      child.kill("SIGINT");
+      // process.kill, not child.kill: Deno's ChildProcess reports a signal it sent itself
+      // instead of the exit code the child chose.
+      process.kill(child.pid!, "SIGINT");
       const result = await done;
       assert.equal(result.code, 130, result.stderr);
       assert.match(result.stderr, /interrupted/);

@@ -1,0 +1,692 @@
+#!/usr/bin/env node
+// The whole test pipeline behind `npm test`: build, the same node:test files on Node, Deno and
+// Bun, then the packaging checks (deno publish, browser bundle, compiled binary).
+//
+// Usage:
+//   node scripts/test.mjs                         everything
+//   node scripts/test.mjs --only node             one runtime (node|deno|bun), plus the build
+//   node scripts/test.mjs --only deno,bun         several
+//   node scripts/test.mjs --only checks           build + publish + browser + binary checks
+//   node scripts/test.mjs --only publish          one check (build|publish|browser|binary)
+//   node scripts/test.mjs -- tests/foo.test.ts    only these test files/dirs, on all runtimes
+//   npm test -- --only node -- tests/foo.test.ts
+//   HUBCACHE_TEST_TIMEOUT_MS=600000 npm test      limit per runtime (default 30 min; per test 120 s)
+//
+// Output: one line per runtime (`node: N passed, M failed`), `checks: N passed, M failed`, then
+// `N passed, M failed` (the sum). Details go to .tmp/test-logs/. Exit status is non-zero if
+// anything failed or a runtime ran no tests at all. Problems that are not a test (a crash, a type
+// error, zero tests) count as one failure each, so the totals never say "0 failed" on a red run.
+//
+// Runtimes run one after another on purpose: CI has 2 cores and the concurrency tests need them.
+
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const LOG_DIR = path.join(ROOT, ".tmp", "test-logs");
+const BIN = path.join(ROOT, "node_modules", ".bin");
+const REL_LOG_DIR = path.relative(ROOT, LOG_DIR);
+
+const RUNTIMES = ["node", "deno", "bun"];
+const CHECKS = ["build", "publish", "browser", "binary"];
+const CHECK_TITLES = {
+  build: "typecheck/build (tsc)",
+  publish: "deno publish --dry-run",
+  browser: "browser bundle",
+  binary: "compiled binary",
+};
+
+// Generous: a hung runtime must not hang CI forever, but the torture-ish tests are slow on 2 cores.
+const RUNTIME_TIMEOUT_MS = Number(process.env.HUBCACHE_TEST_TIMEOUT_MS ?? 30 * 60_000);
+const CHECK_TIMEOUT_MS = 10 * 60_000;
+const BUN_TEST_TIMEOUT_MS = 120_000; // per test; Node gets the same via --test-timeout
+const TAIL_LINES = 40;
+const MAX_NAMES = 40;
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+
+function usage(message) {
+  if (message) console.error(`test.mjs: ${message}`);
+  console.error(
+    "usage: node scripts/test.mjs [--only node|deno|bun|checks|build|publish|browser|binary[,...]] [--] [tests/x.test.ts ...]",
+  );
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const only = new Set();
+  const filters = [];
+  let afterDashes = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (afterDashes) {
+      filters.push(a);
+    } else if (a === "--") {
+      afterDashes = true;
+    } else if (a === "--only" || a.startsWith("--only=")) {
+      const v = a === "--only" ? argv[++i] : a.slice("--only=".length);
+      if (!v) usage("--only needs a value");
+      for (const part of v.split(",").map((s) => s.trim()).filter(Boolean)) {
+        if (part === "checks") CHECKS.forEach((c) => only.add(c));
+        else if (RUNTIMES.includes(part) || CHECKS.includes(part)) only.add(part);
+        else usage(`unknown --only value "${part}"`);
+      }
+    } else if (a === "-h" || a === "--help") {
+      usage();
+    } else if (a.startsWith("-")) {
+      usage(`unknown option ${a}`);
+    } else {
+      filters.push(a);
+    }
+  }
+  let selected;
+  if (only.size > 0) selected = only;
+  else if (filters.length > 0) selected = new Set(RUNTIMES); // a quick run: tests only
+  else selected = new Set([...RUNTIMES, ...CHECKS]);
+  selected.add("build"); // cheap, and Node and the binary check need dist/
+  return { selected, filters };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test files
+
+function walk(dir, out) {
+  let entries;
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      if (e.name === "_support" || e.name === "node_modules" || e.name.startsWith(".")) continue;
+      walk(p, out);
+    } else if (e.isFile()) {
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+const isTestFile = (p) => p.endsWith(".test.ts");
+
+/** Source test files (absolute paths, sorted), honouring the command-line filters. */
+function collectTestFiles(filters) {
+  const testsDir = path.join(ROOT, "tests");
+  if (filters.length === 0) {
+    const all = walk(testsDir, []);
+    // Deno and Bun would also run these; Node would not. Say so instead of silently diverging.
+    for (const p of all) {
+      if (!isTestFile(p) && /(_test|\.spec|^test)\.(ts|js|mjs|tsx)$/.test(path.basename(p))) {
+        console.error(`test.mjs: warning: ${path.relative(ROOT, p)} is not named *.test.ts and is not run`);
+      }
+    }
+    return all.filter(isTestFile).sort();
+  }
+  const files = new Set();
+  for (const f of filters) {
+    let p = path.resolve(process.cwd(), f);
+    if (!fs.existsSync(p)) p = path.resolve(ROOT, f);
+    // Accept the compiled name too (dist/tests/x.test.js -> tests/x.test.ts).
+    const rel = path.relative(ROOT, p);
+    if (rel.startsWith(`dist${path.sep}`) && rel.endsWith(".test.js")) {
+      p = path.join(ROOT, rel.slice("dist/".length).replace(/\.js$/, ".ts"));
+    }
+    if (!fs.existsSync(p)) usage(`no such test file or directory: ${f}`);
+    if (fs.statSync(p).isDirectory()) walk(p, []).filter(isTestFile).forEach((x) => files.add(x));
+    else if (isTestFile(p)) files.add(p);
+    else usage(`not a *.test.ts file: ${f}`);
+  }
+  for (const p of files) {
+    if (path.relative(ROOT, p).startsWith("..")) usage(`test file outside the project: ${p}`);
+  }
+  return [...files].sort();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+let currentChild = null;
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, () => {
+    if (currentChild) killTree(currentChild);
+    process.exit(130);
+  });
+}
+
+function killTree(child) {
+  try {
+    process.kill(-child.pid, "SIGKILL"); // its own process group (detached below)
+  } catch {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }
+}
+
+const childEnv = (() => {
+  const env = { ...process.env };
+  env.PATH = `${BIN}${path.delimiter}${env.PATH ?? ""}`;
+  env.NO_COLOR = "1";
+  delete env.FORCE_COLOR;
+  env.DENO_NO_UPDATE_CHECK = "1";
+  env.DENO_NO_PROMPT = "1";
+  env.HUBCACHE_TEST_PIPELINE = "1";
+  delete env.RUST_BACKTRACE; // Deno would append an empty "Stack backtrace" to every error
+  // `npm test` exports npm_config_*; tests that spawn npm/npx should not inherit our cwd quirks.
+  return env;
+})();
+
+/**
+ * Run a command with stdout+stderr appended to `logFile`. Resolves with the exit status; never
+ * rejects (a missing binary becomes code 127 with the reason in the log).
+ */
+function run(cmd, args, { logFile, timeoutMs }) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    fs.appendFileSync(logFile, `$ ${[cmd, ...args].map(shellQuote).join(" ")}\n`);
+    const fd = fs.openSync(logFile, "a");
+    let child;
+    try {
+      child = spawn(cmd, args, { cwd: ROOT, env: childEnv, stdio: ["ignore", fd, fd], detached: true });
+    } catch (e) {
+      fs.closeSync(fd);
+      fs.appendFileSync(logFile, `\nfailed to start: ${e.message}\n`);
+      resolve({ code: 127, signal: null, timedOut: false, ms: Date.now() - started });
+      return;
+    }
+    currentChild = child;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killTree(child);
+    }, timeoutMs);
+    let done = false;
+    const finish = (code, signal, err) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      currentChild = null;
+      try {
+        fs.closeSync(fd);
+      } catch { /* closed */ }
+      if (err) fs.appendFileSync(logFile, `\nfailed to start: ${err.message}\n`);
+      if (timedOut) fs.appendFileSync(logFile, `\n[test.mjs] killed after ${Math.round(timeoutMs / 1000)} s timeout\n`);
+      resolve({ code: err ? 127 : code, signal, timedOut, ms: Date.now() - started, limitMs: timeoutMs });
+    };
+    child.on("error", (err) => finish(null, null, err));
+    child.on("close", (code, signal) => finish(code, signal, null));
+  });
+}
+
+function shellQuote(s) {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function tool(name) {
+  const p = path.join(BIN, name);
+  return fs.existsSync(p) ? p : null;
+}
+
+// Deno colours some hints even under NO_COLOR.
+const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+
+function readText(file) {
+  try {
+    return stripAnsi(fs.readFileSync(file, "utf8"));
+  } catch {
+    return "";
+  }
+}
+
+function tail(text, n = TAIL_LINES) {
+  const lines = text.replace(/\s+$/, "").split("\n");
+  return lines.slice(-n).map((l) => (l.length > 400 ? `${l.slice(0, 400)}…` : l));
+}
+
+function describeExit(r) {
+  if (r.timedOut) return `timed out after ${secs(r.limitMs ?? 0)}`;
+  if (r.code === 127) return "could not be started";
+  if (r.signal) return `was killed by ${r.signal}`;
+  return `exited with code ${r.code}`;
+}
+
+const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
+const progress = (msg) => console.error(`[test] ${msg}`);
+
+// ---------------------------------------------------------------------------------------------
+// Node: `node --test` on the compiled files, TAP to a file for counting, spec to the log.
+
+/**
+ * Parse Node's TAP. Counts come from the trailing `# pass/# fail/# cancelled` summary (tests
+ * only; suites are counted apart under `# suites`). Failed names come from `not ok` lines whose
+ * YAML block does not say `failureType: 'subtestsFailed'` (that marks a suite failing because
+ * of its children).
+ */
+export function parseNodeTap(tap) {
+  const lines = tap.split("\n");
+  const summary = {};
+  const failures = [];
+  const stack = [];
+  const descendantFailed = []; // per open level: did anything below it fail?
+  let suiteFailures = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    let m = /^# (tests|suites|pass|fail|cancelled|skipped|todo) (\d+)\s*$/.exec(line);
+    if (m) {
+      summary[m[1]] = Number(m[2]);
+      continue;
+    }
+    m = /^( *)# Subtest: (.*)$/.exec(line);
+    if (m) {
+      const level = Math.floor(m[1].length / 4);
+      stack.length = level;
+      stack[level] = unescapeTap(m[2]);
+      descendantFailed.length = level;
+      descendantFailed[level] = false;
+      continue;
+    }
+    m = /^( *)not ok \d+ - (.*)$/.exec(line);
+    if (!m) continue;
+    const indent = m[1].length;
+    const level = Math.floor(indent / 4);
+    let name = m[2];
+    if (/ # TODO\b/.test(name)) continue; // failing todo tests do not fail the run
+    name = unescapeTap(name.replace(/ # SKIP\b.*$/, ""));
+    let failureType = "";
+    let location = "";
+    let error = "";
+    let isSuite = false;
+    if (lines[i + 1]?.trim() === "---") {
+      for (let j = i + 2; j < lines.length; j++) {
+        const y = lines[j];
+        if (y.trim() === "...") break;
+        const yy = y.trim();
+        let k = /^failureType: '?([^']*)'?$/.exec(yy);
+        if (k) failureType = k[1];
+        if (yy === "type: 'suite'") isSuite = true;
+        k = /^location: '(.*)'$/.exec(yy);
+        if (k) location = k[1];
+        k = /^error: (.*)$/.exec(yy);
+        if (k && !error) {
+          error = k[1];
+          if (error === "|-" || error === "|" || error === ">-") error = (lines[j + 1] ?? "").trim();
+          error = error.replace(/^'(.*)'$/, "$1");
+        }
+      }
+    }
+    const explained = descendantFailed[level] === true;
+    for (let l = 0; l < level; l++) descendantFailed[l] = true;
+    if (failureType === "subtestsFailed") continue;
+    // Node leaves a suite's own failure (a throwing `after` hook) out of `# fail`; count it
+    // unless a test inside already failed or was cancelled for the same reason.
+    if (isSuite && !explained) suiteFailures++;
+    if (path.isAbsolute(name)) name = path.relative(ROOT, name); // a file that failed to load
+    const full = [...stack.slice(0, level), name].filter((s) => s !== undefined).join(" > ");
+    let where = "";
+    if (location) where = ` (${path.relative(ROOT, location.replace(/^file:\/\//, "")) || location})`;
+    failures.push(`${full}${where}${failureType && failureType !== "testCodeFailure" ? ` [${failureType}]` : ""}${error ? ` — ${error.slice(0, 200)}` : ""}`);
+  }
+  if (summary.pass === undefined && summary.fail === undefined) return null;
+  return {
+    passed: summary.pass ?? 0,
+    failed: (summary.fail ?? 0) + (summary.cancelled ?? 0) + suiteFailures,
+    skipped: (summary.skipped ?? 0) + (summary.todo ?? 0),
+    failures,
+  };
+}
+
+function unescapeTap(s) {
+  return s.replace(/\\#/g, "#").replace(/\\\\/g, "\\");
+}
+
+async function runNode(files) {
+  const log = path.join(LOG_DIR, "node.log");
+  const tapFile = path.join(LOG_DIR, "node.tap");
+  const compiled = files.map((f) => path.join(ROOT, "dist", path.relative(ROOT, f)).replace(/\.ts$/, ".js"));
+  const missing = compiled.filter((f) => !fs.existsSync(f));
+  if (missing.length > 0) {
+    fs.appendFileSync(log, `compiled test files missing (did tsc emit them?):\n${missing.join("\n")}\n`);
+    return { passed: 0, failed: 1, skipped: 0, failures: [`compiled test files missing: ${missing.map((f) => path.relative(ROOT, f)).join(", ")}`], log };
+  }
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  // Node has no per-test timeout by default; match Bun's so one hung test cannot eat the CI slot.
+  const timeoutFlag = major > 20 || (major === 20 && minor >= 11) ? [`--test-timeout=${BUN_TEST_TIMEOUT_MS}`] : [];
+  const args = [
+    "--test",
+    ...timeoutFlag,
+    "--test-reporter=spec",
+    "--test-reporter-destination=stdout",
+    "--test-reporter=tap",
+    `--test-reporter-destination=${tapFile}`,
+    ...compiled.map((f) => path.relative(ROOT, f)),
+  ];
+  const r = await run(process.execPath, args, { logFile: log, timeoutMs: RUNTIME_TIMEOUT_MS });
+  const parsed = parseNodeTap(readText(tapFile));
+  const result = parsed ?? { passed: 0, failed: 0, skipped: 0, failures: [] };
+  result.log = log;
+  result.ms = r.ms;
+  if (!parsed) addProblem(result, `node ${describeExit(r)} before reporting a summary`);
+  else if (r.code !== 0 && result.failed === 0) addProblem(result, `node ${describeExit(r)} but reported no failed test`);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deno: `deno test -A` on the .ts sources, JUnit XML for counting, pretty output to the log.
+
+function decodeXml(s) {
+  return s
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&#x([0-9a-f]+);/gi, (_, h) => String.fromCodePoint(parseInt(h, 16)))
+    .replace(/&#(\d+);/g, (_, d) => String.fromCodePoint(Number(d)))
+    .replace(/&amp;/g, "&");
+}
+
+/**
+ * Parse Deno's JUnit report. Deno runs node:test suites as a top-level test with steps, and
+ * reports every step as its own <testcase> named "outer > inner > leaf" — suites included, and
+ * without telling them apart. A testcase counts as a test only if no other testcase is nested
+ * under it (no name starts with "<its name> > "), which matches Node's and Bun's counting. (An
+ * empty `describe` therefore counts as one passing test on Deno.)
+ */
+export function parseDenoJunit(xml) {
+  const cases = [];
+  const re = /<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
+  let m;
+  while ((m = re.exec(xml)) !== null) {
+    const attrs = {};
+    for (const a of m[1].matchAll(/(\w+)="([^"]*)"/g)) attrs[a[1]] = decodeXml(a[2]);
+    const body = m[3] ?? "";
+    const failure = /<(failure|error)\b([^>]*)>/.exec(body);
+    const message = failure ? /\bmessage="([^"]*)"/.exec(failure[2])?.[1] : undefined;
+    cases.push({
+      name: attrs.name ?? "?",
+      file: attrs.classname && !attrs.classname.startsWith("ext:") ? attrs.classname : "",
+      failed: Boolean(failure),
+      message: message ? decodeXml(message).split("\n")[0] : "",
+      skipped: /<skipped\b/.test(body),
+    });
+  }
+  if (cases.length === 0 && !/<testsuites\b/.test(xml)) return null;
+  const prefixes = new Set();
+  for (const c of cases) {
+    const parts = c.name.split(" > ");
+    for (let i = 1; i < parts.length; i++) prefixes.add(parts.slice(0, i).join(" > "));
+  }
+  const failedPrefixes = new Set();
+  for (const c of cases) {
+    if (!c.failed) continue;
+    const parts = c.name.split(" > ");
+    for (let i = 1; i < parts.length; i++) failedPrefixes.add(parts.slice(0, i).join(" > "));
+  }
+  const result = { passed: 0, failed: 0, skipped: 0, failures: [] };
+  for (const c of cases) {
+    if (prefixes.has(c.name)) {
+      // A suite (or a test with t.test subtests). Its failure is its own only when nothing
+      // inside failed: a throwing `after` hook.
+      if (c.failed && !failedPrefixes.has(c.name)) {
+        result.failed++;
+        result.failures.push(`${c.name} [suite failed: hook?]${c.message ? ` — ${c.message.slice(0, 200)}` : ""}`);
+      }
+      continue;
+    }
+    if (c.skipped) result.skipped++;
+    else if (c.failed) {
+      result.failed++;
+      result.failures.push(`${c.name}${c.file ? ` (${c.file.replace(/^\.\//, "")})` : ""}${c.message ? ` — ${c.message.slice(0, 200)}` : ""}`);
+    } else result.passed++;
+  }
+  return result;
+}
+
+/** Errors Deno attributes to a module rather than a test (top-level throw, dangling promise). */
+function denoUncaught(logText) {
+  const idx = logText.search(/^\s*FAILURES\s*$/m);
+  if (idx < 0) return [];
+  return [...logText.slice(idx).matchAll(/^(\S.*) \(uncaught error\)\s*$/gm)].map((m) => m[1]);
+}
+
+async function runDeno(files) {
+  const log = path.join(LOG_DIR, "deno.log");
+  const junit = path.join(LOG_DIR, "deno.junit.xml");
+  const deno = tool("deno");
+  if (!deno) return missingTool("deno", log);
+  const args = ["test", "-A", `--junit-path=${junit}`, ...files.map((f) => path.relative(ROOT, f))];
+  const r = await run(deno, args, { logFile: log, timeoutMs: RUNTIME_TIMEOUT_MS });
+  const text = readText(log);
+  const parsed = parseDenoJunit(readText(junit));
+  const result = parsed ?? { passed: 0, failed: 0, skipped: 0, failures: [] };
+  result.log = log;
+  result.ms = r.ms;
+  for (const u of denoUncaught(text)) addProblem(result, `${u.replace(/^\.\//, "")}: uncaught error (outside any test)`);
+  if (/error: Type checking failed|TS\d+ \[ERROR\]/.test(text)) {
+    addProblem(result, "deno type check failed (tests did not run)");
+  } else if (!parsed) {
+    addProblem(result, `deno ${describeExit(r)} before writing its JUnit report`);
+  } else if (r.code !== 0 && result.failed === 0) {
+    addProblem(result, `deno ${describeExit(r)} but reported no failed test`);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bun: `bun test` on the .ts sources; the text summary (` N pass`, ` N fail`, ` N errors`).
+
+/**
+ * Parse Bun's test output. `(fail) a > b` lines name the failures. "Unhandled error between
+ * tests" (a throwing `before` hook, a top-level throw, a stray rejection) is reported by Bun as
+ * ` N errors` without failing any test, so each error counts as one failure here.
+ */
+export function parseBunOutput(text) {
+  const num = (re) => {
+    const all = [...text.matchAll(re)];
+    return all.length ? Number(all[all.length - 1][1]) : undefined;
+  };
+  const pass = num(/^\s*(\d+) pass\s*$/gm);
+  const fail = num(/^\s*(\d+) fail\s*$/gm);
+  if (pass === undefined && fail === undefined) return null;
+  const errors = num(/^\s*(\d+) errors?\s*$/gm) ?? 0;
+  const skip = (num(/^\s*(\d+) skip\s*$/gm) ?? 0) + (num(/^\s*(\d+) todo\s*$/gm) ?? 0);
+  const failures = [];
+  const files = new Map(); // file -> { results, errors }
+  let file = "";
+  const stats = () => {
+    if (!files.has(file)) files.set(file, { results: 0, errors: 0 });
+    return files.get(file);
+  };
+  let failLines = 0;
+  let recap = false;
+  for (const line of text.split("\n")) {
+    // Long runs end with "N tests failed:" and the (fail) lines again; they are not new failures.
+    if (/^\d+ tests? failed:\s*$/.test(line)) recap = true;
+    if (recap) continue;
+    let m = /^(\S.*\.(?:test|spec)\.[cm]?[jt]sx?):$/.exec(line);
+    if (m) {
+      file = m[1];
+      continue;
+    }
+    if (/^\((pass|skip|todo)\) /.test(line)) {
+      stats().results++;
+      continue;
+    }
+    m = /^\(fail\) (.*?)(?: \[[\d.]+\s*[mµn]?s\])?\s*$/.exec(line);
+    if (m) {
+      stats().results++;
+      failLines++;
+      failures.push(`${m[1]}${file ? ` (${file})` : ""}`);
+      continue;
+    }
+    if (/^# Unhandled error between tests/.test(line)) {
+      stats().errors++;
+      failures.push(`unhandled error between tests${file ? ` in ${file}` : ""} (a failing hook, top-level throw or stray rejection; see log)`);
+    }
+  }
+  // Bun counts a file that throws while loading as one "fail" *and* one "error"; count it once.
+  const loadFailures = [...files.values()].filter((f) => f.errors > 0 && f.results === 0).length;
+  const errorsSeen = [...files.values()].reduce((n, f) => n + f.errors, 0);
+  const failed = Math.max((fail ?? 0) - loadFailures, failLines) + Math.max(errors, errorsSeen);
+  return { passed: pass ?? 0, failed, skipped: skip, failures };
+}
+
+async function runBun(files) {
+  const log = path.join(LOG_DIR, "bun.log");
+  const bun = tool("bun");
+  if (!bun) return missingTool("bun", log);
+  // "./" makes Bun treat each argument as a path, not as a name filter.
+  const args = ["test", "--timeout", String(BUN_TEST_TIMEOUT_MS), ...files.map((f) => `./${path.relative(ROOT, f)}`)];
+  const r = await run(bun, args, { logFile: log, timeoutMs: RUNTIME_TIMEOUT_MS });
+  const parsed = parseBunOutput(readText(log));
+  const result = parsed ?? { passed: 0, failed: 0, skipped: 0, failures: [] };
+  result.log = log;
+  result.ms = r.ms;
+  if (!parsed) addProblem(result, `bun ${describeExit(r)} before printing its summary`);
+  else if (r.code !== 0 && result.failed === 0) addProblem(result, `bun ${describeExit(r)} but reported no failed test`);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+async function runCheck(name, cmd, args, timeoutMs = CHECK_TIMEOUT_MS) {
+  const log = path.join(LOG_DIR, `${name}.log`);
+  if (!cmd) {
+    fs.appendFileSync(log, "tool not installed; run `npm install`\n");
+    return { ok: false, log, ms: 0, why: "tool not installed (run npm install)" };
+  }
+  const r = await run(cmd, args, { logFile: log, timeoutMs });
+  return { ok: r.code === 0 && !r.timedOut, log, ms: r.ms, why: describeExit(r) };
+}
+
+function missingTool(name, log) {
+  fs.appendFileSync(log, `${name} not found in node_modules/.bin; run \`npm install\`\n`);
+  return { passed: 0, failed: 1, skipped: 0, failures: [`${name} is not installed (node_modules/.bin/${name})`], log, ms: 0 };
+}
+
+function addProblem(result, what) {
+  result.failed += 1;
+  result.failures.push(what);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+
+/**
+ * Print what failed and an excerpt of the log: by default its tail; with `from`, the lines from
+ * the first match of that pattern on (Deno's ERRORS section, deno publish's first error), which is
+ * where those tools put the reason.
+ */
+function printFailureDetails(title, failures, log, { from } = {}) {
+  const out = [];
+  if (failures.length > 0) {
+    out.push(`  failed in ${title}:`);
+    for (const f of failures.slice(0, MAX_NAMES)) out.push(`    ✗ ${f}`);
+    if (failures.length > MAX_NAMES) out.push(`    … and ${failures.length - MAX_NAMES} more`);
+  }
+  // "Check file:///…" lines are Deno's type-check progress, never the reason.
+  const text = readText(log).split("\n").filter((l) => !/^Check \S+$/.test(l)).join("\n");
+  const idx = from ? text.search(from) : -1;
+  const excerpt = idx >= 0 ? text.slice(idx).replace(/\s+$/, "").split("\n").slice(0, TAIL_LINES + 20) : tail(text);
+  if (excerpt.join("").trim()) {
+    out.push(`  --- ${idx >= 0 ? "excerpt" : "last lines"} of ${path.relative(ROOT, log)} ---`);
+    for (const l of excerpt) out.push(`  | ${l.length > 400 ? `${l.slice(0, 400)}…` : l}`);
+    out.push("  ---");
+  }
+  console.log(out.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const { selected, filters } = parseArgs(process.argv.slice(2));
+  fs.rmSync(LOG_DIR, { recursive: true, force: true });
+  fs.mkdirSync(LOG_DIR, { recursive: true });
+  const t0 = Date.now();
+
+  const runtimes = RUNTIMES.filter((r) => selected.has(r));
+  const files = runtimes.length > 0 ? collectTestFiles(filters) : [];
+  if (runtimes.length > 0 && files.length === 0) {
+    console.error("test.mjs: no tests/**/*.test.ts files found");
+  }
+
+  const checks = {}; // name -> { ok, ms, log, why }
+
+  // 1. Build. Everything after it needs dist/ or a type-correct tree, so this one fails fast.
+  progress(`build: tsc -p tsconfig.json (log: ${REL_LOG_DIR}/build.log)`);
+  checks.build = await runCheck("build", tool("tsc"), ["-p", "tsconfig.json"]);
+  progress(`build: ${checks.build.ok ? "ok" : "FAILED"} in ${secs(checks.build.ms)}`);
+  if (!checks.build.ok) {
+    printFailureDetails("typecheck/build", [`tsc ${checks.build.why}`], checks.build.log);
+    console.log("build failed: stopping before the runtimes and checks");
+    console.log("checks: 0 passed, 1 failed");
+    console.log("0 passed, 1 failed");
+    process.exit(1);
+  }
+
+  // 2. Runtimes, one after another.
+  const results = {};
+  const runners = { node: runNode, deno: runDeno, bun: runBun };
+  for (const rt of runtimes) {
+    progress(`${rt}: ${files.length} test file(s) (log: ${REL_LOG_DIR}/${rt}.log)`);
+    const res = files.length > 0 ? await runners[rt](files) : { passed: 0, failed: 0, skipped: 0, failures: [], log: path.join(LOG_DIR, `${rt}.log`), ms: 0 };
+    if (res.passed + res.failed === 0) addProblem(res, `${rt} ran zero tests`);
+    results[rt] = res;
+    progress(`${rt}: done in ${secs(res.ms ?? 0)}`);
+    console.log(`${rt}: ${res.passed} passed, ${res.failed} failed`);
+    if (res.skipped > 0) console.log(`  (${res.skipped} skipped/todo)`);
+    if (res.failed > 0) printFailureDetails(rt, res.failures, res.log, { from: rt === "deno" ? /^\s*ERRORS\s*$/m : undefined });
+  }
+
+  // 3. Packaging checks.
+  if (selected.has("publish")) {
+    progress(`publish: deno publish --dry-run (log: ${REL_LOG_DIR}/publish.log)`);
+    checks.publish = await runCheck("publish", tool("deno"), ["publish", "--dry-run", "--allow-dirty"]);
+    progress(`publish: ${checks.publish.ok ? "ok" : "FAILED"} in ${secs(checks.publish.ms)}`);
+  }
+  if (selected.has("browser")) {
+    progress(`browser: esbuild --platform=browser (log: ${REL_LOG_DIR}/browser.log)`);
+    checks.browser = await runCheck("browser", process.execPath, [path.join("scripts", "check_browser_bundle.mjs")]);
+    progress(`browser: ${checks.browser.ok ? "ok" : "FAILED"} in ${secs(checks.browser.ms)}`);
+  }
+  if (selected.has("binary")) {
+    progress(`binary: bun build --compile src/cli.ts + download from the emulator (log: ${REL_LOG_DIR}/binary.log)`);
+    checks.binary = await runCheck("binary", process.execPath, [path.join("scripts", "check_compiled_binary.mjs")]);
+    progress(`binary: ${checks.binary.ok ? "ok" : "FAILED"} in ${secs(checks.binary.ms)}`);
+  }
+  let checksPassed = 0;
+  let checksFailed = 0;
+  for (const [name, c] of Object.entries(checks)) {
+    if (c.ok) {
+      checksPassed++;
+      continue;
+    }
+    checksFailed++;
+    // deno publish prints its verdict (slow types, missing exports) after a long "Check" list.
+    const from = name === "publish" ? /^(TS\d+ \[ERROR\]|error|Error|warning)\b/m : undefined;
+    printFailureDetails(CHECK_TITLES[name], [`${CHECK_TITLES[name]} ${c.why}`], c.log, { from });
+  }
+  console.log(`checks: ${checksPassed} passed, ${checksFailed} failed`);
+
+  const passed = Object.values(results).reduce((s, r) => s + r.passed, 0) + checksPassed;
+  const failed = Object.values(results).reduce((s, r) => s + r.failed, 0) + checksFailed;
+  progress(`total time ${secs(Date.now() - t0)}; logs in ${REL_LOG_DIR}/`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed > 0 ? 1 : 0);
+}
+
+// Only as `node scripts/test.mjs`: a bare `deno test` would otherwise import this file as a test
+// (it matches `test.mjs`) and start the pipeline inside itself, recursively.
+const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain && !globalThis.Deno && !globalThis.Bun) {
+  if (process.env.HUBCACHE_TEST_PIPELINE) {
+    console.error("test.mjs: already running inside the test pipeline; refusing to recurse");
+    process.exit(2);
+  }
+  await main();
+}
