@@ -41,6 +41,7 @@ import type { DownloadFileOptions, DownloadProgress } from "./options.ts";
 import { isFsError, type Runtime } from "./ports.ts";
 import { linkPointer, placePointerFile, pointerIsComplete, type PointerMode, symlinksSupported } from "./pointers.ts";
 import { ensureCacheDirTag, markNoExist, writeRef } from "./refs.ts";
+import { ensureDir } from "./dirs.ts";
 import { claimPartial, createOwnTemp, discardTemp, type OwnedTemp, releaseForResume, removeIfFile } from "./temp_files.ts";
 import { transferBlob, type TransferState } from "./transfer.ts";
 import { isCommitHash, validateRepoPath } from "./validate.ts";
@@ -232,7 +233,7 @@ async function fetchVerifiedBlob(
   report: ProgressReporter,
 ): Promise<OwnedTemp> {
   const { runtime, layout } = ctx;
-  await runtime.fs.mkdirp(layout.blobsDir);
+  await ensureDir(runtime, layout.blobsDir);
   for (let round = 1;; round++) {
     const temp = (round === 1
       ? await claimPartial(runtime, layout.blobsDir, meta.etag, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS)
@@ -291,7 +292,7 @@ async function publish(ctx: RepoContext, meta: FileMetadata, path: string, mode:
     try {
       await placePointerFile(runtime, layout, meta.commit, path, { kind: "fresh", path: temp.path });
     } catch (err) {
-      await removeIfFile(runtime, temp.path).catch(() => {});
+      await keepVerifiedBytes(ctx, meta, temp);
       throw err;
     }
     await runtime.checkpoint?.("pointer-created");
@@ -306,7 +307,7 @@ async function publish(ctx: RepoContext, meta: FileMetadata, path: string, mode:
     try {
       await fs.rename(temp.path, blob);
     } catch (err) {
-      await removeIfFile(runtime, temp.path).catch(() => {});
+      await keepVerifiedBytes(ctx, meta, temp);
       throw err;
     }
     await fs.syncDir(layout.blobsDir);
@@ -314,6 +315,16 @@ async function publish(ctx: RepoContext, meta: FileMetadata, path: string, mode:
   }
   await createPointer(ctx, meta, path, mode, { kind: "blob", path: blob });
   await runtime.checkpoint?.("pointer-created");
+}
+
+/**
+ * Publishing failed after the bytes were verified (EIO, EXDEV, ENOSPC on rename): they are
+ * worth keeping. Released as `<etag>.partial`, the next run claims the whole file, re-hashes
+ * it and publishes it without downloading a byte.
+ */
+async function keepVerifiedBytes(ctx: RepoContext, meta: FileMetadata, temp: OwnedTemp): Promise<void> {
+  await releaseForResume(ctx.runtime, temp, ctx.layout.blobsDir, meta.etag, meta.size);
+  await ctx.runtime.checkpoint?.("partial-released");
 }
 
 interface ProgressReporter {

@@ -15,6 +15,7 @@
  */
 
 import { AbortedError } from "./errors.ts";
+import { ensureDir } from "./dirs.ts";
 import { isFsError, type Runtime } from "./ports.ts";
 import { ownLockPath, pythonLockPath, type RepoLayout, smallTempName, type TempOwner } from "./layout.ts";
 import { removeIfFile, writerIdentity } from "./temp_files.ts";
@@ -59,7 +60,7 @@ export async function acquireDownloadLock(
   const heartbeatMs = options.heartbeatMs ?? Math.max(1_000, Math.floor(staleAfterMs / 6));
   const path = ownLockPath(layout, etag);
   const me = writerIdentity(platform);
-  await fs.mkdirp(layout.locksDir);
+  await ensureDir(runtime, layout.locksDir);
   let delay = 50;
   for (;;) {
     if (options.signal?.aborted) throw new AbortedError("aborted while waiting for another download of the same file");

@@ -19,6 +19,7 @@ import {
   type RepoLayout,
   smallTempName,
 } from "./layout.ts";
+import { ensureDir } from "./dirs.ts";
 import { removeIfFile, writerIdentity } from "./temp_files.ts";
 
 /** How a cache stores snapshot files. */
@@ -40,7 +41,7 @@ export async function symlinksSupported(runtime: Runtime, layout: RepoLayout): P
   if (!byDir) probeResults.set(runtime, byDir = new Map());
   const known = byDir.get(layout.cacheDir);
   if (known !== undefined) return known;
-  await runtime.fs.mkdirp(layout.tmpDir);
+  await ensureDir(runtime, layout.tmpDir);
   const probe = joinPath(layout.tmpDir, smallTempName("symlink-probe", writerIdentity(runtime.platform)));
   let supported = true;
   try {
@@ -97,7 +98,7 @@ export async function linkPointer(
   const { fs } = runtime;
   const pointer = pointerPath(layout, commit, path);
   const target = relativeBlobTarget(path, etag);
-  await fs.mkdirp(dirname(pointer));
+  await ensureDir(runtime, dirname(pointer));
   try {
     await fs.symlink(target, pointer);
     return "linked";
@@ -116,7 +117,7 @@ export async function linkPointer(
     const blob = await fs.stat(blobPath(layout, etag)).catch(() => null);
     if (blob && info.size === blob.size) return "linked";
   }
-  await fs.mkdirp(layout.tmpDir);
+  await ensureDir(runtime, layout.tmpDir);
   const temp = joinPath(layout.tmpDir, smallTempName("pointer", writerIdentity(runtime.platform)));
   try {
     await fs.symlink(target, temp);
@@ -148,11 +149,11 @@ export async function placePointerFile(
 ): Promise<void> {
   const { fs } = runtime;
   const pointer = pointerPath(layout, commit, path);
-  await fs.mkdirp(dirname(pointer));
+  await ensureDir(runtime, dirname(pointer));
   if (source.kind === "fresh") {
     await fs.rename(source.path, pointer);
   } else {
-    await fs.mkdirp(layout.tmpDir);
+    await ensureDir(runtime, layout.tmpDir);
     const temp = joinPath(layout.tmpDir, smallTempName("copy", writerIdentity(runtime.platform)));
     try {
       await fs.copyExclusive(source.path, temp);

@@ -8,6 +8,7 @@
 
 import { isFsError, type Runtime } from "./ports.ts";
 import { dirname, joinPath, noExistPath, refPath, type RepoLayout, smallTempName } from "./layout.ts";
+import { ensureDir } from "./dirs.ts";
 import { writerIdentity } from "./temp_files.ts";
 import { isCommitHash } from "./validate.ts";
 
@@ -30,8 +31,8 @@ export async function writeFileAtomic(
   purpose: string,
 ): Promise<void> {
   const { fs } = runtime;
-  await fs.mkdirp(tmpDir);
-  await fs.mkdirp(dirname(path));
+  await ensureDir(runtime, tmpDir);
+  await ensureDir(runtime, dirname(path));
   const temp = joinPath(tmpDir, smallTempName(purpose, writerIdentity(runtime.platform)));
   const handle = await fs.createExclusive(temp);
   try {

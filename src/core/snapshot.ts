@@ -13,6 +13,7 @@
  */
 
 import { resolveRepoContext, type RepoContext } from "./context.ts";
+import { ensureDir } from "./dirs.ts";
 import {
   HubcacheError,
   NetworkError,
@@ -85,7 +86,7 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   }
   const wanted = new Set(filterPaths(files.map((f) => f.path), include, exclude));
   const selected = files.filter((f) => wanted.has(f.path));
-  await ctx.runtime.fs.mkdirp(snapshotDir(ctx.layout, commit));
+  await ensureDir(ctx.runtime, snapshotDir(ctx.layout, commit));
   await fetchAll(ctx, commit, selected, options);
   await writeRef(ctx.runtime, ctx.layout, ctx.revision, commit);
   return snapshotDir(ctx.layout, commit);

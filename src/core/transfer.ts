@@ -211,6 +211,9 @@ async function pumpBody(
     hasher.update(data);
     await settle();
     inflight = file.write(data, queued);
+    // The write may fail while we are still awaiting the next chunk; mark it handled now (it
+    // is awaited, and its error reported, in settle) or the runtime ends the process.
+    inflight.catch(() => {});
     queued += fill;
     inflightEnd = queued;
     current ^= 1;
