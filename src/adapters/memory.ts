@@ -211,6 +211,7 @@ export class MemoryFileSystem implements FileSystem {
   #handles = new Set<MemoryFileHandle>();
   #locks = new Map<Node, object>();
 
+  /** An empty tree (just `/`). Pass `options.now` to share a {@link MemoryClock} with the platform. */
   constructor(options: MemoryFileSystemOptions = {}) {
     this.#now = options.now ?? (() => Date.now());
     this.#root = this.#newDir();
@@ -900,6 +901,7 @@ interface Sleeper {
  * ```
  */
 export class MemoryClock {
+  /** How sleeps resolve and where `now()` comes from (see {@link TimerMode}). */
   readonly timers: TimerMode;
   #now: number;
   #offset = 0;
@@ -907,6 +909,10 @@ export class MemoryClock {
   #seq = 0;
   #drainScheduled = false;
 
+  /**
+   * Default `"manual"` timers, starting at 1 700 000 000 000 ms (a fixed date, so file
+   * times in failing tests are reproducible).
+   */
   constructor(options: { timers?: TimerMode; startMs?: number } = {}) {
     this.timers = options.timers ?? "manual";
     this.#now = options.startMs ?? 1_700_000_000_000;
@@ -1058,9 +1064,13 @@ export interface MemoryRuntimeOptions {
 
 /** What {@link memoryRuntime} returns: a {@link Runtime} with its controls exposed. */
 export interface MemoryRuntime extends Runtime {
+  /** Always `"memory"`, so diagnostics say which adapter ran. */
   readonly name: "memory";
+  /** The file system, typed so tests reach its fault and crash controls. */
   readonly fs: MemoryFileSystem;
+  /** The clock behind `platform.now`/`sleep`; `advance` it to make timeouts fire. */
   readonly clock: MemoryClock;
+  /** The platform, typed so tests reach `alivePids` and `envMap`. */
   readonly platform: MemoryPlatform;
 }
 

@@ -22,6 +22,7 @@ export interface ResumableHasher extends Hasher {
 
 /** A {@link HasherFactory} that can also continue from a saved state. */
 export interface WasmHasherFactory extends HasherFactory {
+  /** A fresh hasher, narrowed to {@link ResumableHasher} so its state can be saved. */
   create(algorithm: HashAlgorithm): Promise<ResumableHasher>;
   /** A hasher continuing from `state` (from {@link ResumableHasher.save} of the same algorithm). */
   resume(algorithm: HashAlgorithm, state: Uint8Array): Promise<ResumableHasher>;

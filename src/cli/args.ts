@@ -10,14 +10,19 @@ import { InvalidInputError } from "../core/errors.ts";
 
 /** A flag: string (optionally repeatable) or boolean. */
 export interface FlagSpec {
+  /** A `boolean` flag takes no value; a `string` flag requires one. */
   readonly type: "string" | "boolean";
+  /** Repeatable (`--include a --include b`); read it with {@link listFlag}. */
   readonly multiple?: boolean;
+  /** One-letter alias, e.g. `q` for `-q`. */
   readonly short?: string;
 }
 
 /** Parsed flags and positionals. */
 export interface ParsedArgs {
+  /** Flag values by long name; read them through the typed helpers below. */
   readonly values: Record<string, string | boolean | string[] | undefined>;
+  /** Arguments that are not flags, in order (repo id, then file paths). */
   readonly positionals: string[];
 }
 
@@ -40,19 +45,40 @@ export function parseFlags(argv: string[], spec: Record<string, FlagSpec>, comma
   }
 }
 
-/** A string flag's value, if given. */
+/**
+ * A string flag's value, if given.
+ *
+ * @example
+ * ```ts
+ * const revision = stringFlag(args, "revision") ?? "main";
+ * ```
+ */
 export function stringFlag(args: ParsedArgs, name: string): string | undefined {
   const v = args.values[name];
   return typeof v === "string" ? v : undefined;
 }
 
-/** A repeatable string flag's values. */
+/**
+ * A repeatable string flag's values (`[]` when absent), also when the spec forgot `multiple`.
+ *
+ * @example
+ * ```ts
+ * const include = listFlag(args, "include"); // ["*.json", "*.txt"] for --include '*.json' --include '*.txt'
+ * ```
+ */
 export function listFlag(args: ParsedArgs, name: string): string[] {
   const v = args.values[name];
   return Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
 }
 
-/** A boolean flag's value. */
+/**
+ * A boolean flag's value (`false` when absent).
+ *
+ * @example
+ * ```ts
+ * if (booleanFlag(args, "help")) ctx.stdout(DOWNLOAD_USAGE);
+ * ```
+ */
 export function booleanFlag(args: ParsedArgs, name: string): boolean {
   return args.values[name] === true;
 }

@@ -9,6 +9,7 @@ import type { Runtime } from "../core/ports.ts";
 
 /** The streams and runtime a command runs with. */
 export interface CliContext {
+  /** The adapter the command runs with; tests pass the memory runtime. */
   readonly runtime: Runtime;
   /** Write one line (no trailing newline needed) to stdout: only results go here. */
   stdout(line: string): void;

@@ -14,7 +14,15 @@ import type { CliCommand, CliContext } from "./context.ts";
 import { bar, formatBytes, progressLine, rateMeter } from "./progress.ts";
 import { snapshotCommand } from "./snapshot_command.ts";
 
-/** Flags every command that talks to the Hub accepts. */
+/**
+ * Flags every command that talks to the Hub accepts, so `download` of a file and of a whole
+ * repo agree on spelling.
+ *
+ * @example
+ * ```ts
+ * const args = parseFlags(argv, { ...COMMON_FLAGS, include: { type: "string", multiple: true } }, "download");
+ * ```
+ */
 export const COMMON_FLAGS: Record<string, FlagSpec> = {
   revision: { type: "string" },
   "repo-type": { type: "string" },
@@ -29,7 +37,14 @@ export const COMMON_FLAGS: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h" },
 };
 
-/** Usage text of `hubcache download`. */
+/**
+ * Usage text of `hubcache download`.
+ *
+ * @example
+ * ```ts
+ * if (booleanFlag(args, "help")) ctx.stdout(DOWNLOAD_USAGE.trimEnd());
+ * ```
+ */
 export const DOWNLOAD_USAGE = `Usage: hubcache download <repo_id> [<file>...] [options]
 
 Download files (or, with no <file>, the whole repo) into the Hugging Face Hub cache.

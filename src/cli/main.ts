@@ -11,7 +11,14 @@ import type { CliContext } from "./context.ts";
 import { downloadCommand } from "./download_command.ts";
 import { cacheCommand } from "./cache_commands.ts";
 
-/** Top-level usage. */
+/**
+ * Top-level usage, printed for `--help` and (on stdout, exit 2) when no command is given.
+ *
+ * @example
+ * ```ts
+ * ctx.stdout(USAGE);
+ * ```
+ */
 export const USAGE = `hubcache ${VERSION} — Hugging Face Hub downloads into the shared cache, safe under concurrency
 
 Usage:
@@ -25,7 +32,16 @@ Usage:
 
 Run 'hubcache <command> --help' for a command's options.`;
 
-/** Exit codes: 0 ok, 1 failure, 2 usage error, 130 interrupted. */
+/**
+ * Exit codes: 0 ok, 1 failure, 2 usage error, 130 interrupted (128 + SIGINT, as shells report
+ * it, so scripts can tell a Ctrl-C from a failure).
+ *
+ * @example
+ * ```ts
+ * const code = await runCli(["download", "gpt2", "config.json"], ctx);
+ * if (code === EXIT.usage) console.error("bad arguments");
+ * ```
+ */
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
 
 /**

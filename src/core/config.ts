@@ -8,7 +8,14 @@
 import type { Platform } from "./ports.ts";
 import { joinPath } from "./layout.ts";
 
-/** The public Hub. */
+/**
+ * The public Hub, used when neither `endpoint` nor `HF_ENDPOINT` is set.
+ *
+ * @example
+ * ```ts
+ * new URL("/api/models/gpt2", DEFAULT_ENDPOINT).href; // "https://huggingface.co/api/models/gpt2"
+ * ```
+ */
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
 
 /**
@@ -30,12 +37,27 @@ export function defaultCacheDir(platform: Platform): string {
   return joinPath(platform.homeDir(), ".cache", "huggingface", "hub");
 }
 
-/** `HF_ENDPOINT` or the public Hub, without a trailing slash. */
+/**
+ * `HF_ENDPOINT` or the public Hub, without a trailing slash (URLs are built by appending `/…`).
+ *
+ * @example
+ * ```ts
+ * defaultEndpoint(runtime.platform); // "https://huggingface.co", or HF_ENDPOINT when set
+ * ```
+ */
 export function defaultEndpoint(platform: Platform): string {
   return (nonEmpty(platform.env("HF_ENDPOINT")) ?? DEFAULT_ENDPOINT).replace(/\/+$/, "");
 }
 
-/** `HF_TOKEN` (or the older `HUGGING_FACE_HUB_TOKEN`), if set. */
+/**
+ * `HF_TOKEN` (or the older `HUGGING_FACE_HUB_TOKEN`), if set. Unlike the Python client we do
+ * not read the token file that `hf auth login` writes.
+ *
+ * @example
+ * ```ts
+ * const token = defaultToken(runtime.platform); // undefined when neither variable is set
+ * ```
+ */
 export function defaultToken(platform: Platform): string | undefined {
   return nonEmpty(platform.env("HF_TOKEN")) ?? nonEmpty(platform.env("HUGGING_FACE_HUB_TOKEN"));
 }

@@ -13,19 +13,35 @@ import type { HubOptions } from "./options.ts";
 import type { Runtime } from "./ports.ts";
 import { type RepoType, validateRepoId, validateRepoType, validateRevision } from "./validate.ts";
 
-/** Version reported in the User-Agent. */
+/**
+ * Version reported in the User-Agent, so Hub operators can tell hubcache releases apart.
+ *
+ * @example
+ * ```ts
+ * console.log(`hubcache ${VERSION}`); // "hubcache 0.1.0"
+ * ```
+ */
 export const VERSION = "0.1.0";
 
 /** Options resolved against the environment, with the repo's layout. */
 export interface RepoContext {
+  /** The adapter bundle every step goes through. */
   readonly runtime: Runtime;
+  /** Validated `name` or `namespace/name`. */
   readonly repoId: string;
+  /** Validated; defaults to `"model"`. */
   readonly repoType: RepoType;
+  /** As the user gave it (branch, tag, commit or `refs/pr/N`), not yet resolved to a commit. */
   readonly revision: string;
+  /** Absolute cache root without a trailing slash. */
   readonly cacheDir: string;
+  /** The repo's folders, computed once. */
   readonly layout: RepoLayout;
+  /** Never touch the network: answer from the cache or fail with `OfflineCacheMissError`. */
   readonly offline: boolean;
+  /** Endpoint, token, fetch and User-Agent for talking to the Hub. */
   readonly client: HubClient;
+  /** The caller's signal (also inside `client`), for the waits and locks that do not go through `fetch`. */
   readonly signal: AbortSignal | undefined;
 }
 

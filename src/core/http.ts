@@ -26,9 +26,13 @@ export interface HubClient {
   readonly endpoint: string;
   /** Bearer token, sent only to the endpoint's origin. */
   readonly token: string | undefined;
+  /** Called with `redirect: "manual"`, so it must not follow redirects itself. */
   readonly fetch: typeof fetch;
+  /** For retry backoff: `sleep`, `now` (to read `Retry-After` dates) and jitter. */
   readonly platform: Platform;
+  /** Sent on every request, so the Hub can tell clients and runtimes apart. */
   readonly userAgent: string;
+  /** The caller's signal, passed to every `fetch` and every backoff sleep. */
   readonly signal: AbortSignal | undefined;
 }
 
@@ -97,7 +101,18 @@ export async function hubFetch(
   throw new UnsafeResponseError(`more than ${MAX_REDIRECTS} redirects from ${url}`);
 }
 
-/** Turn a `fetch` rejection into an {@link AbortedError} or {@link NetworkError}. */
+/**
+ * Turn a `fetch` rejection into an {@link AbortedError} or {@link NetworkError}. Runtimes
+ * reject differently (Node's undici says only "fetch failed" and puts the reason in
+ * `cause`), so the message prefers the cause, and an abort is recognised by the signal rather
+ * than by the error's class.
+ *
+ * @example
+ * ```ts
+ * try { res = await client.fetch(url, init); }
+ * catch (err) { throw toNetworkError(err, client.signal, url); }
+ * ```
+ */
 export function toNetworkError(err: unknown, signal: AbortSignal | undefined, url: string): HubcacheError {
   if (err instanceof HubcacheError) return err;
   if (signal?.aborted) return new AbortedError(undefined, { cause: err });
@@ -109,9 +124,13 @@ export function toNetworkError(err: unknown, signal: AbortSignal | undefined, ur
 
 /** What a request was about, for error messages. */
 export interface RequestSubject {
+  /** Named in every message, since the URL alone hides which repo a CDN request was for. */
   readonly repoId: string;
+  /** `model`, `dataset` or `space`: a wrong type is the usual cause of "not found". */
   readonly repoType: string;
+  /** For {@link RevisionNotFoundError} and {@link EntryNotFoundError} messages. */
   readonly revision?: string;
+  /** For {@link EntryNotFoundError} messages; absent for repo-level requests. */
   readonly path?: string;
 }
 
@@ -150,7 +169,16 @@ export function hubErrorFor(res: Response, subject: RequestSubject): HubcacheErr
   return new HttpError(`HTTP ${res.status} from the Hub for ${repo}${said}`, res.status, res.url);
 }
 
-/** True for a status worth retrying (429, 5xx, 408). */
+/**
+ * True for a status worth retrying (429, 5xx, 408): the Hub and its CDN answer these under
+ * load or during deploys, and they clear on their own.
+ *
+ * @example
+ * ```ts
+ * isRetryableStatus(503); // true
+ * isRetryableStatus(404); // false
+ * ```
+ */
 export function isRetryableStatus(status: number): boolean {
   return RETRYABLE_STATUS.has(status);
 }
@@ -220,14 +248,31 @@ export async function requestWithRetries(
   }
 }
 
-/** Build the `resolve` URL of a file. */
+/**
+ * Build the `resolve` URL of a file. Each path segment is encoded on its own so `/` stays a
+ * separator; the revision is encoded whole, so `refs/pr/1` becomes `refs%2Fpr%2F1`.
+ *
+ * @example
+ * ```ts
+ * resolveUrl("https://huggingface.co", "dataset", "org/set", "main", "data/train.csv");
+ * // "https://huggingface.co/datasets/org/set/resolve/main/data/train.csv"
+ * ```
+ */
 export function resolveUrl(endpoint: string, repoType: string, repoId: string, revision: string, path: string): string {
   const prefix = repoType === "dataset" ? "datasets/" : repoType === "space" ? "spaces/" : "";
   const encodedPath = path.split("/").map(encodeURIComponent).join("/");
   return `${endpoint}/${prefix}${repoId}/resolve/${encodeURIComponent(revision)}/${encodedPath}`;
 }
 
-/** Build an `/api/{models|datasets|spaces}/{repo}` URL. */
+/**
+ * Build an `/api/{models|datasets|spaces}/{repo}` URL; `suffix` is appended verbatim.
+ *
+ * @example
+ * ```ts
+ * apiUrl("https://huggingface.co", "model", "gpt2", "/revision/main");
+ * // "https://huggingface.co/api/models/gpt2/revision/main"
+ * ```
+ */
 export function apiUrl(endpoint: string, repoType: string, repoId: string, suffix: string): string {
   return `${endpoint}/api/${repoType}s/${repoId}${suffix}`;
 }

@@ -32,13 +32,27 @@ export function joinPath(...parts: string[]): string {
   return joined.replace(/\/{2,}/g, "/");
 }
 
-/** The parent directory of a POSIX path. */
+/**
+ * The parent directory of a POSIX path (`"/"` for a top-level entry).
+ *
+ * @example
+ * ```ts
+ * dirname("/c/models--gpt2/blobs/ab12"); // "/c/models--gpt2/blobs"
+ * ```
+ */
 export function dirname(path: string): string {
   const i = path.lastIndexOf("/");
   return i <= 0 ? "/" : path.slice(0, i);
 }
 
-/** The last segment of a POSIX path. */
+/**
+ * The last segment of a POSIX path.
+ *
+ * @example
+ * ```ts
+ * basename("/c/models--gpt2/snapshots/abc/onnx/model.onnx"); // "model.onnx"
+ * ```
+ */
 export function basename(path: string): string {
   return path.slice(path.lastIndexOf("/") + 1);
 }
@@ -75,17 +89,25 @@ export function parseRepoFolderName(name: string): { repoType: RepoType; repoId:
 
 /** The folders of one repo inside the cache. */
 export interface RepoLayout {
+  /** The cache root, absolute. */
   readonly cacheDir: string;
+  /** Part of the folder name: a model and a dataset with the same id are different folders. */
   readonly repoType: RepoType;
+  /** `name` or `namespace/name`, as validated. */
   readonly repoId: string;
   /** `models--org--name` */
   readonly folderName: string;
   /** `<cache>/models--org--name` */
   readonly repoDir: string;
+  /** `<repo>/blobs`: file contents named by their content address (etag). */
   readonly blobsDir: string;
+  /** `<repo>/refs`: one file per branch or tag, holding the commit it points at. */
   readonly refsDir: string;
+  /** `<repo>/snapshots`: one folder per commit, with the repo's files as pointers to blobs. */
   readonly snapshotsDir: string;
+  /** `<repo>/.no_exist`: empty marker files for paths known to be absent at a commit. */
   readonly noExistDir: string;
+  /** `<repo>/trees`: cached tree listings, which let a no-symlink cache be verified. */
   readonly treesDir: string;
   /** `<cache>/.locks/models--org--name` (where the Python client keeps its lock files) */
   readonly locksDir: string;
@@ -123,42 +145,101 @@ export function repoLayout(cacheDir: string, repoType: RepoType, repoId: string)
   };
 }
 
-/** `blobs/<etag>` */
+/**
+ * `blobs/<etag>`: where a file's content lives, shared by every commit that has it.
+ *
+ * @example
+ * ```ts
+ * blobPath(repoLayout("/c", "model", "gpt2"), "ab12…"); // "/c/models--gpt2/blobs/ab12…"
+ * ```
+ */
 export function blobPath(layout: RepoLayout, etag: string): string {
   return joinPath(layout.blobsDir, etag);
 }
 
-/** `snapshots/<commit>/<path>`: where users read a file. */
+/**
+ * `snapshots/<commit>/<path>`: where users read a file.
+ *
+ * @example
+ * ```ts
+ * pointerPath(layout, commit, "onnx/model.onnx"); // "/c/models--gpt2/snapshots/<commit>/onnx/model.onnx"
+ * ```
+ */
 export function pointerPath(layout: RepoLayout, commit: string, filePath: string): string {
   return joinPath(layout.snapshotsDir, commit, filePath);
 }
 
-/** `snapshots/<commit>` */
+/**
+ * `snapshots/<commit>`: what `downloadSnapshot` returns.
+ *
+ * @example
+ * ```ts
+ * snapshotDir(layout, commit); // "/c/models--gpt2/snapshots/<commit>"
+ * ```
+ */
 export function snapshotDir(layout: RepoLayout, commit: string): string {
   return joinPath(layout.snapshotsDir, commit);
 }
 
-/** `refs/<revision>`; `refs/pr/1` lives at `refs/refs/pr/1` as in the Python client. */
+/**
+ * `refs/<revision>`; `refs/pr/1` lives at `refs/refs/pr/1` as in the Python client.
+ *
+ * @example
+ * ```ts
+ * refPath(layout, "main"); // "/c/models--gpt2/refs/main"
+ * refPath(layout, "refs/pr/1"); // "/c/models--gpt2/refs/refs/pr/1"
+ * ```
+ */
 export function refPath(layout: RepoLayout, revision: string): string {
   return joinPath(layout.refsDir, revision);
 }
 
-/** `.no_exist/<commit>/<path>`: marks a file known to be absent at a commit. */
+/**
+ * `.no_exist/<commit>/<path>`: marks a file known to be absent at a commit, so offline runs
+ * and the Python client can answer "absent" without asking the Hub.
+ *
+ * @example
+ * ```ts
+ * noExistPath(layout, commit, "tokenizer.json"); // "/c/models--gpt2/.no_exist/<commit>/tokenizer.json"
+ * ```
+ */
 export function noExistPath(layout: RepoLayout, commit: string, filePath: string): string {
   return joinPath(layout.noExistDir, commit, filePath);
 }
 
-/** `trees/<commit>.json`: a cached tree listing. */
+/**
+ * `trees/<commit>.json`: a cached tree listing.
+ *
+ * @example
+ * ```ts
+ * treePath(layout, commit); // "/c/models--gpt2/trees/<commit>.json"
+ * ```
+ */
 export function treePath(layout: RepoLayout, commit: string): string {
   return joinPath(layout.treesDir, `${commit}.json`);
 }
 
-/** The Python client's lock file for a blob (we flock it where we can, never create-exclusive it). */
+/**
+ * The Python client's lock file for a blob (we flock it where we can, never create-exclusive it).
+ *
+ * @example
+ * ```ts
+ * pythonLockPath(layout, etag); // "/c/.locks/models--gpt2/<etag>.lock"
+ * ```
+ */
 export function pythonLockPath(layout: RepoLayout, etag: string): string {
   return joinPath(layout.locksDir, `${etag}.lock`);
 }
 
-/** hubcache's own de-duplication lock beside the Python one. */
+/**
+ * hubcache's own de-duplication lock beside the Python one. A separate name because ours is
+ * created exclusively and removed when stale, which Python's ever-present `*.lock` cannot be.
+ *
+ * @example
+ * ```ts
+ * ownLockPath(layout, etag); // "/c/.locks/models--gpt2/<etag>.hubcache-lock"
+ * ```
+ */
 export function ownLockPath(layout: RepoLayout, etag: string): string {
   return joinPath(layout.locksDir, `${etag}.hubcache-lock`);
 }
@@ -179,8 +260,11 @@ export function relativeBlobTarget(filePath: string, etag: string): string {
 
 /** Who wrote a temp file: enough to tell whether its writer can still be alive. */
 export interface TempOwner {
+  /** Sanitised host name: a pid can be checked for liveness only on the host that issued it. */
   readonly host: string;
+  /** The writer's process id; on the same host, a dead pid means the file is abandoned. */
   readonly pid: number;
+  /** Random hex, so two downloads in one process (same host and pid) never share a name. */
   readonly nonce: string;
 }
 
@@ -197,7 +281,15 @@ export type BlobsEntry =
   | { kind: "foreign-temp"; etag: string }
   | { kind: "other" };
 
-/** Make a host name safe for a file name. */
+/**
+ * Make a host name safe for a file name: anything but `[A-Za-z0-9_-]` becomes `_` (a dot
+ * would split the name where {@link parseBlobsEntry} expects the owner), at most 64 characters.
+ *
+ * @example
+ * ```ts
+ * sanitizeHost("node1.cluster.local"); // "node1_cluster_local"
+ * ```
+ */
 export function sanitizeHost(host: string): string {
   return (host || "host").replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64);
 }
@@ -227,13 +319,27 @@ export function smallTempName(purpose: string, owner: TempOwner): string {
   return `${purpose}.${sanitizeHost(owner.host)}-${owner.pid}-${owner.nonce}.tmp`;
 }
 
-/** The owner encoded in a {@link smallTempName}, or `null`. */
+/**
+ * The owner encoded in a {@link smallTempName}, or `null`.
+ *
+ * @example
+ * ```ts
+ * parseSmallTempName("ref.n1-7-00ff00ff.tmp"); // { host: "n1", pid: 7, nonce: "00ff00ff" }
+ * ```
+ */
 export function parseSmallTempName(name: string): TempOwner | null {
   const m = /^[a-z-]+\.([A-Za-z0-9_-]+)-(\d+)-([0-9a-f]{8,64})\.tmp$/.exec(name);
   return m ? { host: m[1], pid: Number(m[2]), nonce: m[3] } : null;
 }
 
-/** `<etag>.partial` */
+/**
+ * `<etag>.partial`: an interrupted download released for whichever writer resumes it next.
+ *
+ * @example
+ * ```ts
+ * partialBlobName("ab12…"); // "ab12….partial"
+ * ```
+ */
 export function partialBlobName(etag: string): string {
   return `${etag}.partial`;
 }

@@ -22,11 +22,17 @@ import { removeIfFile, writerIdentity } from "./temp_files.ts";
 
 /** A held lock. `release` never throws. */
 export interface HeldLock {
+  /**
+   * Stop the heartbeat, drop the flock, and remove our lock file if it is still ours (a waiter
+   * may have judged us stale and taken over). Idempotent and never throws, so it belongs in
+   * `finally` without masking the real error.
+   */
   release(): Promise<void>;
 }
 
 /** Options for {@link acquireDownloadLock}. */
 export interface LockOptions {
+  /** Stops the wait with an `AbortedError`; a lock already held is not affected. */
   readonly signal?: AbortSignal;
   /** A heartbeat older than this marks another host's lock as abandoned. */
   readonly staleAfterMs?: number;

@@ -15,6 +15,7 @@ export interface FileMetadata {
   readonly commit: string;
   /** Content address: sha256 (64 hex) for LFS files, git blob sha1 (40 hex) otherwise. */
   readonly etag: string;
+  /** Bytes of the content (`X-Linked-Size` for LFS files): a transfer must end exactly here. */
   readonly size: number;
   /** Absolute URL to GET the bytes from (a CDN for LFS files). */
   readonly location: string;

@@ -31,7 +31,9 @@ export {
   relativeBlobTarget,
   repoFolderName,
   repoLayout,
+  type BlobsEntry,
   type RepoLayout,
+  type TempOwner,
 } from "./layout.ts";
 export { hashAlgorithmFor, hashFile } from "./content_hash.ts";
 export {
@@ -42,7 +44,25 @@ export {
   validateRepoPath,
   validateRevision,
 } from "./validate.ts";
-export { scanCache, type CacheInfo, type CachedRepoInfo, type CachedRevisionInfo, type CachedFileInfo } from "./scan.ts";
-export { executeRemoval, planRemoval, type RemovalPlan } from "./remove.ts";
-export { pruneCache, parseDuration, type PruneResult } from "./prune.ts";
-export { verifyRepo, type VerifyReport } from "./verify.ts";
+export {
+  scanCache,
+  type CacheInfo,
+  type CachedRepoInfo,
+  type CachedRevisionInfo,
+  type CachedFileInfo,
+  type CacheWarning,
+  type OwnerState,
+  type TempFileInfo,
+} from "./scan.ts";
+export {
+  executeRemoval,
+  planRemoval,
+  type PlannedBlob,
+  type PlannedRef,
+  type PlanRemovalOptions,
+  type RemovalPlan,
+  type RemovalResult,
+  type RemovalSelection,
+} from "./remove.ts";
+export { pruneCache, parseDuration, type PruneItem, type PruneKind, type PruneOptions, type PruneResult } from "./prune.ts";
+export { verifyRepo, type ExtraEntry, type VerifiedFile, type VerifyOptions, type VerifyReport, type VerifyStatus } from "./verify.ts";

@@ -36,10 +36,11 @@ export type FsErrorCode =
  * @example
  * ```ts
  * try { await fs.createExclusive("/c/blobs/x.tmp"); }
- * catch (e) { if (e instanceof FsError && e.code === "EEXIST") {  another writer owns it  } }
+ * catch (e) { if (e instanceof FsError && e.code === "EEXIST") console.log("another writer owns it"); }
  * ```
  */
 export class FsError extends Error {
+  /** Fixed, so logs read the same whichever runtime produced the underlying error. */
   override readonly name = "FsError";
   /** The normalised code; see {@link FsErrorCode}. */
   readonly code: FsErrorCode;
@@ -47,6 +48,10 @@ export class FsError extends Error {
   readonly syscall: string;
   /** The path the operation was applied to. */
   readonly path: string;
+  /**
+   * Adapters build these from native errors; pass the native error as `options.cause` so the
+   * runtime's own details survive the normalisation. `message` defaults to `CODE: syscall 'path'`.
+   */
   constructor(code: FsErrorCode, syscall: string, path: string, message?: string, options?: { cause?: unknown }) {
     super(message ?? `${code}: ${syscall} '${path}'`, options);
     this.code = code;
@@ -55,14 +60,24 @@ export class FsError extends Error {
   }
 }
 
-/** True when `err` is an {@link FsError} with one of the given codes. */
+/**
+ * True when `err` is an {@link FsError} with one of the given codes (any code when none is given).
+ *
+ * @example
+ * ```ts
+ * try { await runtime.fs.removeFile(path); }
+ * catch (err) { if (!isFsError(err, "ENOENT")) throw err; } // someone removed it first: fine
+ * ```
+ */
 export function isFsError(err: unknown, ...codes: FsErrorCode[]): err is FsError {
   return err instanceof FsError && (codes.length === 0 || codes.includes(err.code));
 }
 
 /** What `lstat`/`stat` report. */
 export interface FileInfo {
+  /** What the entry is; `symlink` only from `lstat`, since `stat` follows links. */
   readonly kind: "file" | "directory" | "symlink" | "other";
+  /** Size in bytes (for a symlink from `lstat`, the length of its target). */
   readonly size: number;
   /** Last modification, ms since the epoch. */
   readonly mtimeMs: number;
@@ -82,6 +97,7 @@ export interface FileHandle {
   sync(): Promise<void>;
   /** Size of the open file. */
   size(): Promise<number>;
+  /** Release the handle. Does not fsync: call {@link FileHandle.sync} first when durability matters. */
   close(): Promise<void>;
 }
 
@@ -99,6 +115,7 @@ export interface FileSystem {
   link(existing: string, to: string): Promise<void>;
   /** Create a symlink at `path` whose content is `target` (kept verbatim, usually relative). */
   symlink(target: string, path: string): Promise<void>;
+  /** The target of the symlink at `path`, verbatim (not resolved); `EINVAL` if it is not a symlink. */
   readlink(path: string): Promise<string>;
   /** Information about `path` itself (does not follow a final symlink). */
   lstat(path: string): Promise<FileInfo>;
@@ -130,6 +147,7 @@ export interface FileSystem {
 
 /** Incremental hashing. */
 export interface Hasher {
+  /** Feed the next bytes, in file order. The caller may reuse `data` once this returns. */
   update(data: Uint8Array): void;
   /** Lowercase hex digest. The hasher must not be used afterwards. */
   digestHex(): string;
@@ -140,6 +158,7 @@ export type HashAlgorithm = "sha256" | "sha1";
 
 /** Makes hashers. */
 export interface HasherFactory {
+  /** A fresh hasher. Async because the WebAssembly hasher instantiates its module on demand. */
   create(algorithm: HashAlgorithm): Promise<Hasher>;
 }
 
@@ -197,11 +216,15 @@ export type CheckpointName =
  * ```
  */
 export interface Runtime {
+  /** Where the cache lives. */
   readonly fs: FileSystem;
+  /** How content addresses are computed while bytes arrive. */
   readonly hashers: HasherFactory;
+  /** Time, randomness, process identity and environment. */
   readonly platform: Platform;
   /** The `fetch` to talk to the Hub with. */
   readonly fetch: typeof fetch;
+  /** OS locks shared with the Python client, when the runtime has them; only saves duplicate downloads. */
   readonly locks?: AdvisoryLocks;
   /**
    * Called between the steps of a download with the step just completed (see

@@ -99,20 +99,30 @@ export type PruneKind = TempFileInfo["kind"] | "lock" | "revision" | "blob";
 
 /** One thing prune removed (or, in `kept`, left alone) and why. */
 export interface PruneItem {
+  /** Absolute path of the file or folder. */
   readonly path: string;
+  /** What it is; decides which rule applied (see the module documentation). */
   readonly kind: PruneKind;
+  /**
+   * Bytes it frees. For a `revision`, only files stored in the snapshot itself (no-symlink
+   * cache): blobs are listed separately so nothing is counted twice.
+   */
   readonly bytes: number;
+  /** One line for people, e.g. `writer alive (pid 4242 on this host)`. */
   readonly reason: string;
 }
 
 /** What {@link pruneCache} did. */
 export interface PruneResult {
+  /** Echoes the option, so a report printed later says whether anything really went. */
   readonly dryRun: boolean;
   /** Removed (or, with `dryRun`, to be removed). */
   readonly removed: readonly PruneItem[];
   /** Left alone, with the reason: a live writer, too recent, claimed by someone else… */
   readonly kept: readonly PruneItem[];
+  /** Sum of `removed[].bytes`. */
   readonly freedBytes: number;
+  /** Paths that could not be removed (other than "already gone"); the rest went on regardless. */
   readonly errors: readonly { readonly path: string; readonly message: string }[];
   /** The scan's warnings: corrupted repos, whose detached revisions were not considered. */
   readonly warnings: readonly CacheWarning[];

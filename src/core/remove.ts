@@ -22,6 +22,7 @@ import { listFilesRecursive, symlinkFirstHop } from "./scan.ts";
 
 /** The revisions chosen in one repo. */
 export interface RemovalSelection {
+  /** The repo as scanned; the plan is only as fresh as this scan. */
   readonly repo: CachedRepoInfo;
   /** Sorted by commit hash. */
   readonly revisions: readonly CachedRevisionInfo[];
@@ -31,27 +32,37 @@ export interface RemovalSelection {
 
 /** A blob the plan removes. */
 export interface PlannedBlob {
+  /** `<repo>/blobs/<etag>`. */
   readonly path: string;
+  /** The repo folder it belongs to: its snapshots are re-checked for new links before unlinking. */
   readonly repoPath: string;
+  /** Bytes freed if it is still unused when we get to it. */
   readonly size: number;
 }
 
 /** A ref file the plan removes, and the commit it must still name when we get there. */
 export interface PlannedRef {
+  /** `<repo>/refs/<ref>`. */
   readonly path: string;
+  /** The ref name, e.g. `main` or `refs/pr/1`. */
   readonly ref: string;
+  /** The removed commit: a concurrent download may move the ref meanwhile, and then it stays. */
   readonly commit: string;
 }
 
 /** What {@link planRemoval} decided (Python: `DeleteCacheStrategy`). Nothing is touched yet. */
 export interface RemovalPlan {
+  /** The canonical cache root the plan was computed for. */
   readonly cacheDir: string;
+  /** Per repo, the revisions chosen, sorted by repo folder. */
   readonly selections: readonly RemovalSelection[];
   /** Whole repo folders. */
   readonly repos: readonly string[];
   /** Snapshot folders of revisions removed from repos that keep other revisions. */
   readonly snapshots: readonly string[];
+  /** Refs naming a removed revision, in repos that keep other revisions. */
   readonly refs: readonly PlannedRef[];
+  /** Blobs only removed revisions use, in repos that keep other revisions. */
   readonly blobs: readonly PlannedBlob[];
   /** Python's `expected_freed_size`: sizes of the distinct blobs (and copied files) unlinked. */
   readonly expectedFreedBytes: number;

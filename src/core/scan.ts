@@ -51,6 +51,7 @@ export interface CachedFileInfo {
 
 /** One cached revision: a folder in `snapshots/` (Python: `CachedRevisionInfo`). */
 export interface CachedRevisionInfo {
+  /** The folder name under `snapshots/`: 40 lowercase hex (Python: `commit_hash`). */
   readonly commitHash: string;
   /** `<repo>/snapshots/<commit>` */
   readonly snapshotPath: string;
@@ -71,7 +72,9 @@ export type OwnerState = "alive" | "dead" | "unknown";
 
 /** A temp file left in a repo folder by some writer. */
 export interface TempFileInfo {
+  /** Absolute path. */
   readonly path: string;
+  /** Base name, which encodes the etag and owner when the writer put them there. */
   readonly name: string;
   /** The repo folder it belongs to. */
   readonly repoPath: string;
@@ -92,13 +95,17 @@ export interface TempFileInfo {
    * `unknown`: another host, or a name that carries no owner.
    */
   readonly ownerState: OwnerState;
+  /** Bytes written so far. */
   readonly size: number;
+  /** Last write, ms since the epoch: an active writer keeps this fresh, so age means abandonment. */
   readonly mtimeMs: number;
 }
 
 /** A cached repository (Python: `CachedRepoInfo`). */
 export interface CachedRepoInfo {
+  /** `name` or `namespace/name`, from the folder name (Python: `repo_id`). */
   readonly repoId: string;
+  /** From the folder name's prefix (Python: `repo_type`). */
   readonly repoType: RepoType;
   /** `<cache>/models--org--name` */
   readonly repoPath: string;
@@ -122,6 +129,7 @@ export interface CachedRepoInfo {
 export interface CacheWarning {
   /** The repo folder (or entry at the cache root) concerned. */
   readonly path: string;
+  /** Why it was left out, as the Python client words it where it has an equivalent. */
   readonly message: string;
 }
 
@@ -135,6 +143,7 @@ export interface CacheInfo {
   readonly repos: readonly CachedRepoInfo[];
   /** Every temp file of every repo folder (corrupted ones included), sorted by path. */
   readonly tempFiles: readonly TempFileInfo[];
+  /** Repo folders left out of `repos` (and of every total) because they could not be read. */
   readonly warnings: readonly CacheWarning[];
 }
 

@@ -33,12 +33,20 @@ import { isCommitHash, parseCommit, parseEtag, printable, validateRepoPath } fro
 
 /** Progress of a snapshot download. */
 export interface SnapshotProgress {
+  /**
+   * `listing`: resolving the revision and listing files (all counts 0); `download`: files
+   * being fetched or found cached; `done`: every requested file is in place.
+   */
   readonly phase: "listing" | "download" | "done";
+  /** Files selected by `include`/`exclude`, cached ones included. */
   readonly filesTotal: number;
+  /** Files in place so far, cached ones included. */
   readonly filesDone: number;
   /** Files that were already in the cache. */
   readonly filesCached: number;
+  /** Sum of the sizes of the selected files, so a bar can show bytes rather than files. */
   readonly bytesTotal: number;
+  /** Bytes in place so far, including resumed prefixes and files already cached. */
   readonly bytesDone: number;
   /** Paths being downloaded right now. */
   readonly active: readonly string[];
@@ -52,6 +60,10 @@ export interface DownloadSnapshotOptions extends Omit<DownloadFileOptions, "path
   exclude?: string[];
   /** Files downloaded at once. Default 8. */
   concurrency?: number;
+  /**
+   * Called whenever a file starts, advances or ends (often: throttle it yourself). Anything it
+   * throws is swallowed, because a broken progress bar must not fail a download.
+   */
   onProgress?: (progress: SnapshotProgress) => void;
 }
 

@@ -18,7 +18,9 @@ import {
 
 /** A temp file this writer owns: created by it, or claimed by renaming it to its own name. */
 export interface OwnedTemp {
+  /** Our own unique name in `blobs/`, so no other writer touches it while we hold it. */
   readonly path: string;
+  /** Open for positional writes; the caller closes it before publishing or releasing. */
   readonly handle: FileHandle;
   /** Bytes already in the file when we took it (0 for a fresh one). */
   readonly claimedBytes: number;

@@ -24,8 +24,11 @@ const WRITE_CHUNK = 1 << 20;
 
 /** Knobs and callbacks of one transfer. */
 export interface TransferOptions {
+  /** Who to ask, with the caller's token and signal. */
   readonly client: HubClient;
+  /** For hashers and the backoff sleep between attempts. */
   readonly runtime: Runtime;
+  /** The repo and file, for error messages. */
   readonly subject: RequestSubject;
   /** Consecutive attempts without progress before giving up. */
   readonly maxAttempts: number;
@@ -43,7 +46,9 @@ export interface TransferState {
 
 /** The outcome: what was hashed. The caller compares it with the etag. */
 export interface TransferResult {
+  /** Lowercase hex digest of the whole file, resumed prefix included, with the etag's algorithm. */
   readonly digest: string;
+  /** Bytes in the file at the end. */
   readonly size: number;
 }
 

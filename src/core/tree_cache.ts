@@ -18,16 +18,29 @@ import { isEtag, validateRepoPath } from "./validate.ts";
 
 /** One file of a tree listing. */
 export interface TreeFile {
+  /** Path inside the repo (`onnx/model.onnx`), validated like a server's answer. */
   readonly path: string;
+  /** Size of the file's content in bytes (for LFS files, of the real content, not the pointer). */
   readonly size: number;
   /** Git blob sha1 of the file (for LFS files, of its pointer). */
   readonly blobId: string;
+  /** The LFS content address; when present it, not `blobId`, names the blob. */
   readonly lfsSha256?: string;
+  /** The LFS size (equal to `size`); written back as `lfs_size` because the Python client reads it. */
   readonly lfsSize?: number;
+  /** The Xet storage hash; unused here, kept so our listing loses nothing the Python client wrote. */
   readonly xetHash?: string;
 }
 
-/** The content address a file is stored under in `blobs/`: the LFS sha256, else the git sha1. */
+/**
+ * The content address a file is stored under in `blobs/`: the LFS sha256, else the git sha1.
+ *
+ * @example
+ * ```ts
+ * const etag = etagOf(file); // "e3b0…b855" for an LFS file, its 40-hex git sha1 otherwise
+ * const blob = blobPath(layout, etag);
+ * ```
+ */
 export function etagOf(file: TreeFile): string {
   return file.lfsSha256 ?? file.blobId;
 }

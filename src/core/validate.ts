@@ -104,7 +104,16 @@ export function validateRepoPath(path: string): string {
   return checkRelativePath(path, "file path", 4096);
 }
 
-/** True for a full 40-hex commit hash. */
+/**
+ * True for a full 40-hex lowercase commit hash. A revision that passes needs no round trip to
+ * resolve, which is what lets offline runs use it directly.
+ *
+ * @example
+ * ```ts
+ * isCommitHash("0123456789abcdef0123456789abcdef01234567"); // true
+ * isCommitHash("main"); // false
+ * ```
+ */
 export function isCommitHash(value: string): boolean {
   return HEX40.test(value);
 }
@@ -146,7 +155,16 @@ export function parseEtag(raw: string | null | undefined, source: string): strin
   return value;
 }
 
-/** True when a string is a valid etag as stored in `blobs/` (40 or 64 lowercase hex). */
+/**
+ * True when a string is a valid etag as stored in `blobs/` (40 or 64 lowercase hex).
+ * Anything else in `blobs/` is a temp file or foreign, never a blob.
+ *
+ * @example
+ * ```ts
+ * isEtag("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"); // true
+ * isEtag("e3b0….partial"); // false
+ * ```
+ */
 export function isEtag(value: string): boolean {
   return HEX40.test(value) || HEX64.test(value);
 }
@@ -167,7 +185,16 @@ export function parseSize(raw: string | null | undefined, source: string): numbe
   return Number(value);
 }
 
-/** Make untrusted text safe to print in one line of an error message. */
+/**
+ * Make untrusted text safe to print in one line of an error message: control characters
+ * are escaped (a header could otherwise rewrite the user's terminal) and long values cut
+ * to 120 characters.
+ *
+ * @example
+ * ```ts
+ * printable("bad\u001b[2Jetag"); // "bad\\x1b[2Jetag"
+ * ```
+ */
 export function printable(value: string): string {
   const shown = value.length > 120 ? value.slice(0, 117) + "..." : value;
   // deno-lint-ignore no-control-regex

@@ -35,6 +35,7 @@ export type VerifyStatus = "ok" | "damaged" | "missing" | "unverifiable" | "vani
 
 /** One file of one revision, checked. */
 export interface VerifiedFile {
+  /** The revision (snapshot folder) the file belongs to. */
   readonly commit: string;
   /** Path inside the repo (`onnx/model.onnx`). */
   readonly path: string;
@@ -42,11 +43,13 @@ export interface VerifiedFile {
   readonly pointerPath: string;
   /** What was hashed (the blob, or the pointer itself in a no-symlink cache). */
   readonly blobPath: string;
+  /** The verdict; only `damaged` and `missing` make the report unhealthy. */
   readonly status: VerifyStatus;
   /** The content address it must have, when known. */
   readonly expected: string | null;
   /** The hash of its bytes, when they were read. */
   readonly actual: string | null;
+  /** `sha256` for a 64-hex address (LFS), `sha1` (git blob) for 40-hex; `null` when unknown. */
   readonly algorithm: HashAlgorithm | null;
   /** Size the tree listing promises, when there is one. */
   readonly expectedSize: number | null;
@@ -58,21 +61,29 @@ export interface VerifiedFile {
 
 /** Something in the repo folder no revision accounts for. */
 export interface ExtraEntry {
+  /** Absolute path. */
   readonly path: string;
+  /** One line for people, e.g. why the entry is unaccounted for. */
   readonly reason: string;
 }
 
 /** What {@link verifyRepo} found. */
 export interface VerifyReport {
+  /** As passed to {@link verifyRepo}. */
   readonly repoType: RepoType;
+  /** As passed to {@link verifyRepo}. */
   readonly repoId: string;
+  /** The repo folder, below the canonical cache root. */
   readonly repoPath: string;
   /** The commits verified, sorted. */
   readonly revisions: readonly string[];
   /** Every file of every verified revision, by commit then path. */
   readonly files: readonly VerifiedFile[];
+  /** The `files` whose bytes (or pointer) do not match their address or size: re-download them. */
   readonly damaged: readonly VerifiedFile[];
+  /** The `files` whose pointer is there but whose blob is gone. */
   readonly missing: readonly VerifiedFile[];
+  /** The `files` with no known address (no tree listing, or a pointer outside `blobs/`). */
   readonly unverifiable: readonly VerifiedFile[];
   /** Blobs no snapshot links, unknown names in `blobs/`, snapshot files a tree does not list. */
   readonly extra: readonly ExtraEntry[];

@@ -104,9 +104,13 @@ export type FaultOf<K extends FaultKind> = Extract<Fault, { kind: K }>;
  * ```
  */
 export interface FaultTarget {
+  /** HTTP method, upper case. */
   readonly method: string;
+  /** Whether the request went to the CDN host rather than the Hub (LFS downloads). */
   readonly cdn: boolean;
+  /** The file's path in the repo, for file requests. */
   readonly path?: string;
+  /** The repo id, when the URL names one. */
   readonly repo?: string;
 }
 

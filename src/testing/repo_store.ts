@@ -159,6 +159,7 @@ export interface Snapshot {
  * ```
  */
 export interface RepoContext {
+  /** Files of at least this many bytes are committed as LFS and served from the CDN. */
   readonly lfsThreshold: number;
   /** sha256 → bytes, for the CDN. */
   readonly lfsObjects: Map<string, Uint8Array>;
@@ -563,6 +564,7 @@ function checkNoFileDirectoryClash(files: ReadonlyMap<string, StoredFile>): void
  * ```
  */
 export interface FoundRepo {
+  /** The repo the id leads to. */
   readonly repo: EmulatedRepo;
   /** True when the id asked for is an old name of the repo. */
   readonly renamed: boolean;
@@ -579,10 +581,12 @@ export interface FoundRepo {
  * ```
  */
 export class RepoStore {
+  /** Shared by every repo created here, so identical LFS content is stored once. */
   readonly context: RepoContext;
   readonly #repos = new Map<string, EmulatedRepo>();
   readonly #moved = new Map<string, EmulatedRepo>();
 
+  /** An empty store; repos created later share `context`. */
   constructor(context: RepoContext) {
     this.context = context;
   }
