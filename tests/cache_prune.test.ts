@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, test } from "node:test";
+import { captureCli, pathExists } from "./_support/capture.ts";
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
@@ -12,7 +13,6 @@ import { sanitizeHost } from "../src/core/layout.ts";
 import type { Runtime } from "../src/core/ports.ts";
 import { InvalidInputError } from "../src/core/errors.ts";
 import { cacheCommand } from "../src/cli/cache_commands.ts";
-import type { CliContext } from "../src/cli/context.ts";
 
 const rt = testRuntime();
 const HOUR = 3_600_000;
@@ -25,14 +25,7 @@ const C1 = fakeCommit("p-1");
 const C2 = fakeCommit("p-2");
 const E = "e".repeat(64);
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fsp.lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const exists = pathExists;
 
 /** The pid of a process we started and saw exit: certainly dead (and not reused this soon). */
 async function deadPid(): Promise<number> {
@@ -44,21 +37,7 @@ async function deadPid(): Promise<number> {
   return pid;
 }
 
-function capture(): { ctx: CliContext; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    ctx: {
-      runtime: rt,
-      stdout: (line: string) => out.push(line),
-      stderr: (text: string) => err.push(text),
-      stderrIsTTY: false,
-      signal: new AbortController().signal,
-    },
-  };
-}
+const capture = () => captureCli(rt);
 
 describe("cache prune", () => {
   let dir: string;

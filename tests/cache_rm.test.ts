@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, test } from "node:test";
+import { captureCli, pathExists } from "./_support/capture.ts";
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
@@ -8,7 +9,6 @@ import { etagOf, fakeCommit, type PyFile, type WrittenRepo, writePythonRepo } fr
 import { scanCache } from "../src/core/scan.ts";
 import { executeRemoval, planRemoval } from "../src/core/remove.ts";
 import { cacheCommand } from "../src/cli/cache_commands.ts";
-import type { CacheCliContext } from "../src/cli/cache_commands.ts";
 
 const rt = testRuntime();
 
@@ -24,31 +24,9 @@ const C2 = fakeCommit("alpha-2");
 const C3 = fakeCommit("set-3");
 const C4 = fakeCommit("set-4");
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fsp.lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const exists = pathExists;
 
-function capture(confirm?: (q: string) => Promise<boolean>): { ctx: CacheCliContext; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    ctx: {
-      runtime: rt,
-      stdout: (line: string) => out.push(line),
-      stderr: (text: string) => err.push(text),
-      stderrIsTTY: false,
-      signal: new AbortController().signal,
-      ...(confirm ? { confirm } : {}),
-    },
-  };
-}
+const capture = (confirm?: (q: string) => Promise<boolean>) => captureCli(rt, { confirm });
 
 describe("cache rm", () => {
   let dir: string;

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, test } from "node:test";
+import { captureCli } from "./_support/capture.ts";
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
@@ -24,7 +25,6 @@ import { memoryRuntime } from "../src/adapters/memory.ts";
 import type { Runtime } from "../src/core/ports.ts";
 import { CacheError, InvalidInputError } from "../src/core/errors.ts";
 import { cacheCommand } from "../src/cli/cache_commands.ts";
-import type { CliContext } from "../src/cli/context.ts";
 
 const rt = testRuntime();
 
@@ -35,21 +35,7 @@ const mb2: PyFile = { path: "model.bin", content: "y".repeat(120), lfs: true };
 const C1 = fakeCommit("v-1");
 const C2 = fakeCommit("v-2");
 
-function capture(): { ctx: CliContext; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    ctx: {
-      runtime: rt,
-      stdout: (line: string) => out.push(line),
-      stderr: (text: string) => err.push(text),
-      stderrIsTTY: false,
-      signal: new AbortController().signal,
-    },
-  };
-}
+const capture = () => captureCli(rt);
 
 /** Every entry under `dir` with its type, size, mtime and (for files) content hash. */
 async function fingerprint(dir: string): Promise<string[]> {

@@ -6,8 +6,9 @@
  */
 
 import type { CliCommand, CliContext } from "./context.ts";
+import { booleanFlag, type FlagSpec, type ParsedArgs, parseFlags, stringFlag } from "./args.ts";
 import { defaultCacheDir } from "../core/config.ts";
-import { HubcacheError } from "../core/errors.ts";
+import { HubcacheError, InvalidInputError } from "../core/errors.ts";
 import type { RepoType } from "../core/validate.ts";
 import { validateRepoType } from "../core/validate.ts";
 import type { CacheInfo } from "../core/scan.ts";
@@ -17,76 +18,9 @@ import type { RemovalPlan } from "../core/remove.ts";
 import { DEFAULT_PRUNE_AGE_MS, parseDuration, pruneCache } from "../core/prune.ts";
 import { verifyRepo } from "../core/verify.ts";
 
-/**
- * What the cache commands can use beyond {@link CliContext}, when the caller provides it.
- * `confirm` asks the person at the terminal a yes/no question; without it, `cache rm`
- * requires `-y` or `--dry-run`.
- */
-export type CacheCliContext = CliContext;
-
-/** A command-line mistake: reported with usage and exit code 2. */
-class UsageError extends Error {}
-
-interface FlagSpec {
-  /** Takes a value (`--cache-dir D` / `--cache-dir=D`). */
-  readonly value?: boolean;
-  /** One-letter alias (`-y`). */
-  readonly short?: string;
-}
-
-interface ParsedArgs {
-  readonly flags: Map<string, string | true>;
-  readonly positionals: string[];
-}
-
-/**
- * A minimal argv parser: `--name`, `--name value`, `--name=value`, `-x`, `--` ends flags.
- * Unknown flags are errors (a typo must not turn into a deletion target).
- */
-function parseArgs(argv: readonly string[], spec: Readonly<Record<string, FlagSpec>>): ParsedArgs {
-  const flags = new Map<string, string | true>();
-  const positionals: string[] = [];
-  const byShort = new Map<string, string>();
-  for (const [name, s] of Object.entries(spec)) if (s.short) byShort.set(s.short, name);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "--") {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    let name: string | undefined;
-    let inline: string | undefined;
-    if (arg.startsWith("--")) {
-      const eq = arg.indexOf("=");
-      name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-      inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    } else if (arg.length === 2 && arg.startsWith("-") && arg !== "-") {
-      name = byShort.get(arg[1]);
-      if (name === undefined) throw new UsageError(`unknown option '${arg}'`);
-    } else {
-      positionals.push(arg);
-      continue;
-    }
-    const s = spec[name];
-    if (s === undefined) throw new UsageError(`unknown option '--${name}'`);
-    if (s.value) {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new UsageError(`option '--${name}' needs a value`);
-      flags.set(name, v);
-    } else {
-      if (inline !== undefined) throw new UsageError(`option '--${name}' takes no value`);
-      flags.set(name, true);
-    }
-  }
-  return { flags, positionals };
-}
-
-function str(args: ParsedArgs, name: string): string | undefined {
-  const v = args.flags.get(name);
-  return typeof v === "string" ? v : undefined;
-}
-
-const COMMON: Readonly<Record<string, FlagSpec>> = { "cache-dir": { value: true }, help: { short: "h" } };
+const B: FlagSpec = { type: "boolean" };
+const S: FlagSpec = { type: "string" };
+const COMMON: Readonly<Record<string, FlagSpec>> = { "cache-dir": S, help: { type: "boolean", short: "h" } };
 
 const USAGE = [
   "usage: hubcache cache <command> [options] [--cache-dir DIR]",
@@ -122,7 +56,7 @@ export const cacheCommand: CliCommand = async (argv: string[], ctx: CliContext):
         return await cacheLs(rest, ctx);
       case "rm":
       case "delete":
-        return await cacheRm(rest, ctx as CacheCliContext);
+        return await cacheRm(rest, ctx);
       case "prune":
         return await cachePrune(rest, ctx);
       case "verify":
@@ -136,11 +70,11 @@ export const cacheCommand: CliCommand = async (argv: string[], ctx: CliContext):
         ctx.stderr(`${USAGE}\n`);
         return 2;
       default:
-        throw new UsageError(`unknown cache command '${sub}' (expected ls, rm, prune or verify)`);
+        throw new InvalidInputError(`unknown cache command '${sub}' (expected ls, rm, prune or verify)`);
     }
   } catch (err) {
-    if (err instanceof UsageError) {
-      ctx.stderr(`hubcache cache${sub ? ` ${sub}` : ""}: ${err.message} (see 'hubcache cache --help')\n`);
+    if (err instanceof InvalidInputError) {
+      ctx.stderr(`hubcache cache${sub ? ` ${sub}` : ""}: ${err.message}${err.message.includes("--help") ? "" : " (see 'hubcache cache --help')"}\n`);
       return 2;
     }
     if (err instanceof HubcacheError) {
@@ -154,11 +88,11 @@ export const cacheCommand: CliCommand = async (argv: string[], ctx: CliContext):
 };
 
 function cacheDirOf(args: ParsedArgs, ctx: CliContext): string {
-  return str(args, "cache-dir") ?? defaultCacheDir(ctx.runtime.platform);
+  return stringFlag(args, "cache-dir") ?? defaultCacheDir(ctx.runtime.platform);
 }
 
 function helpRequested(args: ParsedArgs, ctx: CliContext): boolean {
-  if (!args.flags.has("help")) return false;
+  if (!booleanFlag(args, "help")) return false;
   ctx.stdout(USAGE);
   return true;
 }
@@ -228,12 +162,12 @@ export function lsJsonRecords(info: CacheInfo, revisions: boolean): Record<strin
 }
 
 async function cacheLs(argv: string[], ctx: CliContext): Promise<number> {
-  const args = parseArgs(argv, { ...COMMON, json: {}, revisions: {}, format: { value: true } });
+  const args = parseFlags(argv, { ...COMMON, json: B, revisions: B, format: S }, "cache ls");
   if (helpRequested(args, ctx)) return 0;
-  if (args.positionals.length > 0) throw new UsageError(`ls takes no arguments, got '${args.positionals[0]}'`);
-  const format = str(args, "format") ?? (args.flags.has("json") ? "json" : "table");
-  if (format !== "json" && format !== "table") throw new UsageError(`--format must be table or json, got '${format}'`);
-  const withRevisions = args.flags.has("revisions");
+  if (args.positionals.length > 0) throw new InvalidInputError(`ls takes no arguments, got '${args.positionals[0]}'`);
+  const format = stringFlag(args, "format") ?? (booleanFlag(args, "json") ? "json" : "table");
+  if (format !== "json" && format !== "table") throw new InvalidInputError(`--format must be table or json, got '${format}'`);
+  const withRevisions = booleanFlag(args, "revisions");
   const info = await scanCache(ctx.runtime, cacheDirOf(args, ctx));
   reportWarnings(info, ctx);
   if (format === "json") {
@@ -324,16 +258,16 @@ function describePlan(plan: RemovalPlan): string[] {
   return lines;
 }
 
-async function cacheRm(argv: string[], ctx: CacheCliContext): Promise<number> {
-  const args = parseArgs(argv, { ...COMMON, "dry-run": {}, yes: { short: "y" }, "repo-type": { value: true } });
+async function cacheRm(argv: string[], ctx: CliContext): Promise<number> {
+  const args = parseFlags(argv, { ...COMMON, "dry-run": B, yes: { type: "boolean", short: "y" }, "repo-type": S }, "cache rm");
   if (helpRequested(args, ctx)) return 0;
-  if (args.positionals.length === 0) throw new UsageError("rm needs at least one repo id or commit hash");
-  const typeArg = str(args, "repo-type");
+  if (args.positionals.length === 0) throw new InvalidInputError("rm needs at least one repo id or commit hash");
+  const typeArg = stringFlag(args, "repo-type");
   let repoType: RepoType | undefined;
   try {
     repoType = typeArg === undefined ? undefined : validateRepoType(typeArg);
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new InvalidInputError((err as Error).message);
   }
   const info = await scanCache(ctx.runtime, cacheDirOf(args, ctx));
   reportWarnings(info, ctx);
@@ -348,11 +282,11 @@ async function cacheRm(argv: string[], ctx: CacheCliContext): Promise<number> {
     return plan.missing.length > 0 ? 1 : 0;
   }
   for (const line of describePlan(plan)) ctx.stdout(line);
-  if (args.flags.has("dry-run")) {
+  if (booleanFlag(args, "dry-run")) {
     ctx.stdout("Dry run: no files were deleted.");
     return 0;
   }
-  if (!args.flags.has("yes")) {
+  if (!booleanFlag(args, "yes")) {
     if (ctx.confirm === undefined) {
       ctx.stderr("hubcache cache rm: not deleting without confirmation: stdin is not a terminal, pass -y to delete (or --dry-run to preview)\n");
       return 1;
@@ -377,35 +311,35 @@ async function cacheRm(argv: string[], ctx: CacheCliContext): Promise<number> {
 // prune
 
 async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
-  const args = parseArgs(argv, {
+  const args = parseFlags(argv, {
     ...COMMON,
-    "older-than": { value: true },
-    "dry-run": {},
-    "keep-detached": {},
-    json: {},
-    verbose: { short: "v" },
-    yes: { short: "y" }, // accepted for `hf cache prune -y` scripts; prune never asks
-  });
+    "older-than": S,
+    "dry-run": B,
+    "keep-detached": B,
+    json: B,
+    verbose: { type: "boolean", short: "v" },
+    yes: { type: "boolean", short: "y" }, // accepted for `hf cache prune -y` scripts; prune never asks
+  }, "cache prune");
   if (helpRequested(args, ctx)) return 0;
-  if (args.positionals.length > 0) throw new UsageError(`prune takes no arguments, got '${args.positionals[0]}'`);
-  const olderThan = str(args, "older-than");
+  if (args.positionals.length > 0) throw new InvalidInputError(`prune takes no arguments, got '${args.positionals[0]}'`);
+  const olderThan = stringFlag(args, "older-than");
   let olderThanMs = DEFAULT_PRUNE_AGE_MS;
   if (olderThan !== undefined) {
     try {
       olderThanMs = parseDuration(olderThan);
     } catch (err) {
-      throw new UsageError((err as Error).message);
+      throw new InvalidInputError((err as Error).message);
     }
   }
-  const dryRun = args.flags.has("dry-run");
+  const dryRun = booleanFlag(args, "dry-run");
   const result = await pruneCache(ctx.runtime, cacheDirOf(args, ctx), {
     olderThanMs,
     dryRun,
-    detachedRevisions: !args.flags.has("keep-detached"),
+    detachedRevisions: !booleanFlag(args, "keep-detached"),
   });
   for (const w of result.warnings) ctx.stderr(`warning: ${w.message}\n`);
   for (const e of result.errors) ctx.stderr(`could not remove ${e.path}: ${e.message}\n`);
-  if (args.flags.has("json")) {
+  if (booleanFlag(args, "json")) {
     const item = (i: { path: string; kind: string; bytes: number; reason: string }): Record<string, unknown> => ({
       path: i.path,
       kind: i.kind,
@@ -427,12 +361,12 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
   }
   const verb = dryRun ? "would remove" : "removed";
   for (const i of result.removed) ctx.stdout(`${verb} ${i.kind} ${i.path} (${formatBytes(i.bytes)}): ${i.reason}`);
-  if (args.flags.has("verbose")) for (const i of result.kept) ctx.stdout(`kept ${i.kind} ${i.path}: ${i.reason}`);
+  if (booleanFlag(args, "verbose")) for (const i of result.kept) ctx.stdout(`kept ${i.kind} ${i.path}: ${i.reason}`);
   ctx.stdout(
     `${dryRun ? "Dry run: would remove" : "Removed"} ${result.removed.length} item(s), ` +
       `${dryRun ? "freeing" : "freed"} ${formatBytes(result.freedBytes)}` +
       (result.kept.length > 0
-        ? `; kept ${result.kept.length} in use or younger than ${olderThan ?? "1d"}${args.flags.has("verbose") ? "" : " (-v lists them)"}.`
+        ? `; kept ${result.kept.length} in use or younger than ${olderThan ?? "1d"}${booleanFlag(args, "verbose") ? "" : " (-v lists them)"}.`
         : "."),
   );
   return result.errors.length > 0 ? 1 : 0;
@@ -442,19 +376,19 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
 // verify
 
 async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
-  const args = parseArgs(argv, { ...COMMON, revision: { value: true }, "repo-type": { value: true }, json: {} });
+  const args = parseFlags(argv, { ...COMMON, revision: S, "repo-type": S, json: B }, "cache verify");
   if (helpRequested(args, ctx)) return 0;
-  if (args.positionals.length !== 1) throw new UsageError("verify needs exactly one repo id");
+  if (args.positionals.length !== 1) throw new InvalidInputError("verify needs exactly one repo id");
   let repoType: RepoType = "model";
   try {
-    repoType = validateRepoType(str(args, "repo-type") ?? "model");
+    repoType = validateRepoType(stringFlag(args, "repo-type") ?? "model");
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new InvalidInputError((err as Error).message);
   }
   const repoId = args.positionals[0];
-  const report = await verifyRepo(ctx.runtime, cacheDirOf(args, ctx), repoType, repoId, { revision: str(args, "revision") });
+  const report = await verifyRepo(ctx.runtime, cacheDirOf(args, ctx), repoType, repoId, { revision: stringFlag(args, "revision") });
   const checked = report.files.filter((f) => f.status === "ok" || f.status === "damaged").length;
-  if (args.flags.has("json")) {
+  if (booleanFlag(args, "json")) {
     ctx.stdout(JSON.stringify(
       {
         repo_id: report.repoId,
