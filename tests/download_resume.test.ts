@@ -197,6 +197,20 @@ describe("resume: whose temp files may be claimed", () => {
     assert.deepEqual(ranged(fx), []);
   });
 
+  test("after publishing, leftovers of that blob (a dead writer's temp, a partial) are swept; a live writer's temp stays", async () => {
+    const f = await freshFile();
+    const host = fx.runtime.platform.hostname().replace(/[^A-Za-z0-9_-]/g, "_");
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid!;
+    const deadTemp = join(f.blobs, `${f.etag}.${host}-${dead}-${"11".repeat(16)}.incomplete`);
+    const liveTemp = join(f.blobs, `${f.etag}.${host}-${process.ppid}-${"22".repeat(16)}.incomplete`);
+    await fsp.writeFile(liveTemp, "live");
+    // The download claims the bigger of the two resumable files; the other is swept at the end.
+    await fsp.writeFile(deadTemp, f.data.subarray(0, 10));
+    await fsp.writeFile(join(f.blobs, `${f.etag}.partial`), f.data.subarray(0, 20));
+    await downloadFile({ ...fx.base, repo: "org/claims", path: f.path });
+    assert.deepEqual((await listDir(f.blobs)).filter((n) => n.startsWith(f.etag)), [f.etag, `${f.etag}.${host}-${process.ppid}-${"22".repeat(16)}.incomplete`]);
+  });
+
   test("of many concurrent claimers of one partial, exactly one wins", async () => {
     const f = await freshFile();
     await fsp.writeFile(join(f.blobs, `${f.etag}.partial`), f.data.subarray(0, 100_000));

@@ -42,7 +42,15 @@ import { isFsError, type Runtime } from "./ports.ts";
 import { linkPointer, placePointerFile, pointerIsComplete, type PointerMode, symlinksSupported } from "./pointers.ts";
 import { ensureCacheDirTag, markNoExist, writeRef } from "./refs.ts";
 import { ensureDir } from "./dirs.ts";
-import { claimPartial, createOwnTemp, discardTemp, type OwnedTemp, releaseForResume, removeIfFile } from "./temp_files.ts";
+import {
+  claimPartial,
+  createOwnTemp,
+  discardTemp,
+  type OwnedTemp,
+  releaseForResume,
+  removeIfFile,
+  sweepAfterPublish,
+} from "./temp_files.ts";
 import { transferBlob, type TransferState } from "./transfer.ts";
 import { isCommitHash, validateRepoPath } from "./validate.ts";
 
@@ -296,6 +304,7 @@ async function publish(ctx: RepoContext, meta: FileMetadata, path: string, mode:
       throw err;
     }
     await runtime.checkpoint?.("pointer-created");
+    await sweepAfterPublish(runtime, layout.blobsDir, meta.etag);
     return;
   }
   const blob = blobPath(layout, meta.etag);
@@ -313,6 +322,7 @@ async function publish(ctx: RepoContext, meta: FileMetadata, path: string, mode:
     await fs.syncDir(layout.blobsDir);
     await runtime.checkpoint?.("renamed");
   }
+  await sweepAfterPublish(runtime, layout.blobsDir, meta.etag);
   await createPointer(ctx, meta, path, mode, { kind: "blob", path: blob });
   await runtime.checkpoint?.("pointer-created");
 }

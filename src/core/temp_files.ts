@@ -216,6 +216,36 @@ export async function releaseForResume(
 }
 
 /**
+ * Once `blobs/<etag>` is published, its leftovers are worthless: remove `<etag>.partial` and
+ * temp files of writers on this host whose process is gone (SIGKILL). Files of live writers
+ * and of other hosts are left alone (they may still be running; `cache prune` judges them by
+ * age). Best effort: never throws.
+ *
+ * @example
+ * ```ts
+ * await sweepAfterPublish(runtime, layout.blobsDir, etag);
+ * ```
+ */
+export async function sweepAfterPublish(runtime: Runtime, blobsDir: string, etag: string): Promise<void> {
+  const { platform } = runtime;
+  const myHost = sanitizeHost(platform.hostname());
+  let names: string[];
+  try {
+    names = await runtime.fs.readdir(blobsDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(etag + ".")) continue;
+    const entry = parseBlobsEntry(name);
+    const obsolete = entry.kind === "partial" ||
+      (entry.kind === "temp" && entry.owner.host === myHost && entry.owner.pid !== platform.pid() &&
+        !platform.isProcessAlive(entry.owner.pid));
+    if (obsolete) await removeIfFile(runtime, joinPath(blobsDir, name)).catch(() => {});
+  }
+}
+
+/**
  * Close and remove a temp file (a failed verification, or a blob someone else published).
  *
  * @example
