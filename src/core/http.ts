@@ -93,7 +93,10 @@ export async function hubFetch(
     if (next.protocol !== "https:" && next.protocol !== "http:") {
       throw new UnsafeResponseError(`refusing a redirect to a non-HTTP URL: '${printable(location)}'`);
     }
-    const relative = !/^[a-z][a-z0-9+.-]*:/i.test(location.trim()) && !location.trim().startsWith("//");
+    // "Relative" by both tests: the text has no scheme or authority, and the URL parser agrees
+    // the target is on the same origin (it reads `/\\host` and `/<TAB>/host` as another host).
+    const text = location.trim();
+    const relative = !/^[a-z][a-z0-9+.-]*:/i.test(text) && !text.startsWith("//") && next.origin === current.origin;
     if (!options.followAbsolute && !relative) return res;
     await res.body?.cancel().catch(() => {});
     current = next;
@@ -230,14 +233,14 @@ export async function requestWithRetries(
       res = await hubFetch(client, url, init, options);
     } catch (err) {
       if (err instanceof NetworkError && attempt < maxAttempts) {
-        await client.platform.sleep(retryDelayMs(attempt, null, client.platform), client.signal);
+        await backOff(client, retryDelayMs(attempt, null, client.platform));
         continue;
       }
       throw err;
     }
     if (isRetryableStatus(res.status) && attempt < maxAttempts) {
       await res.body?.cancel().catch(() => {});
-      await client.platform.sleep(retryDelayMs(attempt, res.headers.get("retry-after"), client.platform), client.signal);
+      await backOff(client, retryDelayMs(attempt, res.headers.get("retry-after"), client.platform));
       continue;
     }
     if (res.status >= 400) {
@@ -245,6 +248,23 @@ export async function requestWithRetries(
       throw hubErrorFor(res, subject);
     }
     return res;
+  }
+}
+
+/**
+ * Wait `ms` before another attempt; an abort during the wait is an {@link AbortedError}
+ * (the platform's sleep rejects with the signal's raw reason).
+ *
+ * @example
+ * ```ts
+ * await backOff(client, retryDelayMs(attempt, res.headers.get("retry-after"), client.platform));
+ * ```
+ */
+export async function backOff(client: Pick<HubClient, "platform" | "signal">, ms: number): Promise<void> {
+  try {
+    await client.platform.sleep(ms, client.signal);
+  } catch (err) {
+    throw client.signal?.aborted ? new AbortedError(undefined, { cause: err }) : err;
   }
 }
 

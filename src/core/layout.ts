@@ -333,6 +333,20 @@ export function parseSmallTempName(name: string): TempOwner | null {
 }
 
 /**
+ * The name a claimer gives a file that may still have a live writer while it copies it:
+ * `<etag>.<host>-<pid>-<nonce>.adopting`. Unlike a `.incomplete` of a dead writer, it is
+ * only ever adopted by copying (see `claimPartial`).
+ *
+ * @example
+ * ```ts
+ * adoptingBlobName("ab…", { host: "n1", pid: 7, nonce: "00ff00ff" }); // "ab….n1-7-00ff00ff.adopting"
+ * ```
+ */
+export function adoptingBlobName(etag: string, owner: TempOwner): string {
+  return `${etag}.${sanitizeHost(owner.host)}-${owner.pid}-${owner.nonce}.adopting`;
+}
+
+/**
  * `<etag>.partial`: an interrupted download released for whichever writer resumes it next.
  *
  * @example
@@ -363,6 +377,8 @@ export function parseBlobsEntry(name: string): BlobsEntry {
   if (rest === undefined) return { kind: "blob", etag };
   if (rest === "partial") return { kind: "partial", etag };
   if (rest === "incomplete") return { kind: "legacy", etag };
+  // A claimer's copy source (see adoptingBlobName): treated like another client's temp file.
+  if (rest.endsWith(".adopting")) return { kind: "foreign-temp", etag };
   if (rest.endsWith(".incomplete")) {
     const o = OWNER.exec(rest.slice(0, -".incomplete".length));
     if (o) return { kind: "temp", etag, owner: { host: o[1], pid: Number(o[2]), nonce: o[3] } };

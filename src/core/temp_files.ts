@@ -8,6 +8,7 @@
 
 import { isFsError, type FileHandle, type Runtime } from "./ports.ts";
 import {
+  adoptingBlobName,
   joinPath,
   parseBlobsEntry,
   partialBlobName,
@@ -90,7 +91,11 @@ export async function claimPartial(
   const { fs, platform } = runtime;
   const candidates = await findCandidates(runtime, blobsDir, etag, staleAfterMs);
   for (const candidate of candidates) {
-    const mine = joinPath(blobsDir, tempBlobName(etag, writerIdentity(platform)));
+    const owner = writerIdentity(platform);
+    // A file that may still have a live writer is renamed to an `.adopting` name, which is
+    // never adopted in place: if we die before the copy below is done, the next claimer
+    // copies again rather than writing into an inode a zombie may still hold.
+    const mine = joinPath(blobsDir, candidate.reuse === "in-place" ? tempBlobName(etag, owner) : adoptingBlobName(etag, owner));
     try {
       await fs.rename(candidate.path, mine);
     } catch (err) {
@@ -99,7 +104,12 @@ export async function claimPartial(
     }
     if (candidate.reuse === "in-place") {
       const handle = await fs.openReadWrite(mine);
-      return { path: mine, handle, claimedBytes: await handle.size(), origin: candidate.origin };
+      try {
+        return { path: mine, handle, claimedBytes: await handle.size(), origin: candidate.origin };
+      } catch (err) {
+        await handle.close().catch(() => {});
+        throw err;
+      }
     }
     return await copyIntoFresh(runtime, mine, blobsDir, etag, candidate.origin);
   }
@@ -151,26 +161,27 @@ async function copyIntoFresh(
   etag: string,
   origin: OwnedTemp["origin"],
 ): Promise<OwnedTemp> {
-  const fresh = await createOwnTemp(runtime, blobsDir, etag);
+  // Open, then unlink at once: from here on no name leads to the possibly-shared inode, so
+  // nothing we or anyone else publishes can be it; we copy its bytes from the open handle.
+  const source = await runtime.fs.openRead(claimed);
+  let fresh: OwnedTemp | undefined;
   try {
-    const source = await runtime.fs.openRead(claimed);
-    let position = 0;
-    try {
-      const buffer = new Uint8Array(1 << 20);
-      for (;;) {
-        const n = await source.read(buffer, position);
-        if (n === 0) break;
-        await fresh.handle.write(buffer.subarray(0, n), position);
-        position += n;
-      }
-    } finally {
-      await source.close();
-    }
     await removeIfFile(runtime, claimed);
+    fresh = await createOwnTemp(runtime, blobsDir, etag);
+    const buffer = new Uint8Array(1 << 20);
+    let position = 0;
+    for (;;) {
+      const n = await source.read(buffer, position);
+      if (n === 0) break;
+      await fresh.handle.write(buffer.subarray(0, n), position);
+      position += n;
+    }
     return { ...fresh, claimedBytes: position, origin };
   } catch (err) {
-    await discardTemp(runtime, fresh);
+    if (fresh) await discardTemp(runtime, fresh);
     throw err;
+  } finally {
+    await source.close().catch(() => {});
   }
 }
 

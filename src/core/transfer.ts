@@ -15,7 +15,7 @@
  */
 
 import { AbortedError, HubcacheError, NetworkError, UnsafeResponseError } from "./errors.ts";
-import { hubErrorFor, hubFetch, type HubClient, isRetryableStatus, retryDelayMs, type RequestSubject } from "./http.ts";
+import { backOff, hubErrorFor, hubFetch, type HubClient, isRetryableStatus, retryDelayMs, type RequestSubject } from "./http.ts";
 import type { FileMetadata } from "./metadata.ts";
 import type { FileHandle, Hasher, Runtime } from "./ports.ts";
 import { contentHasher, hashPrefix } from "./content_hash.ts";
@@ -79,10 +79,7 @@ export async function transferBlob(
   const fail = async (err: unknown, retryAfter: string | null): Promise<void> => {
     failures++;
     if (failures >= options.maxAttempts) throw err;
-    await runtime.platform.sleep(retryDelayMs(failures, retryAfter, runtime.platform), client.signal)
-      .catch((e) => {
-        throw client.signal?.aborted ? new AbortedError(undefined, { cause: e }) : e;
-      });
+    await backOff(client, retryDelayMs(failures, retryAfter, runtime.platform));
   };
   const fromZero = async (): Promise<void> => {
     await restartFromZero(file, state);

@@ -63,7 +63,7 @@ export async function readTreeCache(runtime: Runtime, layout: RepoLayout, commit
       validateRepoPath(path);
       const blobId = String(info.blob_id ?? "");
       const lfs = info.lfs_sha256 === undefined || info.lfs_sha256 === null ? undefined : String(info.lfs_sha256);
-      if (!isEtag(blobId) || (lfs !== undefined && !isEtag(lfs)) || !Number.isSafeInteger(info.size)) return null;
+      if (!isEtag(blobId) || (lfs !== undefined && !isEtag(lfs)) || !Number.isSafeInteger(info.size) || (info.size as number) < 0) return null;
       files.push({
         path,
         size: info.size as number,

@@ -18,6 +18,9 @@ const HEX64 = /^[0-9a-f]{64}$/;
 // Control characters never belong in a path we write, and NUL truncates C strings.
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
+// A lone UTF-16 surrogate cannot be URL-encoded (URIError) and file systems map them to
+// replacement characters, so two different names could land on one file.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**
  * Check a repo type.
@@ -63,6 +66,8 @@ function checkRelativePath(value: string, what: string, maxLength: number): stri
     ? `it is longer than ${maxLength} characters`
     : CONTROL.test(value)
     ? "it contains a control character"
+    : LONE_SURROGATE.test(value)
+    ? "it is not valid Unicode (a lone surrogate)"
     : value.includes("\\")
     ? "it contains a backslash"
     : value.startsWith("/")
