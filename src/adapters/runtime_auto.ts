@@ -5,6 +5,7 @@
  */
 
 import { bunRuntime } from "./bun.ts";
+import { withCrashPoints } from "./crash_points.ts";
 import { denoRuntime } from "./deno.ts";
 import { nodeRuntime } from "./node.ts";
 import type { Runtime } from "../core/ports.ts";
@@ -42,6 +43,8 @@ let cached: Runtime | undefined;
 export function defaultRuntime(): Runtime {
   if (cached !== undefined) return cached;
   const name = detectRuntime();
-  cached = name === "deno" ? denoRuntime() : name === "bun" ? bunRuntime() : nodeRuntime();
+  const base = name === "deno" ? denoRuntime() : name === "bun" ? bunRuntime() : nodeRuntime();
+  // HUBCACHE_CRASH_AT (torture tests) is read once, here; unset, the runtime has no hook.
+  cached = withCrashPoints(base);
   return cached;
 }
