@@ -267,6 +267,18 @@ describe("verification and publication", () => {
     }), { code: "ENOENT" });
   });
 
+  test("a damaged full-size partial does not use up the retry: one network corruption after it still succeeds", async () => {
+    fx.hub.repo("org/ver").commit({ "e.bin": bytes(300_000, 35) });
+    const etag = fx.hub.repo("org/ver").fileInfo("e.bin").sha256;
+    const damaged = bytes(300_000, 35);
+    damaged[1234] ^= 0xff;
+    await fsp.mkdir(blobsDir(fx, "org/ver"), { recursive: true });
+    await fsp.writeFile(join(blobsDir(fx, "org/ver"), `${etag}.partial`), damaged);
+    fx.hub.injectFault({ kind: "corrupt", offset: 99, times: 1 });
+    const path = await downloadFile({ ...fx.base, repo: "org/ver", path: "e.bin" });
+    assert.ok(sameBytes(await readBytes(path), bytes(300_000, 35)));
+  });
+
   test("a blob already published wins over ours (force download keeps the same inode)", async () => {
     const path = await downloadFile({ ...fx.base, repo: "org/ver", path: "c.bin" });
     const before = await fsp.stat(path);

@@ -230,8 +230,8 @@ async function takeLock(
 
 /**
  * Steps 6 and 7: a temp file of ours holding exactly the verified content. A mismatch is
- * never published: the bytes are thrown away and the download retried once from zero
- * (the claimed partial may have been the bad part), then an IntegrityError.
+ * never published: the bytes are thrown away and the download retried from zero (a claimed
+ * partial may have been the bad part); a second mismatch from zero is an IntegrityError.
  */
 async function fetchVerifiedBlob(
   ctx: RepoContext,
@@ -242,6 +242,9 @@ async function fetchVerifiedBlob(
 ): Promise<OwnedTemp> {
   const { runtime, layout } = ctx;
   await ensureDir(runtime, layout.blobsDir);
+  // Verification failures of downloads that started from zero; bytes inherited from a
+  // claimed partial do not use up the one retry (re-reading them cost no bandwidth).
+  let failedFromZero = 0;
   for (let round = 1;; round++) {
     const temp = (round === 1
       ? await claimPartial(runtime, layout.blobsDir, meta.etag, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS)
@@ -279,7 +282,8 @@ async function fetchVerifiedBlob(
       return temp;
     }
     await discardTemp(runtime, temp);
-    if (round >= 2) {
+    if (temp.claimedBytes === 0) failedFromZero++;
+    if (failedFromZero >= 2) {
       throw new IntegrityError(
         `'${path}' from ${ctx.repoType} '${ctx.repoId}' failed verification twice ` +
           `(expected ${meta.etag} and ${meta.size} bytes, got ${result.digest} and ${result.size} bytes); ` +
