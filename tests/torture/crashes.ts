@@ -18,11 +18,10 @@
  */
 
 import { join } from "node:path";
-import { HubEmulator } from "../../src/testing/mod.ts";
+import type { HubEmulator } from "../../src/testing/mod.ts";
 import { CHECKPOINT_NAMES } from "../../src/adapters/crash_points.ts";
 import type { CheckpointName } from "../../src/core/ports.ts";
 import { currentRuntimeName } from "../_support/runtime.ts";
-import { makeTempDir, removeTempDir } from "../_support/tmp.ts";
 import {
   availableRuntimes,
   baseSeed,
@@ -32,18 +31,17 @@ import {
   cliArgs,
   describeRun,
   inspectCache,
-  pool,
   type ProcessRun,
   rangeStart,
   repoFolder,
-  replayCommand,
   rng,
   roundSeed,
   type RuntimeName,
   runCli,
+  runRoundsOnHubs,
   sleep,
 } from "./harness.ts";
-import type { PartOptions, PartReport, Violation } from "./report.ts";
+import type { PartOptions, PartReport } from "./report.ts";
 
 /** Options of {@link runCrashes}. */
 export interface CrashOptions extends PartOptions {
@@ -142,44 +140,27 @@ export async function runCrashes(options: CrashOptions): Promise<PartReport> {
   const randomRounds = options.randomRounds ?? (options.mode === "short" ? 3 : 250);
   const cases: Case[] = [...named, ...Array.from({ length: randomRounds }, (_, i): RandomCase => ({ kind: "random", twoWriters: options.mode === "long" && i % 4 === 3 }))];
   const list = options.onlyRound !== undefined ? [options.onlyRound] : cases.map((_, i) => i);
-  const violations: Violation[] = [];
   const tally: Tally = { processes: 0, kills: 0, namedKills: 0, randomKills: 0, finishedBeforeKill: 0, resumedFollowUps: 0, orphans: 0, leftoverLocks: 0 };
   const notes: string[] = [`base seed ${seed}`];
-  const concurrency = Math.max(1, options.concurrency ?? 2);
-  const hubs = await Promise.all(Array.from({ length: Math.min(concurrency, list.length) || 1 }, () => HubEmulator.start()));
-  const free = [...hubs];
-  let roundsRun = 0;
-  let skipped = 0;
-  try {
-    await pool(list.map((round) => async () => {
-      if (options.budgetMs !== undefined && Date.now() - started > options.budgetMs) {
-        skipped++;
-        return;
-      }
+  const { roundsRun, skipped, violations } = await runRoundsOnHubs({
+    part: PART,
+    seed,
+    mode: options.mode,
+    rounds: list,
+    concurrency: Math.max(1, options.concurrency ?? 2),
+    started,
+    budgetMs: options.budgetMs,
+    cachePrefix: "hubcache-torture-crash-",
+    log: options.log,
+    label: (round) => (cases[round] ? describeCase(cases[round]) : `[round ${round}]`),
+    run: (hub, cacheDir, round) => {
       const c = cases[round];
       if (!c) throw new Error(`${PART}: no round ${round} (there are ${cases.length})`);
-      const hub = free.pop()!;
-      const cacheDir = await makeTempDir("hubcache-torture-crash-");
-      try {
-        const problems = c.kind === "named"
-          ? await namedRound(hub, cacheDir, round, c, seed, tally)
-          : await randomRound(hub, cacheDir, round, c, seed, options.mode, all, tally);
-        roundsRun++;
-        const replay = replayCommand(PART, seed, round, options.mode);
-        for (const detail of problems) violations.push({ round, detail, replay });
-        options.log?.(`[${PART}] round ${round} ${describeCase(c)}: ${problems.length} violation(s)${problems.length ? ": " + problems[0] : ""}`);
-      } catch (err) {
-        violations.push({ round, detail: `harness error: ${(err as Error).stack ?? err}`, replay: replayCommand(PART, seed, round, options.mode) });
-      } finally {
-        hub.clearFaults();
-        hub.throttle(null);
-        free.push(hub);
-        await removeTempDir(cacheDir);
-      }
-    }), concurrency);
-  } finally {
-    await Promise.all(hubs.map((h) => h.close()));
-  }
+      return c.kind === "named"
+        ? namedRound(hub, cacheDir, round, c, seed, tally)
+        : randomRound(hub, cacheDir, round, c, seed, options.mode, all, tally);
+    },
+  });
   if (skipped > 0) notes.push(`${skipped} round(s) not run: time budget of ${Math.round((options.budgetMs ?? 0) / 1000)} s used`);
   notes.push(
     `named-checkpoint rounds: ${named.length} (${CHECKPOINT_NAMES.join(", ")} × killed on ${killedRuntimes.join("/")}` +

@@ -14,7 +14,9 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
-import type { HubEmulator, RecordedRequest } from "../../src/testing/mod.ts";
+import { HubEmulator, type RecordedRequest } from "../../src/testing/mod.ts";
+import { makeTempDir, removeTempDir } from "../_support/tmp.ts";
+import type { Violation } from "./report.ts";
 import { cliCommand, type CliRun, finished, repoRoot, RUNTIMES, type RuntimeName, spawnCli } from "../_support/cli.ts";
 import { TOKEN } from "../_support/hub.ts";
 
@@ -384,6 +386,75 @@ export async function pool<T>(tasks: Array<() => Promise<T>>, concurrency: numbe
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, tasks.length)) }, worker));
   return results;
+}
+
+/** What {@link runRoundsOnHubs} did. */
+export interface RoundsOutcome {
+  readonly roundsRun: number;
+  /** Rounds not started because the time budget was spent. */
+  readonly skipped: number;
+  readonly violations: Violation[];
+}
+
+/**
+ * Run the rounds of a process-based part: `concurrency` emulators, each round on a free one
+ * with a fresh cache directory, until the time budget is spent. A round returns its problems;
+ * each becomes a violation with the command that replays it. The emulator's faults and
+ * throttle are reset between rounds.
+ *
+ * @example
+ * ```ts
+ * const { roundsRun, violations } = await runRoundsOnHubs({ part: "crashes", seed, mode, rounds: [0, 1], concurrency: 2,
+ *   started: Date.now(), cachePrefix: "hubcache-torture-crash-", label: (r) => `[round ${r}]`, run: async (hub, dir, r) => [] });
+ * ```
+ */
+export async function runRoundsOnHubs(options: {
+  readonly part: string;
+  readonly seed: number;
+  readonly mode: "short" | "long";
+  readonly rounds: readonly number[];
+  readonly concurrency: number;
+  readonly started: number;
+  readonly budgetMs?: number;
+  readonly cachePrefix: string;
+  readonly log?: (line: string) => void;
+  readonly label: (round: number) => string;
+  readonly run: (hub: HubEmulator, cacheDir: string, round: number) => Promise<string[]>;
+}): Promise<RoundsOutcome> {
+  const { part, seed, mode } = options;
+  const violations: Violation[] = [];
+  const hubs = await Promise.all(Array.from({ length: Math.min(options.concurrency, options.rounds.length) || 1 }, () => HubEmulator.start()));
+  const free = [...hubs];
+  let roundsRun = 0;
+  let skipped = 0;
+  try {
+    await pool(options.rounds.map((round) => async () => {
+      if (options.budgetMs !== undefined && Date.now() - options.started > options.budgetMs) {
+        skipped++;
+        return;
+      }
+      const label = options.label(round);
+      const replay = replayCommand(part, seed, round, mode);
+      const hub = free.pop()!;
+      const cacheDir = await makeTempDir(options.cachePrefix);
+      try {
+        const problems = await options.run(hub, cacheDir, round);
+        roundsRun++;
+        for (const detail of problems) violations.push({ round, detail: `${label} ${detail}`, replay });
+        options.log?.(`[${part}] round ${round} ${label}: ${problems.length} violation(s)${problems.length ? ": " + problems[0] : ""}`);
+      } catch (err) {
+        violations.push({ round, detail: `${label} harness error: ${(err as Error).stack ?? err}`, replay });
+      } finally {
+        hub.clearFaults();
+        hub.throttle(null);
+        free.push(hub);
+        await removeTempDir(cacheDir);
+      }
+    }), options.concurrency);
+  } finally {
+    await Promise.all(hubs.map((h) => h.close()));
+  }
+  return { roundsRun, skipped, violations };
 }
 
 /** The command that replays one round of a part. */

@@ -15,10 +15,8 @@
  */
 
 import { join } from "node:path";
-import { HubEmulator } from "../../src/testing/mod.ts";
-import type { Fault, FaultMatch } from "../../src/testing/mod.ts";
+import type { Fault, FaultMatch, HubEmulator } from "../../src/testing/mod.ts";
 import { currentRuntimeName } from "../_support/runtime.ts";
-import { makeTempDir, removeTempDir } from "../_support/tmp.ts";
 import {
   availableRuntimes,
   baseSeed,
@@ -29,17 +27,16 @@ import {
   describeRun,
   inspectCache,
   plantPartial,
-  pool,
   rangeStart,
   repoFolder,
-  replayCommand,
   rng,
   roundSeed,
   type RuntimeName,
   runCli,
+  runRoundsOnHubs,
   typedErrorCode,
 } from "./harness.ts";
-import type { PartOptions, PartReport, Violation } from "./report.ts";
+import type { PartOptions, PartReport } from "./report.ts";
 
 /** Options of {@link runNetworkFaults}. */
 export interface NetworkFaultOptions extends PartOptions {
@@ -214,41 +211,25 @@ export async function runNetworkFaults(options: NetworkFaultOptions): Promise<Pa
   const runtimes = options.runtimes ?? (options.mode === "short" ? [currentRuntimeName()] : availableRuntimes());
   const cases = buildCases(options.mode, runtimes);
   const list = options.onlyRound !== undefined ? [options.onlyRound] : cases.map((_, i) => i);
-  const violations: Violation[] = [];
   const tally: Tally = { processes: 0, faults: 0, succeeded: 0, typedErrors: new Map(), unusedFaults: 0, resumedFollowUps: 0, recoverableFailures: [], unusedCases: [] };
-  const concurrency = Math.max(1, options.concurrency ?? 2);
-  const hubs = await Promise.all(Array.from({ length: Math.min(concurrency, list.length) || 1 }, () => HubEmulator.start()));
-  const free = [...hubs];
-  let roundsRun = 0;
-  let skipped = 0;
-  try {
-    await pool(list.map((round) => async () => {
-      if (options.budgetMs !== undefined && Date.now() - started > options.budgetMs) {
-        skipped++;
-        return;
-      }
+  const label = (c: Case): string => `[${c.kind.name} at ${Math.round(c.at * 100)}% on ${c.runtime}, partial ${c.partial}, ${c.lfs ? "LFS" : "regular"}]`;
+  const { roundsRun, skipped, violations } = await runRoundsOnHubs({
+    part: PART,
+    seed,
+    mode: options.mode,
+    rounds: list,
+    concurrency: Math.max(1, options.concurrency ?? 2),
+    started,
+    budgetMs: options.budgetMs,
+    cachePrefix: "hubcache-torture-net-",
+    log: options.log,
+    label: (round) => (cases[round] ? label(cases[round]) : `[round ${round}]`),
+    run: (hub, cacheDir, round) => {
       const c = cases[round];
       if (!c) throw new Error(`${PART}: no round ${round} (there are ${cases.length})`);
-      const hub = free.pop()!;
-      const cacheDir = await makeTempDir("hubcache-torture-net-");
-      const label = `[${c.kind.name} at ${Math.round(c.at * 100)}% on ${c.runtime}, partial ${c.partial}, ${c.lfs ? "LFS" : "regular"}]`;
-      try {
-        const problems = await runCase(hub, cacheDir, round, c, seed, tally);
-        roundsRun++;
-        const replay = replayCommand(PART, seed, round, options.mode);
-        for (const detail of problems) violations.push({ round, detail: `${label} ${detail}`, replay });
-        options.log?.(`[${PART}] round ${round} ${label}: ${problems.length} violation(s)${problems.length ? ": " + problems[0] : ""}`);
-      } catch (err) {
-        violations.push({ round, detail: `${label} harness error: ${(err as Error).stack ?? err}`, replay: replayCommand(PART, seed, round, options.mode) });
-      } finally {
-        hub.clearFaults();
-        free.push(hub);
-        await removeTempDir(cacheDir);
-      }
-    }), concurrency);
-  } finally {
-    await Promise.all(hubs.map((h) => h.close()));
-  }
+      return runCase(hub, cacheDir, round, c, seed, tally);
+    },
+  });
   const notes = [
     `base seed ${seed}`,
     `fault kinds: ${KINDS.map((k) => k.name).join("; ")}`,
