@@ -165,10 +165,22 @@ describe("scanCache on a cache written by the Python client", () => {
     const records = JSON.parse(out.join("\n")) as Record<string, unknown>[];
     assert.equal(records.length, 4);
     const alpha = records.find((r) => r.repo_id === "org/alpha")!;
-    // Python's keys in Python's order, then our two extras.
+    // `hf cache ls --format json`'s keys in its order, then the scan_cache_dir() dataclass names.
     assert.deepEqual(Object.keys(alpha), [
-      "repo_id", "repo_type", "size_on_disk", "last_accessed", "last_modified", "refs", "repo_path", "nb_files",
+      "repo_id", "repo_type", "size_on_disk", "last_accessed", "last_modified", "refs", "repo_path", "nb_files", "revisions",
     ]);
+    const revs = alpha.revisions as Array<Record<string, unknown>>;
+    assert.deepEqual(Object.keys(revs[0]), ["commit_hash", "refs", "nb_files", "size_on_disk", "snapshot_path", "last_modified"]);
+    const c2 = revs.find((r) => r.commit_hash === C2)!;
+    assert.deepEqual(c2, {
+      commit_hash: C2,
+      refs: ["refs/pr/1", "v1.0"],
+      nb_files: 2, // cfg + mb2
+      size_on_disk: 127,
+      snapshot_path: path.join(dir, "models--org--alpha", "snapshots", C2),
+      last_modified: (BASE + 4 * S) / 1000,
+    });
+    delete alpha.revisions;
     assert.deepEqual(alpha, {
       repo_id: "org/alpha",
       repo_type: "model",
@@ -188,8 +200,9 @@ describe("scanCache on a cache written by the Python client", () => {
     assert.equal(records.length, 6);
     const rev = records.find((r) => r.revision === C2)!;
     assert.deepEqual(Object.keys(rev), [
-      "repo_id", "repo_type", "revision", "snapshot_path", "size_on_disk", "last_accessed", "last_modified", "refs", "nb_files",
+      "repo_id", "repo_type", "revision", "commit_hash", "snapshot_path", "size_on_disk", "last_accessed", "last_modified", "refs", "nb_files",
     ]);
+    assert.equal(rev.commit_hash, C2);
     assert.equal(rev.size_on_disk, 127);
     assert.equal(rev.last_accessed, (BASE + 5 * S) / 1000); // the repo's: atime is not per revision
     assert.equal(rev.last_modified, (BASE + 4 * S) / 1000);

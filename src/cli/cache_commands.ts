@@ -141,6 +141,16 @@ export function lsJsonRecords(info: CacheInfo, revisions: boolean): Record<strin
         refs: repoRefs,
         repo_path: repo.repoPath,
         nb_files: repo.nbFiles,
+        // The Python dataclasses' names (CachedRevisionInfo), for scripts written against
+        // scan_cache_dir() rather than `hf cache ls --format json`.
+        revisions: repo.revisions.map((rev) => ({
+          commit_hash: rev.commitHash,
+          refs: [...rev.refs],
+          nb_files: rev.nbFiles,
+          size_on_disk: rev.sizeOnDisk,
+          snapshot_path: rev.snapshotPath,
+          last_modified: rev.lastModifiedMs / 1000,
+        })),
       });
       continue;
     }
@@ -149,6 +159,7 @@ export function lsJsonRecords(info: CacheInfo, revisions: boolean): Record<strin
         repo_id: repo.repoId,
         repo_type: repo.repoType,
         revision: rev.commitHash,
+        commit_hash: rev.commitHash,
         snapshot_path: rev.snapshotPath,
         size_on_disk: rev.sizeOnDisk,
         last_accessed: repo.lastAccessedMs / 1000,
