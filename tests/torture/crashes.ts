@@ -139,28 +139,26 @@ export async function runCrashes(options: CrashOptions): Promise<PartReport> {
   const named = namedCases(options.mode, killedRuntimes, all);
   const randomRounds = options.randomRounds ?? (options.mode === "short" ? 3 : 250);
   const cases: Case[] = [...named, ...Array.from({ length: randomRounds }, (_, i): RandomCase => ({ kind: "random", twoWriters: options.mode === "long" && i % 4 === 3 }))];
-  const list = options.onlyRound !== undefined ? [options.onlyRound] : cases.map((_, i) => i);
   const tally: Tally = { processes: 0, kills: 0, namedKills: 0, randomKills: 0, finishedBeforeKill: 0, resumedFollowUps: 0, orphans: 0, leftoverLocks: 0 };
   const notes: string[] = [`base seed ${seed}`];
   const { roundsRun, skipped, violations } = await runRoundsOnHubs({
     part: PART,
     seed,
     mode: options.mode,
-    rounds: list,
-    concurrency: Math.max(1, options.concurrency ?? 2),
+    cases,
+    onlyRound: options.onlyRound,
+    concurrency: options.concurrency,
     started,
     budgetMs: options.budgetMs,
     cachePrefix: "hubcache-torture-crash-",
     log: options.log,
-    label: (round) => (cases[round] ? describeCase(cases[round]) : `[round ${round}]`),
-    run: (hub, cacheDir, round) => {
-      const c = cases[round];
-      if (!c) throw new Error(`${PART}: no round ${round} (there are ${cases.length})`);
-      return c.kind === "named"
+    label: describeCase,
+    run: (hub, cacheDir, round, c) =>
+      c.kind === "named"
         ? namedRound(hub, cacheDir, round, c, seed, tally)
-        : randomRound(hub, cacheDir, round, c, seed, options.mode, all, tally);
-    },
+        : randomRound(hub, cacheDir, round, c, seed, options.mode, all, tally),
   });
+;
   if (skipped > 0) notes.push(`${skipped} round(s) not run: time budget of ${Math.round((options.budgetMs ?? 0) / 1000)} s used`);
   notes.push(
     `named-checkpoint rounds: ${named.length} (${CHECKPOINT_NAMES.join(", ")} × killed on ${killedRuntimes.join("/")}` +

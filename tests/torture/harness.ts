@@ -404,41 +404,48 @@ export interface RoundsOutcome {
  *
  * @example
  * ```ts
- * const { roundsRun, violations } = await runRoundsOnHubs({ part: "crashes", seed, mode, rounds: [0, 1], concurrency: 2,
- *   started: Date.now(), cachePrefix: "hubcache-torture-crash-", label: (r) => `[round ${r}]`, run: async (hub, dir, r) => [] });
+ * const { roundsRun, violations } = await runRoundsOnHubs({ part: "crashes", seed, mode, cases: ["a", "b"],
+ *   started: Date.now(), cachePrefix: "hubcache-torture-crash-", label: (c) => `[${c}]`, run: async (hub, dir, round, c) => [] });
  * ```
  */
-export async function runRoundsOnHubs(options: {
+export async function runRoundsOnHubs<C>(options: {
   readonly part: string;
   readonly seed: number;
   readonly mode: "short" | "long";
-  readonly rounds: readonly number[];
-  readonly concurrency: number;
+  /** Every case of the part; round N runs `cases[N]`. */
+  readonly cases: readonly C[];
+  /** Run only this round (a replay). */
+  readonly onlyRound?: number;
+  readonly concurrency?: number;
   readonly started: number;
   readonly budgetMs?: number;
   readonly cachePrefix: string;
   readonly log?: (line: string) => void;
-  readonly label: (round: number) => string;
-  readonly run: (hub: HubEmulator, cacheDir: string, round: number) => Promise<string[]>;
+  readonly label: (c: C) => string;
+  readonly run: (hub: HubEmulator, cacheDir: string, round: number, c: C) => Promise<string[]>;
 }): Promise<RoundsOutcome> {
-  const { part, seed, mode } = options;
+  const { part, seed, mode, cases } = options;
+  const rounds = options.onlyRound !== undefined ? [options.onlyRound] : cases.map((_, i) => i);
+  const concurrency = Math.max(1, options.concurrency ?? 2);
   const violations: Violation[] = [];
-  const hubs = await Promise.all(Array.from({ length: Math.min(options.concurrency, options.rounds.length) || 1 }, () => HubEmulator.start()));
+  const hubs = await Promise.all(Array.from({ length: Math.min(concurrency, rounds.length) || 1 }, () => HubEmulator.start()));
   const free = [...hubs];
   let roundsRun = 0;
   let skipped = 0;
   try {
-    await pool(options.rounds.map((round) => async () => {
+    await pool(rounds.map((round) => async () => {
       if (options.budgetMs !== undefined && Date.now() - options.started > options.budgetMs) {
         skipped++;
         return;
       }
-      const label = options.label(round);
+      const c = cases[round];
+      if (c === undefined) throw new Error(`${part}: no round ${round} (there are ${cases.length})`);
+      const label = options.label(c);
       const replay = replayCommand(part, seed, round, mode);
       const hub = free.pop()!;
       const cacheDir = await makeTempDir(options.cachePrefix);
       try {
-        const problems = await options.run(hub, cacheDir, round);
+        const problems = await options.run(hub, cacheDir, round, c);
         roundsRun++;
         for (const detail of problems) violations.push({ round, detail: `${label} ${detail}`, replay });
         options.log?.(`[${part}] round ${round} ${label}: ${problems.length} violation(s)${problems.length ? ": " + problems[0] : ""}`);
@@ -450,7 +457,7 @@ export async function runRoundsOnHubs(options: {
         free.push(hub);
         await removeTempDir(cacheDir);
       }
-    }), options.concurrency);
+    }), concurrency);
   } finally {
     await Promise.all(hubs.map((h) => h.close()));
   }

@@ -210,26 +210,22 @@ export async function runNetworkFaults(options: NetworkFaultOptions): Promise<Pa
   const seed = baseSeed(options.seed);
   const runtimes = options.runtimes ?? (options.mode === "short" ? [currentRuntimeName()] : availableRuntimes());
   const cases = buildCases(options.mode, runtimes);
-  const list = options.onlyRound !== undefined ? [options.onlyRound] : cases.map((_, i) => i);
   const tally: Tally = { processes: 0, faults: 0, succeeded: 0, typedErrors: new Map(), unusedFaults: 0, resumedFollowUps: 0, recoverableFailures: [], unusedCases: [] };
-  const label = (c: Case): string => `[${c.kind.name} at ${Math.round(c.at * 100)}% on ${c.runtime}, partial ${c.partial}, ${c.lfs ? "LFS" : "regular"}]`;
   const { roundsRun, skipped, violations } = await runRoundsOnHubs({
     part: PART,
     seed,
     mode: options.mode,
-    rounds: list,
-    concurrency: Math.max(1, options.concurrency ?? 2),
+    cases,
+    onlyRound: options.onlyRound,
+    concurrency: options.concurrency,
     started,
     budgetMs: options.budgetMs,
     cachePrefix: "hubcache-torture-net-",
     log: options.log,
-    label: (round) => (cases[round] ? label(cases[round]) : `[round ${round}]`),
-    run: (hub, cacheDir, round) => {
-      const c = cases[round];
-      if (!c) throw new Error(`${PART}: no round ${round} (there are ${cases.length})`);
-      return runCase(hub, cacheDir, round, c, seed, tally);
-    },
+    label: (c) => `[${c.kind.name} at ${Math.round(c.at * 100)}% on ${c.runtime}, partial ${c.partial}, ${c.lfs ? "LFS" : "regular"}]`,
+    run: (hub, cacheDir, round, c) => runCase(hub, cacheDir, round, c, seed, tally),
   });
+;
   const notes = [
     `base seed ${seed}`,
     `fault kinds: ${KINDS.map((k) => k.name).join("; ")}`,
