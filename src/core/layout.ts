@@ -80,8 +80,9 @@ export function repoFolderName(repoType: RepoType, repoId: string): string {
  * ```
  */
 export function parseRepoFolderName(name: string): { repoType: RepoType; repoId: string } | null {
+  // The Python client's rule (scan_cache_dir): the type, then the id with `--` read as `/`.
   const parts = name.split("--");
-  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === "")) return null;
+  if (parts.length < 2 || parts.some((p) => p === "")) return null;
   const type = (Object.keys(TYPE_PREFIX) as RepoType[]).find((t) => TYPE_PREFIX[t] === parts[0]);
   if (!type) return null;
   return { repoType: type, repoId: parts.slice(1).join("/") };

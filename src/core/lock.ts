@@ -17,8 +17,8 @@
 import { AbortedError } from "./errors.ts";
 import { ensureDir } from "./dirs.ts";
 import { isFsError, type Runtime } from "./ports.ts";
-import { ownLockPath, pythonLockPath, type RepoLayout, smallTempName, type TempOwner } from "./layout.ts";
-import { removeIfFile, writerIdentity } from "./temp_files.ts";
+import { ownLockPath, pythonLockPath, type RepoLayout, sanitizeHost, smallTempName, type TempOwner } from "./layout.ts";
+import { removeIfFile, writerIdentity, writerState } from "./temp_files.ts";
 
 /** A held lock. `release` never throws. */
 export interface HeldLock {
@@ -135,12 +135,37 @@ function holdWithHeartbeat(
 
 async function readOwner(runtime: Runtime, path: string): Promise<TempOwner | null> {
   try {
-    const parsed = JSON.parse(new TextDecoder().decode(await runtime.fs.readFile(path)));
-    if (typeof parsed?.host === "string" && typeof parsed?.pid === "number" && typeof parsed?.nonce === "string") {
-      return parsed as TempOwner;
+    return parseLockOwner(new TextDecoder().decode(await runtime.fs.readFile(path)));
+  } catch {
+    return null; // absent: judged by age below
+  }
+}
+
+/**
+ * The holder recorded in a `.hubcache-lock` file: JSON with `host` and `pid`, or text
+ * containing `<host>-<pid>-<nonce>` (the temp-name form). `null` when it says neither.
+ *
+ * @example
+ * ```ts
+ * parseLockOwner('{"host":"n1","pid":42}'); // { host: "n1", pid: 42, nonce: "" }
+ * ```
+ */
+export function parseLockOwner(content: string): TempOwner | null {
+  const text = content.trim();
+  if (text.startsWith("{")) {
+    try {
+      const j = JSON.parse(text) as { host?: unknown; hostname?: unknown; pid?: unknown; nonce?: unknown };
+      const host = typeof j.host === "string" ? j.host : typeof j.hostname === "string" ? j.hostname : undefined;
+      const pid = typeof j.pid === "number" ? j.pid : typeof j.pid === "string" ? Number(j.pid) : NaN;
+      if (host !== undefined && Number.isSafeInteger(pid) && pid > 0) {
+        return { host: sanitizeHost(host), pid, nonce: typeof j.nonce === "string" ? j.nonce : "" };
+      }
+    } catch {
+      // Not JSON after all: try the text form.
     }
-  } catch { /* torn or absent: judged by age below */ }
-  return null;
+  }
+  const m = /([A-Za-z0-9_-]+)-(\d+)-([0-9a-f]{8,64})/.exec(text);
+  return m ? { host: m[1], pid: Number(m[2]), nonce: m[3] } : null;
 }
 
 /**
@@ -157,8 +182,7 @@ export async function lockIsStale(runtime: Runtime, path: string, staleAfterMs: 
   const info = await fs.lstat(path).catch(() => null);
   if (!info) return false;
   const owner = await readOwner(runtime, path);
-  const me = writerIdentity(platform);
-  if (owner && owner.host === me.host && owner.pid !== me.pid && !platform.isProcessAlive(owner.pid)) return true;
+  if (writerState(platform, owner) === "dead") return true;
   return platform.now() - info.mtimeMs > staleAfterMs;
 }
 

@@ -31,7 +31,9 @@
 import type { Runtime } from "./ports.ts";
 import { isFsError } from "./ports.ts";
 import type { TempOwner } from "./layout.ts";
-import { joinPath, parseSmallTempName, sanitizeHost, tempBlobName } from "./layout.ts";
+import { joinPath, parseSmallTempName, tempBlobName } from "./layout.ts";
+import { parseLockOwner } from "./lock.ts";
+import { writerIdentity } from "./temp_files.ts";
 import { InvalidInputError } from "./errors.ts";
 import { printable } from "./validate.ts";
 import type { CacheWarning, TempFileInfo } from "./scan.ts";
@@ -196,7 +198,7 @@ async function pruneBlobTemp(ctx: Ctx, t: TempFileInfo): Promise<void> {
   const { runtime } = ctx;
   const claim = joinPath(
     t.path.slice(0, t.path.length - t.name.length),
-    tempBlobName(t.etag!, { host: runtime.platform.hostname(), pid: runtime.platform.pid(), nonce: runtime.platform.randomHex(8) }),
+    tempBlobName(t.etag!, writerIdentity(runtime.platform)),
   );
   try {
     const before = await runtime.fs.lstat(t.path);
@@ -244,33 +246,6 @@ async function pruneSimple(ctx: Ctx, item: { path: string; kind: PruneKind; byte
   } catch (err) {
     if (!isFsError(err, "ENOENT")) fail(ctx, item.path, err);
   }
-}
-
-/**
- * The holder recorded in a `.hubcache-lock` file: JSON with `host` and `pid`, or text
- * containing `<host>-<pid>-<nonce>` (the temp-name form). `null` when it says neither.
- *
- * @example
- * ```ts
- * parseLockOwner('{"host":"n1","pid":42}'); // { host: "n1", pid: 42, nonce: "" }
- * ```
- */
-export function parseLockOwner(content: string): TempOwner | null {
-  const text = content.trim();
-  if (text.startsWith("{")) {
-    try {
-      const j = JSON.parse(text) as { host?: unknown; hostname?: unknown; pid?: unknown; nonce?: unknown };
-      const host = typeof j.host === "string" ? j.host : typeof j.hostname === "string" ? j.hostname : undefined;
-      const pid = typeof j.pid === "number" ? j.pid : typeof j.pid === "string" ? Number(j.pid) : NaN;
-      if (host !== undefined && Number.isSafeInteger(pid) && pid > 0) {
-        return { host: sanitizeHost(host), pid, nonce: typeof j.nonce === "string" ? j.nonce : "" };
-      }
-    } catch {
-      // Not JSON after all: try the text form.
-    }
-  }
-  const m = /([A-Za-z0-9_-]+)-(\d+)-([0-9a-f]{8,64})/.exec(text);
-  return m ? { host: m[1], pid: Number(m[2]), nonce: m[3] } : null;
 }
 
 async function pruneLocks(ctx: Ctx, cacheDir: string): Promise<void> {

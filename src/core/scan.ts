@@ -14,7 +14,8 @@
 import type { FileInfo, Runtime } from "./ports.ts";
 import { isFsError } from "./ports.ts";
 import type { TempOwner } from "./layout.ts";
-import { basename, dirname, joinPath, parseBlobsEntry, parseSmallTempName, sanitizeHost } from "./layout.ts";
+import { writerState } from "./temp_files.ts";
+import { basename, dirname, joinPath, parseBlobsEntry, parseRepoFolderName, parseSmallTempName } from "./layout.ts";
 import type { RepoType } from "./validate.ts";
 import { CacheError } from "./errors.ts";
 
@@ -149,24 +150,6 @@ export interface CacheInfo {
 
 class CorruptedRepo extends Error {}
 
-const REPO_TYPES: readonly RepoType[] = ["model", "dataset", "space"];
-
-/**
- * Parse a repo folder name with the Python client's rule: split at the first `--`, drop
- * the plural `s` of the type, turn the remaining `--` into `/`. `null` when it is not one.
- *
- * @example
- * ```ts
- * parseCacheFolderName("models--org--name"); // { repoType: "model", repoId: "org/name" }
- * ```
- */
-export function parseCacheFolderName(name: string): { repoType: RepoType; repoId: string } | null {
-  const i = name.indexOf("--");
-  if (i < 0) return null;
-  const type = name.slice(0, i).slice(0, -1);
-  if (!(REPO_TYPES as readonly string[]).includes(type)) return null;
-  return { repoType: type as RepoType, repoId: name.slice(i + 2).replaceAll("--", "/") };
-}
 
 /**
  * Normalise an absolute POSIX path: collapse `.`, `..` and repeated slashes, without
@@ -298,9 +281,7 @@ async function readdirOrEmpty(runtime: Runtime, path: string): Promise<string[]>
  * ```
  */
 export function ownerState(runtime: Runtime, owner: TempOwner | null): OwnerState {
-  if (owner === null) return "unknown";
-  if (owner.host !== sanitizeHost(runtime.platform.hostname())) return "unknown";
-  return runtime.platform.isProcessAlive(owner.pid) ? "alive" : "dead";
+  return writerState(runtime.platform, owner);
 }
 
 /**
@@ -387,7 +368,7 @@ async function scanRepo(runtime: Runtime, repoPath: string, tempFiles: TempFileI
   if (repoInfo === null || repoInfo.kind !== "directory") {
     throw new CorruptedRepo(`repo path is not a directory: ${repoPath}`);
   }
-  const parsed = parseCacheFolderName(basename(repoPath));
+  const parsed = parseRepoFolderName(basename(repoPath));
   if (parsed === null) {
     throw new CorruptedRepo(
       basename(repoPath).includes("--")
@@ -572,7 +553,7 @@ export async function scanCache(runtime: Runtime, cacheDir: string): Promise<Cac
     const folder = await statOrNull(runtime, repoPath);
     if (folder === null && (await lstatOrNull(runtime, repoPath)) === null) continue; // removed meanwhile
     let temps: TempFileInfo[] = [];
-    if (folder?.kind === "directory" && parseCacheFolderName(name) !== null) {
+    if (folder?.kind === "directory" && parseRepoFolderName(name) !== null) {
       temps = await scanRepoTempFiles(runtime, repoPath);
       allTemps.push(...temps);
     }

@@ -30,6 +30,22 @@ export interface OwnedTemp {
 }
 
 /**
+ * Whether the writer named in a temp file or lock can still be working: on this host, ask
+ * the OS about its pid (our own pid counts as alive); on another host — or with no owner
+ * recorded — nobody can tell, and callers judge by age instead. The one place every
+ * "may I take this over?" decision (claim, sweep, lock, prune, scan) asks.
+ *
+ * @example
+ * ```ts
+ * writerState(runtime.platform, { host: "node1", pid: 42, nonce: "00ff00ff" }); // "unknown" on node2
+ * ```
+ */
+export function writerState(platform: Runtime["platform"], owner: TempOwner | null): "alive" | "dead" | "unknown" {
+  if (owner === null || owner.host !== sanitizeHost(platform.hostname())) return "unknown";
+  return owner.pid === platform.pid() || platform.isProcessAlive(owner.pid) ? "alive" : "dead";
+}
+
+/**
  * A new identity for one writer: host, pid and 16 random bytes.
  *
  * @example
@@ -125,7 +141,6 @@ async function findCandidates(runtime: Runtime, blobsDir: string, etag: string, 
     if (isFsError(err, "ENOENT")) return [];
     throw err;
   }
-  const myHost = sanitizeHost(platform.hostname());
   const now = platform.now();
   const found: Candidate[] = [];
   for (const name of names) {
@@ -143,8 +158,8 @@ async function findCandidates(runtime: Runtime, blobsDir: string, etag: string, 
     const stale = now - info.mtimeMs >= staleAfterMs;
     if (entry.kind === "partial") {
       found.push({ path, size: info.size, reuse: "in-place", origin: "partial" });
-    } else if (entry.kind === "temp" && entry.owner.host === myHost) {
-      if (entry.owner.pid !== platform.pid() && !platform.isProcessAlive(entry.owner.pid)) {
+    } else if (entry.kind === "temp" && writerState(platform, entry.owner) !== "unknown") {
+      if (writerState(platform, entry.owner) === "dead") {
         found.push({ path, size: info.size, reuse: "in-place", origin: "dead-writer" });
       }
     } else if (stale) {
@@ -238,8 +253,6 @@ export async function releaseForResume(
  * ```
  */
 export async function sweepAfterPublish(runtime: Runtime, blobsDir: string, etag: string): Promise<void> {
-  const { platform } = runtime;
-  const myHost = sanitizeHost(platform.hostname());
   let names: string[];
   try {
     names = await runtime.fs.readdir(blobsDir);
@@ -249,9 +262,7 @@ export async function sweepAfterPublish(runtime: Runtime, blobsDir: string, etag
   for (const name of names) {
     if (!name.startsWith(etag + ".")) continue;
     const entry = parseBlobsEntry(name);
-    const obsolete = entry.kind === "partial" ||
-      (entry.kind === "temp" && entry.owner.host === myHost && entry.owner.pid !== platform.pid() &&
-        !platform.isProcessAlive(entry.owner.pid));
+    const obsolete = entry.kind === "partial" || (entry.kind === "temp" && writerState(runtime.platform, entry.owner) === "dead");
     if (obsolete) await removeIfFile(runtime, joinPath(blobsDir, name)).catch(() => {});
   }
 }
