@@ -18,7 +18,7 @@ import { isFsError } from "./ports.ts";
 import { dirname, joinPath } from "./layout.ts";
 import type { RepoType } from "./validate.ts";
 import type { CachedRepoInfo, CachedRevisionInfo, CacheInfo } from "./scan.ts";
-import { listFilesRecursive, symlinkFirstHop } from "./scan.ts";
+import { listFilesRecursive, lstatOrNull, symlinkFirstHop } from "./scan.ts";
 
 /** The revisions chosen in one repo. */
 export interface RemovalSelection {
@@ -319,15 +319,6 @@ export async function referencedBlobs(runtime: Runtime, repoPath: string): Promi
     }
   }
   return used;
-}
-
-async function lstatOrNull(runtime: Runtime, path: string): Promise<{ kind: string } | null> {
-  try {
-    return await runtime.fs.lstat(path);
-  } catch (err) {
-    if (isFsError(err, "ENOENT", "ENOTDIR")) return null;
-    throw err;
-  }
 }
 
 function compare(a: string, b: string): number {

@@ -253,7 +253,16 @@ async function statOrNull(runtime: Runtime, path: string): Promise<FileInfo | nu
   }
 }
 
-async function lstatOrNull(runtime: Runtime, path: string): Promise<FileInfo | null> {
+/**
+ * `lstat`, or `null` when nothing is there (a concurrent writer or pruner may remove any
+ * path between a listing and a look at it).
+ *
+ * @example
+ * ```ts
+ * if ((await lstatOrNull(runtime, path)) === null) return; // gone meanwhile
+ * ```
+ */
+export async function lstatOrNull(runtime: Runtime, path: string): Promise<FileInfo | null> {
   try {
     return await runtime.fs.lstat(path);
   } catch (err) {
