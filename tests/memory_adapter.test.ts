@@ -1,14 +1,18 @@
 /**
  * What the memory adapter adds beyond the shared contract: fault injection, short
- * writes, the crash model, open handles on moved inodes, locks, clock and platform.
+ * writes, the crash model, open handles on moved inodes, locks, clock and platform; and its
+ * hashers (the portable choice between hash-wasm and pure JS).
  */
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { FsError } from "../src/core/ports.ts";
-import type { FsErrorCode } from "../src/core/ports.ts";
+import type { FsErrorCode, HashAlgorithm, HasherFactory } from "../src/core/ports.ts";
 import { MemoryClock, MemoryFileSystem, memoryRuntime } from "../src/adapters/memory.ts";
 import { wasmHashers } from "../src/adapters/wasm_hasher.ts";
+import { jsHashers } from "../src/adapters/js_hasher.ts";
+import { portableHashers, wasmCompilationAllowed } from "../src/adapters/portable_hasher.ts";
+import { nodeHashers } from "../src/adapters/node.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -391,6 +395,57 @@ describe("wasm hasher", () => {
       const resumed = await hashers.resume(algo, first.save());
       resumed.update(data.subarray(77_777));
       assert.equal(resumed.digestHex(), straight.digestHex(), algo);
+    }
+  });
+});
+
+describe("portable hashers", () => {
+  const data = new Uint8Array(300_001).map((_, i) => (i * 131 + 7) & 0xff);
+  const PIECES = [0, 1, 63, 64, 65, 4096, 65_536, 100_000];
+
+  /** The digest of `data` fed in uneven pieces (what streaming and a resumed prefix do). */
+  async function digestInPieces(factory: HasherFactory, algo: HashAlgorithm): Promise<string> {
+    const h = await factory.create(algo);
+    let at = 0;
+    for (const size of PIECES) {
+      h.update(data.subarray(at, at + size));
+      at += size;
+    }
+    h.update(data.subarray(at));
+    return h.digestHex();
+  }
+
+  test("the pure-JS hasher equals node:crypto for sha256 and sha1, fed in uneven pieces", async () => {
+    for (const algo of ["sha256", "sha1"] as const) {
+      assert.equal(await digestInPieces(jsHashers(), algo), await digestInPieces(nodeHashers(), algo), algo);
+    }
+  });
+
+  test("where WebAssembly may not be compiled (as in Cloudflare Workers), the portable hasher falls back to pure JS", async () => {
+    // workerd refuses both the synchronous and the asynchronous compile; so does a strict CSP.
+    const wasm = WebAssembly as unknown as Record<string, unknown>;
+    const saved = { Module: wasm.Module, compile: wasm.compile, instantiate: wasm.instantiate };
+    const refuse = (): never => {
+      throw new WebAssembly.CompileError("WebAssembly.compile(): Wasm code generation disallowed by embedder");
+    };
+    let refusedWasm: unknown;
+    let digests: string[];
+    try {
+      Object.assign(wasm, { Module: refuse, compile: refuse, instantiate: refuse });
+      assert.equal(wasmCompilationAllowed(), false);
+      refusedWasm = await wasmHashers().create("sha256").catch((e: unknown) => e); // what the old default did
+      digests = [await digestInPieces(portableHashers(), "sha256"), await digestInPieces(portableHashers(), "sha1")];
+    } finally {
+      Object.assign(wasm, saved);
+    }
+    assert.ok(refusedWasm instanceof WebAssembly.CompileError, `hash-wasm is refused too: ${String(refusedWasm)}`);
+    assert.deepEqual(digests, [await digestInPieces(nodeHashers(), "sha256"), await digestInPieces(nodeHashers(), "sha1")]);
+  });
+
+  test("where WebAssembly compiles (Node, Deno, Bun), the portable hasher gives the same digests", async () => {
+    assert.equal(wasmCompilationAllowed(), true);
+    for (const algo of ["sha256", "sha1"] as const) {
+      assert.equal(await digestInPieces(portableHashers(), algo), await digestInPieces(nodeHashers(), algo), algo);
     }
   });
 });

@@ -32,7 +32,7 @@
  * @module
  */
 
-import { wasmHashers } from "./wasm_hasher.ts";
+import { portableHashers } from "./portable_hasher.ts";
 import { dirname } from "../core/layout.ts";
 import { FsError } from "../core/ports.ts";
 import type {
@@ -1056,7 +1056,7 @@ export interface MemoryRuntimeOptions {
   homeDir?: string;
   /** Default: the global `fetch`, looked up at call time. */
   fetch?: typeof fetch;
-  /** Default: hash-wasm. */
+  /** Default: {@link portableHashers} (hash-wasm where WebAssembly compiles, else `@noble/hashes`). */
   hashers?: HasherFactory;
   /** Provide in-memory flock-like locks (see `fs.locksBroken`). Default true. */
   locks?: boolean;
@@ -1116,7 +1116,7 @@ export function memoryRuntime(options: MemoryRuntimeOptions = {}): MemoryRuntime
     fs,
     clock,
     platform,
-    hashers: options.hashers ?? wasmHashers(),
+    hashers: options.hashers ?? portableHashers(),
     fetch: options.fetch ?? (((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init)) as typeof fetch),
     ...(locks !== undefined ? { locks } : {}),
   };

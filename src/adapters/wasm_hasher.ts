@@ -1,11 +1,12 @@
 /**
- * The portable hasher: sha256/sha1 in WebAssembly via `hash-wasm`.
+ * The WebAssembly hasher: sha256/sha1 via `hash-wasm`.
  *
- * For runtimes without `node:crypto` (browsers, edge workers, the memory adapter).
- * It is ~4× slower than `node:crypto` (RUNTIMES.md) but WebCrypto cannot hash
- * incrementally, and this one's state can be saved and restored, which a resumed
- * download could use to avoid re-reading its partial file. No `node:*` imports:
- * this file must bundle for browsers.
+ * For runtimes without `node:crypto` that compile WebAssembly at run time: the
+ * portable hasher (`portable_hasher.ts`) picks it there and falls back to pure JS
+ * where compiling is refused (Cloudflare Workers). It is several times slower than
+ * `node:crypto` but WebCrypto cannot hash incrementally, and this one's state can be
+ * saved and restored, which a resumed download could use to avoid re-reading its
+ * partial file. No `node:*` imports: this file must bundle for browsers.
  *
  * @module
  */
