@@ -5,7 +5,7 @@
  */
 
 import * as fsp from "node:fs/promises";
-import { HubEmulator } from "../../src/testing/mod.ts";
+import { HubEmulator, type HubEmulatorOptions } from "../../src/testing/mod.ts";
 import type { Runtime } from "../../src/core/ports.ts";
 import { testRuntime } from "./runtime.ts";
 import { makeTempDir, removeTempDir } from "./tmp.ts";
@@ -31,7 +31,7 @@ export interface HubFixture {
  * const fx = await startHub(); try { … } finally { await fx.close(); }
  * ```
  */
-export async function startHub(options: { lfsThreshold?: number; pageSize?: number } = {}): Promise<HubFixture> {
+export async function startHub(options: HubEmulatorOptions = {}): Promise<HubFixture> {
   const hub = await HubEmulator.start(options);
   const cacheDir = await makeTempDir("hubcache-cache-");
   const runtime = testRuntime();
