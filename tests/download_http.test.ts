@@ -101,6 +101,20 @@ describe("Content-Length absent", () => {
   });
 });
 
+describe("an LFS redirect without X-Linked-Size", () => {
+  test("the size comes from the CDN, never from the 302's own Content-Length", async () => {
+    const fx = await hubWith({ quirks: { noLinkedSize: true } });
+    try {
+      await downloadBoth(fx);
+      const head = fx.hub.requests.find((r) => r.method === "HEAD" && r.filePath === "w.bin")!;
+      assert.equal(head.status, 302);
+      assert.deepEqual(cdnGets(fx).map((r) => `${r.range ?? "full"} ${r.status}`), ["bytes=0-0 206", "full 200"]);
+    } finally {
+      await fx.close();
+    }
+  });
+});
+
 describe("Content-Encoding on a response we asked identity for", () => {
   test("is refused with UnsafeResponse naming the encoding, on every runtime alike; nothing is cached", async () => {
     const fx = await hubWith({ quirks: { forceGzip: true } });

@@ -71,6 +71,8 @@ export interface HttpQuirks {
    * no `Content-Length`: a server that streams what it serves.
    */
   readonly noContentLength?: boolean;
+  /** The LFS `302` carries no `X-Linked-Size` (a proxy that passes only some of the Hub's headers). */
+  readonly noLinkedSize?: boolean;
   /** File bodies are gzip-encoded (`Content-Encoding: gzip`) although the client asked for `identity`. */
   readonly forceGzip?: boolean;
   /** Response header names as sent: `"lower"` (as HTTP/2 and many proxies write them) or `"upper"`. */
@@ -493,7 +495,7 @@ export class HubEmulator {
       // that stores blobs under it fails integrity checks, as it would against the real Hub.
       ETag: `"${file.gitSha1}"`,
       "X-Linked-Etag": `"${file.sha256}"`,
-      "X-Linked-Size": String(file.content.length),
+      ...(this.#quirks.noLinkedSize ? {} : { "X-Linked-Size": String(file.content.length) }),
       "X-Repo-Commit": snap.sha,
       ...(file.xetHash ? { "X-Xet-Hash": file.xetHash } : {}),
       "Content-Type": "text/plain; charset=utf-8",
