@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { downloadFile } from "../src/core/download.ts";
 import { downloadSnapshot } from "../src/core/snapshot.ts";
 import { UnsafeResponseError } from "../src/core/errors.ts";
+import { parseHttpDate } from "../src/core/http.ts";
 import type { Runtime } from "../src/core/ports.ts";
 import type { HubEmulatorOptions } from "../src/testing/mod.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub } from "./_support/hub.ts";
@@ -165,6 +166,20 @@ describe("Retry-After as an HTTP date", () => {
     // An HTTP date has whole seconds: three seconds ahead is a wait of two to three seconds.
     assert.equal(slept.length, 3, `slept ${slept.join(", ")}`);
     for (const ms of slept) assert.ok(ms > 1_500 && ms <= 3_100, `slept ${ms} ms for a date 3 s ahead`);
+  });
+
+  test("RFC 9110's three date formats are read, all as GMT (asctime names no zone)", async () => {
+    for (const text of ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"]) {
+      assert.equal(parseHttpDate(text), Date.UTC(1994, 10, 6, 8, 49, 37), text);
+    }
+    assert.equal(parseHttpDate("120"), undefined);
+    const { runtime, slept } = recordingSleeps(fx.runtime);
+    const soon = new Date(Date.now() + 3_000);
+    const asctime = soon.toUTCString().replace(/^(\w{3}), (\d{2}) (\w{3}) (\d{4}) (\S+) GMT$/, (_, d, day, mon, y, t) => `${d} ${mon} ${String(Number(day)).padStart(2)} ${t} ${y}`);
+    fx.hub.injectFault({ kind: "status", status: 503, retryAfter: asctime, match: { cdn: true, method: "GET" } });
+    await downloadFile({ ...fx.base, runtime, repo: "org/h", path: "w.bin", forceDownload: true, lock: "none" });
+    assert.equal(slept.length, 1, asctime);
+    assert.ok(slept[0] > 1_500 && slept[0] <= 3_100, `slept ${slept[0]} ms for ${asctime}`);
   });
 
   test("a date already past falls back to the backoff instead of retrying in a tight loop", async () => {

@@ -19,8 +19,8 @@
  *   another node would be answered `200` and fetch the whole file again (measured against the
  *   emulator's CDN with a new `ETag` per answer, a 24 MiB download whose connection dropped
  *   twice after 6 MiB: 1.50× the file sent with the server's own tag in `If-Range`, 1.00× with
- *   a plain `Range`; every retry is one more full download). Across
- *   processes (a claimed `.partial`) there is no earlier answer to take a validator from.
+ *   a plain `Range`; every retry is one more full download).
+ * - Across processes (a claimed `.partial`) there is no earlier answer to take a validator from.
  *
  * What is still checked, because it decides where bytes go: a `206` must say
  * `Content-Range: bytes N-(SIZE-1)/SIZE` for the `N` we asked (`/*`, a length the server does
@@ -159,7 +159,7 @@ export async function transferBlob(
       if (requestedFrom === 0 || !contentRangeMatches(res.headers.get("content-range"), requestedFrom, meta.size)) {
         await res.body?.cancel().catch(() => {});
         await fromZero();
-        await fail(new UnsafeResponseError(`bad Content-Range '${res.headers.get("content-range")}' for a request from byte ${requestedFrom}`), null);
+        await fail(new UnsafeResponseError(`bad Content-Range '${printable(res.headers.get("content-range") ?? "")}' for a request from byte ${requestedFrom}`), null);
         continue;
       }
     } else if (res.status === 200) {
