@@ -13,15 +13,13 @@ import { downloadFile } from "../src/core/download.ts";
 import { HubEmulator } from "../src/testing/mod.ts";
 import { finished, spawnCli } from "./_support/cli.ts";
 import { CuttingRelay } from "./_support/cutting_relay.ts";
-import { bytes, listDir, readBytes, sameBytes, TOKEN, waitFor } from "./_support/hub.ts";
+import { bytes, listDir, randomBetween, readBytes, sameBytes, TOKEN, waitFor } from "./_support/hub.ts";
 import { type AccessLogEntry, Nginx } from "./_support/nginx.ts";
 import { currentRuntimeName, testRuntime } from "./_support/runtime.ts";
 import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
 
 const MiB = 1024 * 1024;
 
-/** A random whole number in [lo, hi). */
-const between = (lo: number, hi: number): number => Math.floor(lo + Math.random() * (hi - lo));
 const sha256 = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
 const total = (entries: AccessLogEntry[]): number => entries.reduce((n, e) => n + e.bytesSent, 0);
 const shown = (entries: AccessLogEntry[]): string => entries.map((e) => `${e.range || "full"}→${e.status}:${e.bytesSent}`).join(", ");
@@ -65,8 +63,8 @@ describe("nginx as the CDN", () => {
     const blobs = join(cache, "models--org--big", "blobs");
     const rt = currentRuntimeName();
     const args = ["download", "org/big", "model.bin", "--endpoint", hub.endpoint, "--cache-dir", cache, "--token", TOKEN, "--quiet"];
-    const killAt = between(0.1 * size, 0.35 * size);
-    const interruptAt = between(0.5 * size, 0.8 * size);
+    const killAt = randomBetween(0.1 * size, 0.35 * size);
+    const interruptAt = randomBetween(0.5 * size, 0.8 * size);
     const story = `${rt}: SIGKILL at ≥${killAt}, SIGINT at ≥${interruptAt}`;
 
     /** Start the CLI and wait until its own temp file holds `atBytes`. */
@@ -122,7 +120,7 @@ describe("nginx as the CDN", () => {
     const relay = await CuttingRelay.start(nginx.origin);
     try {
       const hub = await hubFor(relay.origin, "org/drop", { "model.bin": data });
-      const cutAt = between(0.2 * size, 0.7 * size);
+      const cutAt = randomBetween(0.2 * size, 0.7 * size);
       relay.cutNextAfter(cutAt);
       const cache = await cacheDir();
       const path = await downloadFile({ runtime: testRuntime(), cacheDir: cache, endpoint: hub.endpoint, repo: "org/drop", path: "model.bin" });

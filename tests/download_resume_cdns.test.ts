@@ -14,7 +14,7 @@ import { downloadFile } from "../src/core/download.ts";
 import { AbortedError } from "../src/core/errors.ts";
 import type { CdnOptions } from "../src/testing/mod.ts";
 import { finished, spawnCli } from "./_support/cli.ts";
-import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub, TOKEN, waitFor } from "./_support/hub.ts";
+import { bytes, type HubFixture, listDir, randomBetween, readBytes, sameBytes, startHub, TOKEN, waitFor } from "./_support/hub.ts";
 import { currentRuntimeName } from "./_support/runtime.ts";
 
 const SIZE = 32 * 1024 * 1024;
@@ -29,8 +29,6 @@ const VARIANTS: ReadonlyArray<{ name: string; cdn: CdnOptions }> = [
   { name: "Range ignored", cdn: { ranges: false } },
 ];
 
-/** A random whole number in [lo, hi). */
-const between = (lo: number, hi: number): number => Math.floor(lo + Math.random() * (hi - lo));
 
 for (const variant of VARIANTS) {
   describe(`resume through a CDN with ${variant.name}`, () => {
@@ -48,8 +46,8 @@ for (const variant of VARIANTS) {
 
     test("SIGKILL, then abort, then a dropped connection: the blob is exact and the bytes sent are bounded", async () => {
       const ranges = variant.cdn.ranges !== false;
-      const killAt = between(SIZE * 0.15, SIZE * 0.4);
-      const abortAt = between(SIZE * 0.55, SIZE * 0.8);
+      const killAt = randomBetween(SIZE * 0.15, SIZE * 0.4);
+      const abortAt = randomBetween(SIZE * 0.55, SIZE * 0.8);
       const story = `kill at ≥${killAt}, abort at ≥${abortAt}`;
 
       // 1. A CLI process on this runtime, SIGKILLed once its temp file holds killAt bytes.
@@ -97,7 +95,7 @@ for (const variant of VARIANTS) {
       assert.ok(partial >= abortAt && partial < SIZE, `${story}: the partial holds ${partial}`);
 
       // 3. Claim the partial and finish through a connection that drops halfway through the rest.
-      const dropAfter = between(1, SIZE - partial);
+      const dropAfter = randomBetween(1, SIZE - partial);
       fx.hub.injectFault({ kind: "drop", afterBytes: dropAfter, match: { cdn: true, method: "GET" } });
       const path = await downloadFile({ ...fx.base, repo: "org/cdn", path: "model.bin" });
       assert.equal(fx.hub.pendingFaults, 0, `${story}: the drop happened`);

@@ -69,6 +69,19 @@ export function bytes(size: number, seed = 1): Uint8Array {
   return out;
 }
 
+/**
+ * A random whole number in [lo, hi): where to interrupt a download, so that runs cover
+ * different points.
+ *
+ * @example
+ * ```ts
+ * const killAt = randomBetween(0.1 * size, 0.4 * size);
+ * ```
+ */
+export function randomBetween(lo: number, hi: number): number {
+  return Math.floor(lo + Math.random() * (hi - lo));
+}
+
 /** Names in a directory, or [] if it does not exist. */
 export async function listDir(dir: string): Promise<string[]> {
   return (await fsp.readdir(dir).catch(() => [] as string[])).sort();
