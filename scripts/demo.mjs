@@ -67,7 +67,7 @@ hub.throttle(null);
 hub.clearRequests();
 const model = await downloadFile({ ...base, path: "model.safetensors", onProgress: progress("model.safetensors") });
 const resumedWith = hub.requests.find((r) => r.method === "GET" && r.range)?.range;
-console.log(`   resumed with "Range: ${resumedWith}" + If-Range; sha256 verified before publishing`);
+console.log(`   resumed with "Range: ${resumedWith}" (no validator needed); sha256 verified before publishing`);
 console.log(`   -> ${model}\n`);
 
 console.log("2. Four writers race for the same file with the lock disabled:");

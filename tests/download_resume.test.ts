@@ -49,7 +49,7 @@ describe("resume: interrupted downloads are released, claimed and continued", ()
   });
   after(() => fx.close());
 
-  test("an aborted download is released as <etag>.partial and resumed with Range + If-Range", async () => {
+  test("an aborted download is released as <etag>.partial and resumed with a plain Range (never our hash as If-Range)", async () => {
     const etag = fx.hub.repo("org/res").fileInfo("model.bin").sha256;
     await interrupt(fx, "org/res", "model.bin", 2_000_000);
     const partial = join(blobsDir(fx, "org/res"), `${etag}.partial`);
@@ -63,7 +63,9 @@ describe("resume: interrupted downloads are released, claimed and continued", ()
     assert.ok(sameBytes(await readBytes(path), data));
     const get = fx.hub.requests.find((r) => r.method === "GET" && r.cdn)!;
     assert.equal(get.range, `bytes=${kept}-`);
-    assert.equal(get.ifRange, `"${etag}"`);
+    // Our content hash is not the CDN's validator: as If-Range it would make the CDN answer 200.
+    assert.equal(get.ifRange, undefined);
+    assert.equal(get.status, 206);
     assert.equal(get.authorization, false, "the token must not reach the CDN host");
     assert.equal(seen.find((p) => p.phase === "download")!.resumedFrom, kept);
     assert.deepEqual(await listDir(blobsDir(fx, "org/res")), [etag].concat((await listDir(blobsDir(fx, "org/res"))).filter((n) => n !== etag)).sort());

@@ -174,11 +174,13 @@ describe("HubEmulator", () => {
       assert.equal(info.size, weights.length);
     });
 
-    test("the CDN serves LFS bytes with the sha256 as ETag, and fetch follows the redirect", async () => {
+    test("the CDN serves LFS bytes under its own ETag (like a real CDN, never the sha256), and fetch follows the redirect", async () => {
       const h = await head(resolveUrl("model.bin"));
       const cdn = await get(h.headers.get("location")!);
       assert.equal(cdn.status, 200);
-      assert.equal(cdn.headers.get("etag"), `"${sha256(weights)}"`);
+      assert.match(cdn.headers.get("etag")!, /^"[0-9a-f]+-[0-9a-f]+"$/);
+      assert.ok(!cdn.headers.get("etag")!.includes(sha256(weights)));
+      assert.ok(!Number.isNaN(Date.parse(cdn.headers.get("last-modified")!)));
       assert.equal(cdn.headers.get("content-length"), String(weights.length));
       assert.deepEqual(await body(cdn), weights);
       const followed = await fetch(resolveUrl("model.bin"));
@@ -393,13 +395,21 @@ describe("HubEmulator", () => {
       }
     });
 
-    test("If-Range with the current etag keeps the range; any other value answers 200 with the whole body", async () => {
+    test("the CDN's If-Range is strict RFC 9110: only its own strong ETag or exact Last-Modified keeps the range", async () => {
       const cdnUrl = (await head(resolveUrl("model.bin"))).headers.get("location")!;
-      const etag = `"${sha256(weights)}"`;
-      const kept = await get(cdnUrl, { Range: "bytes=100-", "If-Range": etag });
-      assert.equal(kept.status, 206);
-      assert.deepEqual(await body(kept), weights.subarray(100));
-      for (const other of [`"${"a".repeat(64)}"`, `W/${etag}`, sha256(weights)]) {
+      const plain = await head(cdnUrl);
+      const etag = plain.headers.get("etag")!;
+      const lastModified = plain.headers.get("last-modified")!;
+      assert.match(etag, /^"[0-9a-f]+-[0-9a-f]+"$/, "nginx-like \"<hex mtime>-<hex size>\"");
+      assert.equal(etag.split("-")[1], `${weights.length.toString(16)}"`);
+      assert.equal(plain.headers.get("accept-ranges"), "bytes");
+      for (const kept of [etag, lastModified]) {
+        const res = await get(cdnUrl, { Range: "bytes=100-", "If-Range": kept });
+        assert.equal(res.status, 206, kept);
+        assert.deepEqual(await body(res), weights.subarray(100));
+      }
+      const older = new Date(Date.parse(lastModified) - 1000).toUTCString();
+      for (const other of [`"${sha256(weights)}"`, `W/${etag}`, etag.slice(1, -1), older, "not a date"]) {
         const whole = await get(cdnUrl, { Range: "bytes=100-", "If-Range": other });
         assert.equal(whole.status, 200, other);
         assert.equal(whole.headers.get("content-range"), null);
@@ -407,7 +417,7 @@ describe("HubEmulator", () => {
       }
       const regularEtag = `"${repo.fileInfo("config.json").gitSha1}"`;
       const regular = await get(resolveUrl("config.json"), { Range: "bytes=1-", "If-Range": regularEtag });
-      assert.equal(regular.status, 206);
+      assert.equal(regular.status, 206, "the Hub's own ETag of a regular file is its git blob id");
       await regular.body?.cancel();
     });
   });
@@ -772,3 +782,202 @@ describe("HubEmulator", () => {
     });
   });
 });
+
+describe("HubEmulator: CDN variants and HTTP quirks of real servers", () => {
+  const weights = bytes(50_000, 9);
+  const text = "hello ".repeat(400);
+
+  async function started(options: Parameters<typeof HubEmulator.start>[0]): Promise<{ hub: HubEmulator; cdnUrl: string; resolve: (p: string) => string }> {
+    const hub = await HubEmulator.start(options);
+    hub.createRepo("org/v").commit({ "w.bin": weights, "t.txt": text }, { regular: ["t.txt"] });
+    const resolve = (p: string): string => `${hub.endpoint}/org/v/resolve/main/${p}`;
+    const location = (await head(resolve("w.bin"))).headers.get("location")!;
+    return { hub, cdnUrl: new URL(location, hub.endpoint).href, resolve };
+  }
+
+  async function ranged(url: string, ifRange?: string): Promise<number> {
+    const res = await get(url, { Range: "bytes=10-", ...(ifRange === undefined ? {} : { "If-Range": ifRange }) });
+    const got = await body(res);
+    assert.deepEqual(got, res.status === 206 ? weights.subarray(10) : weights);
+    return res.status;
+  }
+
+  test("etag 'none' (the Xet bridge): no ETag; Range still works; If-Range only with the exact Last-Modified", async () => {
+    const { hub, cdnUrl } = await started({ cdn: { etag: "none" } });
+    try {
+      const h = await head(cdnUrl);
+      assert.equal(h.headers.get("etag"), null);
+      assert.equal(await ranged(cdnUrl), 206);
+      assert.equal(await ranged(cdnUrl, `"${sha256(weights)}"`), 200);
+      assert.equal(await ranged(cdnUrl, h.headers.get("last-modified")!), 206);
+    } finally {
+      await hub.close();
+    }
+  });
+
+  test("etag 'weak': W/ tags never satisfy If-Range, not even the server's own", async () => {
+    const { hub, cdnUrl } = await started({ cdn: { etag: "weak" } });
+    try {
+      const etag = (await head(cdnUrl)).headers.get("etag")!;
+      assert.match(etag, /^W\/"[0-9a-f]+-[0-9a-f]+"$/);
+      assert.equal(await ranged(cdnUrl, etag), 200);
+      assert.equal(await ranged(cdnUrl, etag.slice(2)), 200);
+      assert.equal(await ranged(cdnUrl), 206);
+    } finally {
+      await hub.close();
+    }
+  });
+
+  test("etag 'md5' (S3): a stable 32-hex tag that is not the content hash; it satisfies If-Range", async () => {
+    const { hub, cdnUrl } = await started({ cdn: { etag: "md5" } });
+    try {
+      const etag = (await head(cdnUrl)).headers.get("etag")!;
+      assert.match(etag, /^"[0-9a-f]{32}"$/);
+      assert.equal((await head(cdnUrl)).headers.get("etag"), etag);
+      assert.equal(await ranged(cdnUrl, etag), 206);
+      assert.equal(await ranged(cdnUrl, `"${sha256(weights)}"`), 200);
+    } finally {
+      await hub.close();
+    }
+  });
+
+  test("etag 'per-request' (several CDN nodes): every answer has its own tag, so an earlier tag answers 200", async () => {
+    const { hub, cdnUrl } = await started({ cdn: { etag: "per-request" } });
+    try {
+      const first = (await head(cdnUrl)).headers.get("etag")!;
+      const second = (await head(cdnUrl)).headers.get("etag")!;
+      assert.match(first, /^"[0-9a-f]+-[0-9a-f]+"$/);
+      assert.notEqual(first, second);
+      assert.equal(await ranged(cdnUrl, second), 200);
+      assert.equal(await ranged(cdnUrl), 206);
+    } finally {
+      await hub.close();
+    }
+  });
+
+  test("ranges false: Range is ignored (200, whole body, no Accept-Ranges)", async () => {
+    const { hub, cdnUrl } = await started({ cdn: { ranges: false } });
+    try {
+      assert.equal((await head(cdnUrl)).headers.get("accept-ranges"), null);
+      assert.equal(await ranged(cdnUrl), 200);
+    } finally {
+      await hub.close();
+    }
+  });
+
+  test("cdn.baseUrl sends LFS redirects to another server; a bad baseUrl is refused", async () => {
+    const { hub, cdnUrl } = await started({ cdn: { baseUrl: "http://127.0.0.1:9/mirror" } });
+    try {
+      assert.match(cdnUrl, /^http:\/\/127\.0\.0\.1:9\/mirror\/lfs\/[0-9a-f]{64}\?/);
+    } finally {
+      await hub.close();
+    }
+    await assert.rejects(HubEmulator.start({ cdn: { baseUrl: "ftp://x" } }), RangeError);
+  });
+
+  test("quirk relativeLfsRedirect: the LFS 302 names /lfs/… on the Hub host, which serves it", async () => {
+    const { hub, resolve } = await started({ quirks: { relativeLfsRedirect: true } });
+    try {
+      const h = await head(resolve("w.bin"));
+      assert.equal(h.status, 302);
+      assert.match(h.headers.get("location")!, /^\/lfs\/[0-9a-f]{64}\?/);
+      assert.equal(h.headers.get("x-linked-etag"), `"${sha256(weights)}"`);
+      assert.deepEqual(await body(await get(new URL(h.headers.get("location")!, hub.endpoint).href)), weights);
+    } finally {
+      await hub.close();
+    }
+  });
+
+  test("quirk noContentLength: chunked bodies, and HEAD of a regular file without Content-Length", async () => {
+    const { hub, cdnUrl, resolve } = await started({ quirks: { noContentLength: true } });
+    try {
+      const h = await head(resolve("t.txt"));
+      assert.equal(h.status, 200);
+      assert.equal(h.headers.get("content-length"), null);
+      const raw = await rawGet(resolve("t.txt"));
+      assert.equal(raw.headers.get("content-length"), undefined);
+      assert.equal(raw.headers.get("transfer-encoding"), "chunked");
+      assert.deepEqual(await body(await get(cdnUrl)), weights);
+      const first = await get(cdnUrl, { Range: "bytes=0-0" });
+      assert.equal(first.headers.get("content-range"), `bytes 0-0/${weights.length}`);
+      await first.body?.cancel();
+    } finally {
+      await hub.close();
+    }
+  });
+
+  test("quirk forceGzip: bodies are gzip although identity was asked, ranges count gzip bytes", async () => {
+    const { hub, resolve } = await started({ quirks: { forceGzip: true } });
+    try {
+      const raw = await rawGet(resolve("t.txt"), { "Accept-Encoding": "identity" });
+      assert.equal(raw.headers.get("content-encoding"), "gzip");
+      const { gunzipSync } = await import("node:zlib");
+      assert.equal(new TextDecoder().decode(gunzipSync(raw.body)), text);
+      const tail = await rawGet(resolve("t.txt"), { "Accept-Encoding": "identity", Range: "bytes=5-" });
+      assert.equal(tail.status, 206);
+      assert.deepEqual(tail.body, raw.body.subarray(5));
+    } finally {
+      await hub.close();
+    }
+  });
+
+  test("quirk headerCase: header names go out in the case asked for", async () => {
+    for (const headerCase of ["lower", "upper"] as const) {
+      const { hub, resolve } = await started({ quirks: { headerCase } });
+      try {
+        const names = await rawHeaderNames(resolve("t.txt"));
+        assert.ok(names.includes(headerCase === "lower" ? "x-repo-commit" : "X-REPO-COMMIT"), names.join(","));
+        assert.ok(names.includes(headerCase === "lower" ? "etag" : "ETAG"), names.join(","));
+      } finally {
+        await hub.close();
+      }
+    }
+  });
+
+  test("faults: a relative redirect to the same resource; Retry-After as an HTTP date; Content-Range forms", async () => {
+    const { hub, cdnUrl } = await started({});
+    try {
+      hub.injectFault({ kind: "redirect", status: 307, match: { cdn: true } });
+      const moved = await get(cdnUrl);
+      await moved.body?.cancel();
+      assert.equal(moved.status, 307);
+      const location = moved.headers.get("location")!;
+      assert.ok(location.startsWith(new URL(cdnUrl).pathname + "?"), location);
+      assert.equal(new URLSearchParams(location.split("?")[1]).get("hop"), "1");
+      assert.deepEqual(await body(await get(new URL(location, cdnUrl).href)), weights);
+
+      const date = new Date(Date.now() + 5000).toUTCString();
+      hub.injectFault({ kind: "status", status: 503, retryAfter: date });
+      const busy = await get(cdnUrl);
+      await busy.body?.cancel();
+      assert.equal(busy.headers.get("retry-after"), date);
+
+      hub.injectFault({ kind: "wrongContentRange", form: "unsatisfied" });
+      const star = await get(cdnUrl, { Range: "bytes=10-" });
+      await star.body?.cancel();
+      assert.equal(star.status, 206);
+      assert.equal(star.headers.get("content-range"), `bytes */${weights.length}`);
+      hub.injectFault({ kind: "wrongContentRange", form: "unknownTotal" });
+      const unknown = await get(cdnUrl, { Range: "bytes=10-" });
+      assert.equal(unknown.headers.get("content-range"), `bytes 10-${weights.length - 1}/*`);
+      assert.deepEqual(await body(unknown), weights.subarray(10));
+    } finally {
+      await hub.close();
+    }
+  });
+});
+
+/** The response header names exactly as the server wrote them. */
+function rawHeaderNames(url: string): Promise<string[]> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const socket = connect({ host: u.hostname, port: Number(u.port) }, () => {
+      socket.write(`HEAD ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close\r\n\r\n`);
+    });
+    socket.setEncoding("latin1");
+    socket.on("data", (d: string) => (text += d));
+    socket.on("error", reject);
+    socket.on("close", () => resolve(text.split("\r\n\r\n")[0].split("\r\n").slice(1).map((l) => l.slice(0, l.indexOf(":")))));
+  });
+}

@@ -11,7 +11,7 @@
  *    waiting, another process may finish the blob: then we just point at it.
  * 6. Claim a resumable file (`<etag>.partial`, a dead writer's temp file, a stale legacy
  *    `<etag>.incomplete`) by renaming it to our own name, or create our own temp file.
- * 7. Stream the bytes with `Range`/`If-Range`, hashing as they arrive; verify sha256 or
+ * 7. Stream the bytes (resuming with a plain `Range`), hashing as they arrive; verify sha256 or
  *    git sha1 and the size. A mismatch is discarded and retried once from zero.
  * 8. fsync and publish with one atomic rename into `blobs/<etag>` (an existing blob wins),
  *    then create the pointer. Without symlinks, the verified file moves into the snapshot.

@@ -44,8 +44,10 @@ const MAX_REDIRECTS = 10;
  * Send one request, following redirects by hand.
  *
  * `followAbsolute: false` stops at a redirect to another origin and returns it (HEAD of an
- * LFS file answers 302 to the CDN: its headers carry the metadata). Relative redirects
- * (a renamed repo answers 307) are always followed. The `Authorization` header goes only
+ * LFS file answers 302 to the CDN: its headers carry the metadata), and at any redirect that
+ * carries `X-Linked-Etag`: a mirror storing LFS objects on its own host answers with a
+ * relative `Location`, and the metadata is still on that answer, not on the file behind it.
+ * Other relative redirects (a renamed repo answers 307) are followed. The `Authorization` header goes only
  * to the endpoint's origin: fetch implementations differ in whether they strip it on a
  * cross-host redirect, so we never let them decide.
  *
@@ -97,7 +99,7 @@ export async function hubFetch(
     // the target is on the same origin (it reads `/\\host` and `/<TAB>/host` as another host).
     const text = location.trim();
     const relative = !/^[a-z][a-z0-9+.-]*:/i.test(text) && !text.startsWith("//") && next.origin === current.origin;
-    if (!options.followAbsolute && !relative) return res;
+    if (!options.followAbsolute && (!relative || res.headers.has("x-linked-etag"))) return res;
     await res.body?.cancel().catch(() => {});
     current = next;
   }
@@ -189,7 +191,9 @@ export function isRetryableStatus(status: number): boolean {
 /**
  * How long to wait before attempt `attempt` (1-based): exponential from 500 ms, capped at
  * 8 s, with jitter so a crowd of workers does not retry in lock-step; a `Retry-After`
- * header (seconds or HTTP date) wins, capped at 60 s.
+ * header (seconds, or an HTTP date in any of RFC 9110's three formats) wins, capped at 60 s.
+ * A date already past (or our clock ahead of the server's) falls back to the backoff rather
+ * than retrying at once in a tight loop.
  *
  * @example
  * ```ts
@@ -200,12 +204,80 @@ export function retryDelayMs(attempt: number, retryAfter: string | null, platfor
   if (retryAfter) {
     const seconds = Number(retryAfter.trim());
     if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 60_000);
-    const date = Date.parse(retryAfter);
-    if (!Number.isNaN(date)) return Math.min(Math.max(0, date - platform.now()), 60_000);
+    const date = parseHttpDate(retryAfter);
+    if (date !== undefined && date > platform.now()) return Math.min(date - platform.now(), 60_000);
   }
   const base = Math.min(500 * 2 ** (attempt - 1), 8_000);
   const jitter = parseInt(platform.randomHex(2), 16) / 0xffff;
   return Math.round(base * (0.75 + jitter / 2));
+}
+
+/**
+ * Parse an HTTP date (IMF-fixdate, RFC 850 or asctime; RFC 9110 §5.6.7) to milliseconds since
+ * the epoch. asctime carries no zone and means GMT, which `Date.parse` would read as local time.
+ *
+ * @example
+ * ```ts
+ * parseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT"); // 784111777000
+ * parseHttpDate("Sun Nov  6 08:49:37 1994");      // 784111777000
+ * ```
+ */
+export function parseHttpDate(text: string): number | undefined {
+  const value = text.trim();
+  if (!/^[A-Za-z]{3}/.test(value)) return undefined;
+  const zoned = /\b(GMT|UTC)$|[+-]\d{4}$/i.test(value) ? value : `${value} GMT`;
+  const ms = Date.parse(zoned);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/**
+ * The content codings of a response other than `identity`, or `undefined` when its bytes are
+ * the file's own. We always ask for `Accept-Encoding: identity`; a server that encodes anyway
+ * sends bytes whose length and ranges are those of the encoded stream, and `fetch`
+ * implementations disagree on decoding them (Node's and Bun's decode gzip, Deno's does not when
+ * the request set `Accept-Encoding` itself), so such a body can be neither sized nor resumed
+ * the same way everywhere.
+ *
+ * @example
+ * ```ts
+ * contentCodings(new Response("", { headers: { "content-encoding": "gzip" } })); // "gzip"
+ * contentCodings(new Response("", { headers: { "content-encoding": "identity" } })); // undefined
+ * ```
+ */
+export function contentCodings(res: Response): string | undefined {
+  const codings = (res.headers.get("content-encoding") ?? "").split(",").map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== "" && c !== "identity");
+  return codings.length > 0 ? codings.join(", ") : undefined;
+}
+
+/** A parsed `Content-Range: bytes START-END/TOTAL`; `total` is `undefined` for `/*`. */
+export interface ContentRange {
+  /** First byte sent (0-based). */
+  readonly start: number;
+  /** Last byte sent, inclusive. */
+  readonly end: number;
+  /** The full length of the representation, `undefined` when the server sent `*`. */
+  readonly total: number | undefined;
+}
+
+/**
+ * Parse a satisfied `Content-Range` (RFC 9110 §14.4): `bytes START-END/TOTAL` or, when the
+ * server does not know the length, `bytes START-END/*`. The unit is case-insensitive. The
+ * 416 form (a `*` instead of the range) and anything malformed give `null`.
+ *
+ * @example
+ * ```ts
+ * parseContentRange("bytes 100-199/200"); // { start: 100, end: 199, total: 200 }
+ * parseContentRange("bytes 0-0/*");       // { start: 0, end: 0, total: undefined }
+ * ```
+ */
+export function parseContentRange(header: string | null): ContentRange | null {
+  const m = /^\s*bytes\s+(\d{1,16})-(\d{1,16})\/(\d{1,16}|\*)\s*$/i.exec(header ?? "");
+  if (!m) return null;
+  const [start, end] = [Number(m[1]), Number(m[2])];
+  const total = m[3] === "*" ? undefined : Number(m[3]);
+  if (end < start || (total !== undefined && end >= total)) return null;
+  return { start, end, total };
 }
 
 /**

@@ -121,8 +121,8 @@ async function listTree(ctx: RepoContext, commit: string, maxAttempts: number): 
   const files: TreeFile[] = [];
   const endpointOrigin = new URL(ctx.client.endpoint).origin;
   let url: string | null = apiUrl(ctx.client.endpoint, ctx.repoType, ctx.repoId, `/tree/${commit}?recursive=true&expand=false`);
-  for (let page = 0; url; page++) {
-    if (page > 100_000) throw new UnsafeResponseError("the tree listing does not end (more than 100000 pages)");
+  for (let pages = 0; url; pages++) {
+    if (pages > 100_000) throw new UnsafeResponseError("the tree listing does not end (more than 100000 pages)");
     const res: Response = await requestWithRetries(ctx.client, url, { method: "GET" }, { followAbsolute: false }, ctx, maxAttempts);
     const entries = await res.json().catch(() => null);
     if (!Array.isArray(entries)) throw new UnsafeResponseError(`the tree listing of ${ctx.repoId} is not a JSON array`);
@@ -130,9 +130,11 @@ async function listTree(ctx: RepoContext, commit: string, maxAttempts: number): 
       if (entry?.type === "file") files.push(treeFileFrom(entry));
     }
     const next = nextLink(res.headers.get("link"));
+    const page: string = res.url || url;
     url = null;
     if (next) {
-      const target = new URL(next, ctx.client.endpoint);
+      // A relative target is relative to the page that named it (RFC 8288), not to the endpoint.
+      const target = new URL(next, page);
       if (target.origin !== endpointOrigin) throw new UnsafeResponseError(`tree pagination leads to another host: '${printable(next)}'`);
       url = target.href;
     }

@@ -1,12 +1,34 @@
 /**
- * Moving a file's bytes from the Hub into a temp file we own, hashing them on the
- * way (DESIGN invariants 1 and 8).
+ * Moving a file's bytes from the Hub (or its CDN) into a temp file we own, hashing them on
+ * the way (DESIGN invariants 1 and 8).
  *
- * Resume asks the server to prove it still has the same content: `Range` plus
- * `If-Range: "<etag>"`. A `206` whose `Content-Range` does not start where we asked, or
- * does not end at the expected size, is refused; a `200` to a ranged request means "not
- * the same content" and we restart from zero. Dropped connections, 5xx and 429 are retried
- * in-process from the bytes already written.
+ * Resume asks for the rest with a plain `Range: bytes=N-`, as the Python client does, and
+ * never sends `If-Range`. Why:
+ *
+ * - Our content hash is not the server's validator. CDNs and mirrors label bytes with their
+ *   own `ETag` (nginx `"<hex mtime>-<hex size>"`, S3/CloudFront MD5-like tags, the Xet bridge
+ *   none at all), and by RFC 9110 an `If-Range` that does not match strongly is answered with
+ *   `200` and the whole body. Sending `If-Range: "<sha256>"` made every resume through nginx
+ *   a restart: a 64 MiB download interrupted twice fetched 1.55× the file.
+ * - A strong `ETag` the server itself sent earlier in this transfer would be an honest
+ *   validator, but it buys nothing here and costs much. The URL names fixed content (an LFS
+ *   object by its sha256, a regular file pinned to its commit), so "the representation
+ *   changed" can only mean the server is wrong, and verification at the end catches that with
+ *   or without `If-Range`: a wrong prefix costs one retry from zero, never a wrong blob. Yet a
+ *   CDN with several nodes sends a different `ETag` from each, so every retry landing on
+ *   another node would be answered `200` and fetch the whole file again (measured against the
+ *   emulator's CDN with a new `ETag` per answer, a 24 MiB download whose connection dropped
+ *   twice after 6 MiB: 1.50× the file sent with the server's own tag in `If-Range`, 1.00× with
+ *   a plain `Range`; every retry is one more full download).
+ * - Across processes (a claimed `.partial`) there is no earlier answer to take a validator from.
+ *
+ * What is still checked, because it decides where bytes go: a `206` must say
+ * `Content-Range: bytes N-(SIZE-1)/SIZE` for the `N` we asked (`/*`, a length the server does
+ * not know, is accepted when the end shows it); anything else restarts from zero. A `200` to
+ * a ranged request (a server ignoring `Range`) restarts from zero in the same file: truncate,
+ * never append. A body with a `Content-Encoding` (we ask for identity) is refused, see
+ * {@link contentCodings}. Dropped connections, 5xx and 429 are retried in-process from the
+ * bytes already written.
  *
  * Speed: chunks are coalesced into 1 MiB writes (RUNTIMES.md: 459 → 708 MB/s on Node) with
  * one write in flight while the next buffer fills, and each byte is copied once.
@@ -15,10 +37,21 @@
  */
 
 import { AbortedError, HubcacheError, NetworkError, UnsafeResponseError } from "./errors.ts";
-import { backOff, hubErrorFor, hubFetch, type HubClient, isRetryableStatus, retryDelayMs, type RequestSubject } from "./http.ts";
+import {
+  backOff,
+  contentCodings,
+  hubErrorFor,
+  hubFetch,
+  type HubClient,
+  isRetryableStatus,
+  parseContentRange,
+  retryDelayMs,
+  type RequestSubject,
+} from "./http.ts";
 import type { FileMetadata } from "./metadata.ts";
 import type { FileHandle, Hasher, Runtime } from "./ports.ts";
 import { contentHasher, hashPrefix } from "./content_hash.ts";
+import { printable } from "./validate.ts";
 
 const WRITE_CHUNK = 1 << 20;
 
@@ -89,10 +122,7 @@ export async function transferBlob(
   while (state.written < meta.size && !overflow) {
     const headers: Record<string, string> = {};
     const requestedFrom = state.written;
-    if (requestedFrom > 0) {
-      headers.range = `bytes=${requestedFrom}-`;
-      headers["if-range"] = `"${meta.etag}"`;
-    }
+    if (requestedFrom > 0) headers.range = `bytes=${requestedFrom}-`;
     let res: Response;
     try {
       res = await hubFetch(client, meta.location, { method: "GET", headers }, { followAbsolute: true });
@@ -114,15 +144,27 @@ export async function transferBlob(
       await fail(new UnsafeResponseError(`the server refused range ${requestedFrom}- (HTTP 416) and a full download failed`), null);
       continue;
     }
+    if (res.status === 200 || res.status === 206) {
+      const codings = contentCodings(res);
+      if (codings !== undefined) {
+        await res.body?.cancel().catch(() => {});
+        throw new UnsafeResponseError(
+          `${new URL(res.url || meta.location).origin} sent '${options.subject.path}' with Content-Encoding '${printable(codings)}' ` +
+            `although hubcache asked for the bytes as stored (Accept-Encoding: identity); an encoded body cannot be sized, ` +
+            `resumed or verified the same way on every runtime. Make the server or proxy honour Accept-Encoding: identity`,
+        );
+      }
+    }
     if (res.status === 206) {
       if (requestedFrom === 0 || !contentRangeMatches(res.headers.get("content-range"), requestedFrom, meta.size)) {
         await res.body?.cancel().catch(() => {});
         await fromZero();
-        await fail(new UnsafeResponseError(`bad Content-Range '${res.headers.get("content-range")}' for a request from byte ${requestedFrom}`), null);
+        await fail(new UnsafeResponseError(`bad Content-Range '${printable(res.headers.get("content-range") ?? "")}' for a request from byte ${requestedFrom}`), null);
         continue;
       }
     } else if (res.status === 200) {
-      // 200 to a ranged request: If-Range said the content is not the one we hold a prefix of.
+      // 200 to a ranged request: this server ignores Range. The body is the whole file, so
+      // it goes in from byte 0 (truncating, never appending).
       if (requestedFrom > 0) await fromZero();
     } else {
       await res.body?.cancel().catch(() => {});
@@ -157,18 +199,21 @@ async function restartFromZero(file: FileHandle, state: TransferState): Promise<
 }
 
 /**
- * Check `Content-Range: bytes START-END/TOTAL` against what we asked for.
+ * Check a `206`'s `Content-Range` against what we asked for: it must run from `start` to the
+ * last byte of a file of `total` bytes. A total of `*` (unknown to the server) is accepted
+ * when the end shows the same length.
  *
  * @example
  * ```ts
  * contentRangeMatches("bytes 100-199/200", 100, 200); // true
+ * contentRangeMatches("bytes 100-199/*", 100, 200);   // true
+ * contentRangeMatches("bytes 99-199/200", 100, 200);  // false
  * ```
  */
 export function contentRangeMatches(header: string | null, start: number, total: number): boolean {
-  const m = /^\s*bytes\s+(\d{1,16})-(\d{1,16})\/(\d{1,16})\s*$/i.exec(header ?? "");
-  if (!m) return false;
-  const [s, e, t] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  return s === start && t === total && e === total - 1;
+  const range = parseContentRange(header);
+  if (!range) return false;
+  return range.start === start && range.end === total - 1 && (range.total === undefined || range.total === total);
 }
 
 interface PumpOutcome {

@@ -22,6 +22,9 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import { CdnLabels, ifRangeHolds } from "./cdn.ts";
+import type { CdnOptions, Validators } from "./cdn.ts";
 import { FaultQueue } from "./faults.ts";
 import type { Fault, FaultTarget } from "./faults.ts";
 import { RepoStore } from "./repo_store.ts";
@@ -43,6 +46,39 @@ export interface HubEmulatorOptions {
   readonly tokens?: readonly string[];
   /** Files of at least this many bytes are committed as LFS. Default 1024. */
   readonly lfsThreshold?: number;
+  /** How the CDN serving LFS files behaves; the default is an nginx-like server (see {@link CdnOptions}). */
+  readonly cdn?: CdnOptions;
+  /** HTTP behaviours of real servers that clients tend not to expect; all off by default. */
+  readonly quirks?: HttpQuirks;
+}
+
+/**
+ * HTTP behaviours of real servers, proxies and mirrors, each switched on separately.
+ *
+ * @example
+ * ```ts
+ * const hub = await HubEmulator.start({ quirks: { noContentLength: true, headerCase: "lower" } });
+ * ```
+ */
+export interface HttpQuirks {
+  /**
+   * LFS files answer `302` with a `Location` relative to the Hub (`/lfs/<sha256>?…`), and the Hub
+   * listener serves those paths itself: a mirror that stores LFS objects on its own host.
+   */
+  readonly relativeLfsRedirect?: boolean;
+  /**
+   * File bodies are sent without `Content-Length` (chunked), and `HEAD` of a regular file carries
+   * no `Content-Length`: a server that streams what it serves.
+   */
+  readonly noContentLength?: boolean;
+  /** The LFS `302` carries no `X-Linked-Size` (a proxy that passes only some of the Hub's headers). */
+  readonly noLinkedSize?: boolean;
+  /** File bodies are gzip-encoded (`Content-Encoding: gzip`) although the client asked for `identity`. */
+  readonly forceGzip?: boolean;
+  /** Response header names as sent: `"lower"` (as HTTP/2 and many proxies write them) or `"upper"`. */
+  readonly headerCase?: "lower" | "upper";
+  /** Tree pages name the next page with a relative reference (`Link: <?cursor=…>; rel="next"`), which RFC 8288 resolves against the page. */
+  readonly relativeLinks?: boolean;
 }
 
 /**
@@ -140,6 +176,10 @@ export class HubEmulator {
   readonly #faults = new FaultQueue();
   readonly #tokens: ReadonlySet<string>;
   readonly #pageSize: number;
+  readonly #cdn: CdnOptions;
+  readonly #labels: CdnLabels;
+  readonly #quirks: HttpQuirks;
+  readonly #gzipped = new WeakMap<Uint8Array, Uint8Array>();
   readonly #servers: Server[] = [];
   readonly #sockets = new Set<Socket>();
   readonly #stop = new AbortController();
@@ -156,6 +196,13 @@ export class HubEmulator {
     this.#pageSize = pageSize;
     this.#tokens = new Set(options.tokens ?? ["hf_test_token"]);
     this.#store = new RepoStore({ lfsThreshold, lfsObjects: new Map() });
+    this.#cdn = options.cdn ?? {};
+    if (this.#cdn.baseUrl !== undefined && !/^https?:\/\/[^/]+(\/.*)?$/.test(this.#cdn.baseUrl)) {
+      throw new RangeError(`cdn.baseUrl must be an http(s) URL, got ${this.#cdn.baseUrl}`);
+    }
+    // Objects "written" an hour ago: Last-Modified is then a strong validator (RFC 9110 §8.8.2.2).
+    this.#labels = new CdnLabels(this.#cdn.etag ?? "nginx", Math.floor(Date.now() / 1000) - 3600);
+    this.#quirks = options.quirks ?? {};
   }
 
   /**
@@ -193,7 +240,8 @@ export class HubEmulator {
   }
 
   /**
-   * Where LFS downloads are redirected, `http://localhost:<port>`: a different host than the endpoint.
+   * The emulator's own CDN listener, `http://localhost:<port>`: a different host than the endpoint.
+   * LFS downloads are redirected here unless `cdn.baseUrl` names another server.
    *
    * @example
    * ```ts
@@ -388,7 +436,7 @@ export class HubEmulator {
       segments: rawPath.split("/").slice(1),
     };
     try {
-      if (cdn) await this.#serveCdn(x);
+      if (cdn || (this.#quirks.relativeLfsRedirect && x.segments[0] === "lfs")) await this.#serveCdn(x);
       else if (x.segments[0] === "api") await this.#serveApi(x);
       else await this.#serveResolve(x);
     } catch (error) {
@@ -418,7 +466,7 @@ export class HubEmulator {
     if (id === undefined || !rev || filePath === undefined || filePath === "") return this.#notFound(x);
     this.#describe(x, id, filePath);
 
-    if (this.#statusFault(x)) return;
+    if (this.#statusFault(x) || this.#redirectFault(x)) return;
     const repo = this.#openRepo(x, type, id, TYPE_PREFIX[type], segs.slice(at));
     if (!repo) return;
     const snap = this.#checkout(x, repo, rev.revision);
@@ -428,7 +476,8 @@ export class HubEmulator {
       return this.#error(x, 404, "EntryNotFound", `${filePath} does not exist on "${rev.revision}"`, { "X-Repo-Commit": snap.sha });
     }
     if (!file.lfs) {
-      return this.#serveBytes(x, file.content, file.gitSha1, { "X-Repo-Commit": snap.sha });
+      // The Hub's own ETag for a regular file is its git blob id; it honours Range always.
+      return this.#serveBytes(x, file.content, { etag: `"${file.gitSha1}"` }, true, { "X-Repo-Commit": snap.sha });
     }
     const query = new URLSearchParams({
       repo: repo.id,
@@ -437,7 +486,8 @@ export class HubEmulator {
       expires: String(Math.floor(Date.now() / 1000) + 3600),
       signature: randomBytes(12).toString("hex"),
     });
-    const location = `${this.#cdnOrigin}/lfs/${file.sha256}?${query}`;
+    const cdnBase = this.#quirks.relativeLfsRedirect ? "" : (this.#cdn.baseUrl ?? this.#cdnOrigin);
+    const location = `${cdnBase}/lfs/${file.sha256}?${query}`;
     const body = encoder.encode(`Found. Redirecting to ${location}`);
     this.#head(x, 302, {
       Location: location,
@@ -445,7 +495,7 @@ export class HubEmulator {
       // that stores blobs under it fails integrity checks, as it would against the real Hub.
       ETag: `"${file.gitSha1}"`,
       "X-Linked-Etag": `"${file.sha256}"`,
-      "X-Linked-Size": String(file.content.length),
+      ...(this.#quirks.noLinkedSize ? {} : { "X-Linked-Size": String(file.content.length) }),
       "X-Repo-Commit": snap.sha,
       ...(file.xetHash ? { "X-Xet-Hash": file.xetHash } : {}),
       "Content-Type": "text/plain; charset=utf-8",
@@ -473,7 +523,7 @@ export class HubEmulator {
     if (x.method !== expected && !(expected === "GET" && x.method === "HEAD")) return this.#notFound(x);
     this.#describe(x, id, undefined);
 
-    if (this.#statusFault(x)) return;
+    if (this.#statusFault(x) || this.#redirectFault(x)) return;
     const repo = this.#openRepo(x, type, id, `/api/${x.segments[1]}`, segs.slice(idSegs.length));
     if (!repo) return;
     const snap = this.#checkout(x, repo, rev.revision);
@@ -502,7 +552,7 @@ export class HubEmulator {
     const headers: Record<string, string> = {};
     if (from + page.length < entries.length) {
       params.set("cursor", encodeCursor(page[page.length - 1].path));
-      headers.Link = `<${this.#endpoint}${x.rawPath}?${params}>; rel="next"`;
+      headers.Link = this.#quirks.relativeLinks ? `<?${params}>; rel="next"` : `<${this.#endpoint}${x.rawPath}?${params}>; rel="next"`;
     }
     this.#json(x, 200, page, headers);
   }
@@ -543,12 +593,12 @@ export class HubEmulator {
     const query = new URLSearchParams(x.rawQuery);
     const id = query.get("repo") ?? undefined;
     this.#describe(x, id, query.get("path") ?? undefined);
-    if (this.#statusFault(x)) return;
+    if (this.#statusFault(x) || this.#redirectFault(x)) return;
     if (!content) return this.#notFound(x);
     const type = query.get("type") ?? "model";
     const found = id !== undefined && type in TYPE_PREFIX ? this.#store.find(type as RepoType, id) : undefined;
     if (found) this.#moveBranchFault(x, found.repo);
-    this.#serveBytes(x, content, sha256, {});
+    this.#serveBytes(x, content, this.#labels.of(sha256, content.length), this.#cdn.ranges ?? true, {});
   }
 
   // ---- shared steps ---------------------------------------------------------------------------
@@ -564,6 +614,19 @@ export class HubEmulator {
     const headers: Record<string, string> = {};
     if (fault.retryAfter !== undefined) headers["Retry-After"] = String(fault.retryAfter);
     this.#error(x, fault.status, undefined, `injected ${fault.status}`, headers);
+    return true;
+  }
+
+  /** A relative redirect to the same resource (one more `hop` in the query, so it is a new URL). */
+  #redirectFault(x: Exchange): boolean {
+    const fault = this.#faults.take("redirect", x.target);
+    if (!fault) return false;
+    const params = new URLSearchParams(x.rawQuery);
+    params.set("hop", String(Number(params.get("hop") ?? "0") + 1));
+    const location = `${x.rawPath}?${params}`;
+    const body = encoder.encode(`Redirecting to ${location}`);
+    this.#head(x, fault.status ?? 302, { Location: location, "Content-Type": "text/plain; charset=utf-8", "Content-Length": String(body.length) });
+    this.#end(x, body);
     return true;
   }
 
@@ -612,17 +675,24 @@ export class HubEmulator {
   }
 
   /**
-   * Answer with file bytes: Range / If-Range / 416 as a CDN does, then the body faults.
+   * Answer with file bytes: Range, strict If-Range (RFC 9110 §13.1.5) and 416 as a real server
+   * does, the quirks, then the body faults. `validators` are what this server calls the bytes;
+   * `rangesHonoured: false` is a server that ignores `Range`.
    */
-  #serveBytes(x: Exchange, content: Uint8Array, etag: string, extra: Record<string, string>): void {
-    const size = content.length;
+  #serveBytes(x: Exchange, content: Uint8Array, validators: Validators, rangesHonoured: boolean, extra: Record<string, string>): void {
+    // A server that compresses regardless of Accept-Encoding serves (and ranges over) the gzip stream.
+    const served = this.#quirks.forceGzip ? this.#gzip(content) : content;
+    const size = served.length;
     const get = x.method === "GET";
-    let range = get ? parseRange(x.req.headers.range, size) : { kind: "none" } as RangeRequest;
+    let range = get && rangesHonoured ? parseRange(x.req.headers.range, size) : { kind: "none" } as RangeRequest;
     const ifRange = header(x.req, "if-range");
-    // If-Range compares strongly: only the exact quoted etag keeps the range.
-    if (range.kind !== "none" && ifRange !== undefined && ifRange !== `"${etag}"`) range = { kind: "none" };
+    if (range.kind !== "none" && ifRange !== undefined && !ifRangeHolds(ifRange, validators, Date.now())) range = { kind: "none" };
     if (range.kind !== "none" && this.#faults.take("ignoreRange", x.target)) range = { kind: "none" };
-    const common = { ETag: `"${etag}"`, "Accept-Ranges": "bytes", ...extra };
+    const common: Record<string, string> = { ...extra };
+    if (validators.etag !== undefined) common.ETag = validators.etag;
+    if (validators.lastModified !== undefined) common["Last-Modified"] = validators.lastModified;
+    if (rangesHonoured) common["Accept-Ranges"] = "bytes";
+    if (this.#quirks.forceGzip) common["Content-Encoding"] = "gzip";
     if (range.kind === "unsatisfiable") {
       this.#head(x, 416, { ...common, "Content-Range": `bytes */${size}`, "Content-Length": "0" });
       return this.#end(x);
@@ -630,17 +700,23 @@ export class HubEmulator {
     let start = 0;
     let end = size - 1;
     let status = 200;
+    let contentRange: string | undefined;
     if (range.kind === "range") {
       ({ start, end } = range);
       status = 206;
-      if (this.#faults.take("wrongContentRange", x.target)) start = start > 0 ? start - 1 : start + 1;
+      const wrong = this.#faults.take("wrongContentRange", x.target);
+      // "shifted" sends the bytes its header names, just not the ones asked for.
+      if (wrong && (wrong.form ?? "shifted") === "shifted") start = start > 0 ? start - 1 : start + 1;
+      contentRange = `bytes ${start}-${end}/${size}`;
+      if (wrong?.form === "unsatisfied") contentRange = `bytes */${size}`;
+      else if (wrong?.form === "unknownTotal") contentRange = `bytes ${start}-${end}/*`;
     }
     const length = Math.max(0, end - start + 1);
     this.#head(x, status, {
       ...common,
       "Content-Type": "application/octet-stream",
-      "Content-Length": String(length),
-      ...(status === 206 ? { "Content-Range": `bytes ${start}-${end}/${size}` } : {}),
+      ...(this.#quirks.noContentLength ? {} : { "Content-Length": String(length) }),
+      ...(contentRange !== undefined ? { "Content-Range": contentRange } : {}),
     });
     if (!get) return this.#end(x);
 
@@ -652,7 +728,13 @@ export class HubEmulator {
     if (stall) [plan.stallAt, plan.stallMs] = [stall.afterBytes, stall.ms];
     const corrupt = this.#faults.take("corrupt", x.target, (f) => f.offset >= start && f.offset < start + length);
     if (corrupt) plan.corruptAt = corrupt.offset - start;
-    void this.#streamBody(x, content, start, length, plan).catch(() => x.res.destroy());
+    void this.#streamBody(x, served, start, length, plan).catch(() => x.res.destroy());
+  }
+
+  #gzip(content: Uint8Array): Uint8Array {
+    let z = this.#gzipped.get(content);
+    if (!z) this.#gzipped.set(content, z = new Uint8Array(gzipSync(content)));
+    return z;
   }
 
   /**
@@ -747,7 +829,11 @@ export class HubEmulator {
 
   #head(x: Exchange, status: number, headers: Record<string, string>): void {
     x.record.status = status;
-    x.res.writeHead(status, headers);
+    const names = this.#quirks.headerCase;
+    if (names === undefined) return void x.res.writeHead(status, headers);
+    const cased: Record<string, string> = {};
+    for (const [name, value] of Object.entries(headers)) cased[names === "lower" ? name.toLowerCase() : name.toUpperCase()] = value;
+    x.res.writeHead(status, cased);
   }
 
   #end(x: Exchange, body?: Uint8Array): void {

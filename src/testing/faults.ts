@@ -47,15 +47,20 @@ export interface FaultCommon {
 /**
  * One fault. Body faults (`drop`, `stall`, `corrupt`, `shortBody`, `ignoreRange`,
  * `wrongContentRange`) act only on `GET`s that serve file bytes (a resolve of a regular file, or a
- * CDN download); `status` and `moveBranch` act on any matching request.
+ * CDN download); `status`, `redirect` and `moveBranch` act on any matching request.
  *
  * - `drop`: send the headers and `afterBytes` body bytes, then destroy the socket
  *   (only for bodies longer than `afterBytes`).
  * - `stall`: send `afterBytes` body bytes, pause `ms`, then continue.
  * - `corrupt`: flip one byte at absolute file offset `offset` (only when the served bytes cover it).
  * - `ignoreRange`: answer a request that carries `Range` with `200` and the whole body.
- * - `status`: answer `status` (with `Retry-After: retryAfter` seconds when given).
- * - `wrongContentRange`: answer `206` with a `Content-Range` whose start differs from the request's.
+ * - `status`: answer `status`, with `Retry-After: retryAfter` when given (a number of seconds, or
+ *   a string sent verbatim: an HTTP date such as `new Date(Date.now() + 2000).toUTCString()`).
+ * - `wrongContentRange`: answer `206` with a `Content-Range` other than `bytes START-END/TOTAL` for
+ *   the range asked: `form` `"shifted"` (default) starts one byte off, `"unsatisfied"` is the 416 form (a `*` instead
+ *   of the range, then `/TOTAL`), `"unknownTotal"` is `bytes START-END/*` (right range, no total; RFC 9110 allows it).
+ * - `redirect`: answer `status` (default 302) with a relative `Location` naming the same
+ *   resource (path and query as requested, plus `hop=N`), as a CDN or mirror moving a path does.
  * - `shortBody`: declare the full `Content-Length`, send `bytes`, then destroy the socket.
  * - `moveBranch`: point `branch` of the request's repo at commit `to`, then answer normally.
  *
@@ -70,8 +75,9 @@ export type Fault =
   | (FaultCommon & { readonly kind: "stall"; readonly afterBytes: number; readonly ms: number })
   | (FaultCommon & { readonly kind: "corrupt"; readonly offset: number })
   | (FaultCommon & { readonly kind: "ignoreRange" })
-  | (FaultCommon & { readonly kind: "status"; readonly status: 500 | 502 | 503 | 504 | 429; readonly retryAfter?: number })
-  | (FaultCommon & { readonly kind: "wrongContentRange" })
+  | (FaultCommon & { readonly kind: "status"; readonly status: 500 | 502 | 503 | 504 | 429; readonly retryAfter?: number | string })
+  | (FaultCommon & { readonly kind: "wrongContentRange"; readonly form?: "shifted" | "unsatisfied" | "unknownTotal" })
+  | (FaultCommon & { readonly kind: "redirect"; readonly status?: 301 | 302 | 303 | 307 | 308 })
   | (FaultCommon & { readonly kind: "shortBody"; readonly bytes: number })
   | (FaultCommon & { readonly kind: "moveBranch"; readonly branch: string; readonly to: string });
 

@@ -1,7 +1,8 @@
 /**
  * `hubcache/testing`: a local Hugging Face Hub for offline tests of download clients: a real
- * HTTP server on 127.0.0.1 with in-memory repos, a CDN on another host name, fault switches and
- * a request log. Runs on Node 20+, Deno and Bun.
+ * HTTP server on 127.0.0.1 with in-memory repos, a CDN on another host name that behaves like
+ * real ones (its own `ETag`, strict `If-Range`, switchable variants), fault switches and a
+ * request log. Runs on Node 20+, Deno and Bun.
  *
  * @example
  * ```ts
@@ -18,7 +19,8 @@
  */
 
 export { HubEmulator } from "./emulator.ts";
-export type { HubEmulatorOptions, RecordedRequest } from "./emulator.ts";
+export type { HttpQuirks, HubEmulatorOptions, RecordedRequest } from "./emulator.ts";
+export type { CdnEtagStyle, CdnOptions } from "./cdn.ts";
 export { EmulatedRepo } from "./repo_store.ts";
 export type { CommitOptions, FileInfo, RepoOptions, Snapshot, StoredFile, TreeEntry } from "./repo_store.ts";
 export type { Fault, FaultCommon, FaultKind, FaultMatch } from "./faults.ts";

@@ -5,7 +5,7 @@
  */
 
 import * as fsp from "node:fs/promises";
-import { HubEmulator } from "../../src/testing/mod.ts";
+import { HubEmulator, type HubEmulatorOptions } from "../../src/testing/mod.ts";
 import type { Runtime } from "../../src/core/ports.ts";
 import { testRuntime } from "./runtime.ts";
 import { makeTempDir, removeTempDir } from "./tmp.ts";
@@ -31,7 +31,7 @@ export interface HubFixture {
  * const fx = await startHub(); try { … } finally { await fx.close(); }
  * ```
  */
-export async function startHub(options: { lfsThreshold?: number; pageSize?: number } = {}): Promise<HubFixture> {
+export async function startHub(options: HubEmulatorOptions = {}): Promise<HubFixture> {
   const hub = await HubEmulator.start(options);
   const cacheDir = await makeTempDir("hubcache-cache-");
   const runtime = testRuntime();
@@ -67,6 +67,19 @@ export function bytes(size: number, seed = 1): Uint8Array {
     out[i] = x & 0xff;
   }
   return out;
+}
+
+/**
+ * A random whole number in [lo, hi): where to interrupt a download, so that runs cover
+ * different points.
+ *
+ * @example
+ * ```ts
+ * const killAt = randomBetween(0.1 * size, 0.4 * size);
+ * ```
+ */
+export function randomBetween(lo: number, hi: number): number {
+  return Math.floor(lo + Math.random() * (hi - lo));
 }
 
 /** Names in a directory, or [] if it does not exist. */

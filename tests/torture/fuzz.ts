@@ -311,10 +311,13 @@ function contentRangeProperty(): fc.IProperty<never> {
     }
     check(typeof ok === "boolean", "contentRangeMatches returned a non-boolean");
     if (ok) {
-      const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+)\s*$/i.exec(h ?? "");
-      check(m !== null && Number(m[1]) === start && Number(m[3]) === total && Number(m[2]) === total - 1, `accepted ${shown(h)} for a request from ${start} of ${total}`);
+      // The total may be "*" (unknown to the server, RFC 9110 §14.4): the end still shows it.
+      const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/i.exec(h ?? "");
+      check(m !== null && Number(m[1]) === start && (m[3] === "*" || Number(m[3]) === total) && Number(m[2]) === total - 1, `accepted ${shown(h)} for a request from ${start} of ${total}`);
     }
     if (start < total) check(contentRangeMatches(`bytes ${start}-${total - 1}/${total}`, start, total), `refused the exact range for ${start} of ${total}`);
+    if (start < total) check(contentRangeMatches(`bytes ${start}-${total - 1}/*`, start, total), `refused the exact range with an unknown total for ${start} of ${total}`);
+    check(!contentRangeMatches(`bytes */${total}`, start, total), `accepted the unsatisfied form for ${start} of ${total}`);
   }) as unknown as fc.IProperty<never>;
 }
 
@@ -583,7 +586,7 @@ const PROPERTIES: readonly FuzzProperty[] = [
   { name: "parseEtag: only 40/64 lowercase hex, idempotent, a blob name", weight: 8, make: etagProperty },
   { name: "parseCommit: only 40 lowercase hex, idempotent", weight: 6, make: commitProperty },
   { name: "parseSize: only non-negative safe integers, exactly the number written, idempotent", weight: 7, make: sizeProperty },
-  { name: "contentRangeMatches: accepts exactly the range asked for, never throws", weight: 8, make: contentRangeProperty },
+  { name: "contentRangeMatches: accepts exactly the range asked for (total given or *), never throws", weight: 8, make: contentRangeProperty },
   { name: "nextLink: returns a <target> of the header (the rel=next one), never throws", weight: 7, make: linkProperty },
   { name: "retryDelayMs: finite, between 0 and 60 s, whatever Retry-After says", weight: 7, make: retryAfterProperty },
   { name: "parseBlobsEntry: a recognised name is exactly the name its kind produces", weight: 8, make: blobsEntryProperty },

@@ -1,0 +1,118 @@
+/**
+ * Resume against every kind of CDN seen in the field, counting what the CDN sent. Each variant
+ * gets the same story: a CLI process on this runtime is SIGKILLed at a random point, an
+ * in-process download adopts its temp file and is aborted at a random point (its bytes become
+ * `.partial`), and a last download claims the partial and finishes through a connection that
+ * drops mid-body. Where the CDN supports ranges the whole story may cost at most 1.1× the file;
+ * where it ignores `Range` the blob must still be exact.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fsp from "node:fs/promises";
+import { join } from "node:path";
+import { downloadFile } from "../src/core/download.ts";
+import { AbortedError } from "../src/core/errors.ts";
+import type { CdnOptions } from "../src/testing/mod.ts";
+import { finished, spawnCli } from "./_support/cli.ts";
+import { bytes, type HubFixture, listDir, randomBetween, readBytes, sameBytes, startHub, TOKEN, waitFor } from "./_support/hub.ts";
+import { currentRuntimeName } from "./_support/runtime.ts";
+
+const SIZE = 32 * 1024 * 1024;
+const RATE = 32_000_000;
+
+const VARIANTS: ReadonlyArray<{ name: string; cdn: CdnOptions }> = [
+  { name: "nginx-like ETag (default)", cdn: {} },
+  { name: "no ETag (Xet bridge)", cdn: { etag: "none" } },
+  { name: "weak W/ ETag", cdn: { etag: "weak" } },
+  { name: "MD5-style ETag (S3)", cdn: { etag: "md5" } },
+  { name: "a different ETag per request (several CDN nodes)", cdn: { etag: "per-request" } },
+  { name: "Range ignored", cdn: { ranges: false } },
+];
+
+
+for (const variant of VARIANTS) {
+  describe(`resume through a CDN with ${variant.name}`, () => {
+    const data = bytes(SIZE, 97);
+    let fx: HubFixture;
+    let etag: string;
+    let blobs: string;
+    before(async () => {
+      fx = await startHub({ cdn: variant.cdn });
+      fx.hub.createRepo("org/cdn").commit({ "model.bin": data });
+      etag = fx.hub.repo("org/cdn").fileInfo("model.bin").sha256;
+      blobs = join(fx.cacheDir, "models--org--cdn", "blobs");
+    });
+    after(() => fx.close());
+
+    test("SIGKILL, then abort, then a dropped connection: the blob is exact and the bytes sent are bounded", async () => {
+      const ranges = variant.cdn.ranges !== false;
+      const killAt = randomBetween(SIZE * 0.15, SIZE * 0.4);
+      const abortAt = randomBetween(SIZE * 0.55, SIZE * 0.8);
+      const story = `kill at ≥${killAt}, abort at ≥${abortAt}`;
+
+      // 1. A CLI process on this runtime, SIGKILLed once its temp file holds killAt bytes.
+      fx.hub.throttle(RATE);
+      const child = spawnCli(currentRuntimeName(), [
+        "download", "org/cdn", "model.bin", "--endpoint", fx.hub.endpoint, "--cache-dir", fx.cacheDir, "--token", TOKEN, "--quiet",
+      ]);
+      const exited = finished(child);
+      let killedTemp = 0;
+      try {
+        await waitFor(async () => {
+          for (const name of await listDir(blobs)) {
+            const size = name.endsWith(".incomplete") ? (await fsp.stat(join(blobs, name)).catch(() => null))?.size ?? 0 : 0;
+            if (size >= killAt) return true;
+          }
+          return false;
+        }, 60_000, "the CLI's temp file to grow");
+        child.kill("SIGKILL");
+        assert.equal((await exited).signal, "SIGKILL");
+      } catch (err) {
+        child.kill("SIGKILL");
+        await exited.catch(() => {});
+        throw err;
+      }
+      for (const name of await listDir(blobs)) {
+        if (name.endsWith(".incomplete")) killedTemp = (await fsp.stat(join(blobs, name))).size;
+      }
+      assert.ok(killedTemp >= killAt, `${story}: the killed writer left ${killedTemp} bytes`);
+
+      // 2. In process: adopt the dead writer's file, continue, abort at abortAt.
+      const controller = new AbortController();
+      const aborted = await downloadFile({
+        ...fx.base,
+        repo: "org/cdn",
+        path: "model.bin",
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.bytesDone >= abortAt) controller.abort();
+        },
+      }).catch((e) => e);
+      fx.hub.throttle(null);
+      assert.ok(aborted instanceof AbortedError, `${story}: ${aborted}`);
+      assert.deepEqual(await listDir(blobs), [`${etag}.partial`], `${story}: the adopted file was released for resume`);
+      const partial = (await fsp.stat(join(blobs, `${etag}.partial`))).size;
+      assert.ok(partial >= abortAt && partial < SIZE, `${story}: the partial holds ${partial}`);
+
+      // 3. Claim the partial and finish through a connection that drops halfway through the rest.
+      const dropAfter = randomBetween(1, SIZE - partial);
+      fx.hub.injectFault({ kind: "drop", afterBytes: dropAfter, match: { cdn: true, method: "GET" } });
+      const path = await downloadFile({ ...fx.base, repo: "org/cdn", path: "model.bin" });
+      assert.equal(fx.hub.pendingFaults, 0, `${story}: the drop happened`);
+      assert.ok(sameBytes(await readBytes(path), data), `${story}: the blob is exact`);
+      assert.deepEqual(await listDir(blobs), [etag], `${story}: no temp file is left`);
+
+      const gets = fx.hub.requests.filter((r) => r.cdn && r.method === "GET");
+      const sent = gets.reduce((n, r) => n + r.bytesSent, 0);
+      const trail = gets.map((r) => `${r.range ?? "full"}→${r.status}:${r.bytesSent}`).join(", ");
+      if (ranges) {
+        assert.ok(gets.length >= 4 && gets.slice(1).every((r) => r.range !== undefined && r.status === 206), `${story}: every resume is a 206: ${trail}`);
+        assert.ok(sent <= 1.1 * SIZE, `${story}: the CDN sent ${(sent / SIZE).toFixed(3)}× the file (${trail})`);
+      } else {
+        assert.ok(gets.slice(1).every((r) => r.status === 200), `${story}: this CDN ignores Range: ${trail}`);
+      }
+      // Our hash is no CDN's validator, and the CDN's own would cost a full download per node switch.
+      assert.ok(gets.every((r) => r.ifRange === undefined), "no If-Range is ever sent");
+    });
+  });
+}
