@@ -11,6 +11,7 @@ import { downloadSnapshot } from "../src/core/snapshot.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub, TOKEN, waitFor } from "./_support/hub.ts";
 import { fakeCommit, writePythonRepo } from "./_support/python_cache.ts";
 import { finished, spawnCli } from "./_support/cli.ts";
+import { nodeLocks } from "../src/adapters/node.ts";
 
 const WEIGHTS = bytes(400_000, 301);
 const CONFIG = '{"hidden": 8}';
@@ -78,7 +79,7 @@ describe("the Python client's flock on .locks/<repo>/<etag>.lock is honoured whe
   });
   after(() => fx.close());
 
-  for (const rt of ["bun", "deno"] as const) {
+  for (const rt of ["node", "bun", "deno"] as const) {
     test(`a ${rt} download waits while a Python process holds the lock, then reuses the blob it wrote`, async () => {
       const repo = `org/pylock-${rt}`;
       const data = bytes(500_000, rt.length);
@@ -114,4 +115,33 @@ fcntl.flock(fd, fcntl.LOCK_UN)
       assert.ok(sameBytes(await readBytes(run.stdout.trim()), data));
     });
   }
+
+  test("where no OS lock can be had (the FFI package does not load), a download goes on lock-free instead of waiting for Python", async () => {
+    const repo = "org/pylock-noffi";
+    const data = bytes(300_000, 77);
+    fx.hub.createRepo(repo).commit({ "w.bin": data });
+    const etag = fx.hub.repo(repo).fileInfo("w.bin").sha256;
+    const lockDir = join(fx.cacheDir, ".locks", "models--org--pylock-noffi");
+    await fsp.mkdir(lockDir, { recursive: true });
+    // Python holds the lock for the whole test: waiting for it would never end.
+    const py = spawn("python3", ["-c", `
+import fcntl, os, sys
+fd = os.open(${JSON.stringify(join(lockDir, `${etag}.lock`))}, os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.read()
+`], { stdio: ["pipe", "pipe", "inherit"] });
+    let pyOut = "";
+    py.stdout!.on("data", (d) => (pyOut += d));
+    const pyDone = new Promise((r) => py.on("close", r));
+    try {
+      await waitFor(() => pyOut.includes("locked"), 10_000, "python to take the lock");
+      const runtime = { ...fx.runtime, locks: nodeLocks(() => Promise.reject(new Error("Cannot find package 'koffi'")))! };
+      const path = await downloadFile({ ...fx.base, runtime, repo, path: "w.bin" });
+      assert.ok(sameBytes(await readBytes(path), data));
+    } finally {
+      py.stdin!.end();
+      await pyDone;
+    }
+  });
 });
