@@ -127,9 +127,9 @@ describe("resume: whose temp files may be claimed", () => {
   });
   after(() => fx.close());
 
-  async function freshFile(): Promise<{ path: string; data: Uint8Array; etag: string; blobs: string }> {
+  async function freshFile(size = 2_000_000): Promise<{ path: string; data: Uint8Array; etag: string; blobs: string }> {
     const path = `f${++n}.bin`;
-    const data = bytes(2_000_000, 100 + n);
+    const data = bytes(size, 100 + n);
     const repo = fx.hub.repo("org/claims");
     repo.commit({ [path]: data });
     const blobs = blobsDir(fx, "org/claims");
@@ -209,6 +209,30 @@ describe("resume: whose temp files may be claimed", () => {
     await fsp.writeFile(join(f.blobs, `${f.etag}.partial`), f.data.subarray(0, 20));
     await downloadFile({ ...fx.base, repo: "org/claims", path: f.path });
     assert.deepEqual((await listDir(f.blobs)).filter((n) => n.startsWith(f.etag)), [f.etag, `${f.etag}.${host}-${process.ppid}-${"22".repeat(16)}.incomplete`]);
+  });
+
+  test("a cache hit on a blob another client finished sweeps the partial and dead writers' temps it left; live and foreign ones stay", async () => {
+    const f = await freshFile(SIZE);
+    // Ctrl-C left a partial, a SIGKILLed writer its temp; then another client (the Python one,
+    // another host) published the blob without knowing either.
+    await interrupt(fx, "org/claims", f.path, 400_000);
+    assert.ok((await listDir(f.blobs)).includes(`${f.etag}.partial`));
+    const host = fx.runtime.platform.hostname().replace(/[^A-Za-z0-9_-]/g, "_");
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid!;
+    const deadTemp = `${f.etag}.${host}-${dead}-${"33".repeat(16)}.incomplete`;
+    const liveTemp = `${f.etag}.${host}-${process.ppid}-${"44".repeat(16)}.incomplete`;
+    const foreignTemp = `${f.etag}.0123abcd.incomplete`;
+    for (const name of [deadTemp, liveTemp, foreignTemp]) await fsp.writeFile(join(f.blobs, name), "x");
+    await fsp.writeFile(join(f.blobs, f.etag), f.data);
+    fx.hub.clearRequests();
+    const out = await downloadFile({ ...fx.base, repo: "org/claims", path: f.path });
+    assert.deepEqual(fx.hub.requests.map((r) => r.method), ["HEAD"], "a cache hit");
+    assert.ok(sameBytes(await readBytes(out), f.data));
+    assert.deepEqual((await listDir(f.blobs)).filter((n) => n.startsWith(f.etag)), [f.etag, foreignTemp, liveTemp].sort());
+    // The same once the pointer exists too (the other cache-hit path).
+    await fsp.writeFile(join(f.blobs, `${f.etag}.partial`), f.data.subarray(0, 1000));
+    await downloadFile({ ...fx.base, repo: "org/claims", path: f.path });
+    assert.deepEqual((await listDir(f.blobs)).filter((n) => n.startsWith(f.etag)), [f.etag, foreignTemp, liveTemp].sort());
   });
 
   test("of many concurrent claimers of one partial, exactly one wins", async () => {

@@ -120,18 +120,20 @@ export async function fetchIntoCache(
   await ensureCacheDirTag(ctx.runtime, ctx.cacheDir);
   const pointer = pointerPath(ctx.layout, meta.commit, path);
   const mode = await pointerModeFor(ctx, options);
-  if (!force && (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size))) {
+  const cached = async (): Promise<string> => {
+    await sweepIfBlobComplete(ctx, meta);
     return report.cached(pointer);
-  }
-  if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return report.cached(pointer);
+  };
+  if (!force && (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size))) return await cached();
+  if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
 
   const lock = await takeLock(ctx, meta, path, mode, options);
   if (lock === "done") {
-    if (await pointAtExistingBlob(ctx, meta, path, mode)) return report.cached(pointer);
-    if (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size)) return report.cached(pointer);
+    if (await pointAtExistingBlob(ctx, meta, path, mode)) return await cached();
+    if (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size)) return await cached();
   }
   try {
-    if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return report.cached(pointer);
+    if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
     const temp = await fetchVerifiedBlob(ctx, meta, path, options, report);
     await publish(ctx, meta, path, mode, temp);
   } finally {
@@ -188,6 +190,17 @@ async function pointAtExistingBlob(ctx: RepoContext, meta: FileMetadata, path: s
   }
   // The same race after a symlink was made: only report success if it leads somewhere.
   return await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size);
+}
+
+/**
+ * A cache hit can still find leftovers of this blob: the `.partial` of a download someone
+ * interrupted (Ctrl-C) before another client — the Python one, or a writer on another host —
+ * finished the blob, or a dead writer's temp file. Nobody will resume them now that the blob
+ * is complete, so they go now rather than after a day in `cache prune`.
+ */
+async function sweepIfBlobComplete(ctx: RepoContext, meta: FileMetadata): Promise<void> {
+  const info = await ctx.runtime.fs.stat(blobPath(ctx.layout, meta.etag)).catch(() => null);
+  if (info?.kind === "file" && info.size === meta.size) await sweepAfterPublish(ctx.runtime, ctx.layout.blobsDir, meta.etag);
 }
 
 async function createPointer(
