@@ -5,7 +5,9 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { downloadFile } from "../src/core/download.ts";
 import { AbortedError, IntegrityError } from "../src/core/errors.ts";
-import type { DownloadProgress } from "../src/core/options.ts";
+import type { DownloadProgress, DownloadWarning } from "../src/core/options.ts";
+import type { Runtime } from "../src/core/ports.ts";
+import { memoryRuntime } from "../src/adapters/memory.ts";
 import { claimPartial, createOwnTemp, releaseForResume } from "../src/core/temp_files.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub } from "./_support/hub.ts";
 
@@ -259,6 +261,72 @@ describe("resume: whose temp files may be claimed", () => {
     assert.equal((await fsp.stat(partial)).size, 80_000);
     assert.deepEqual((await listDir(f.blobs)).filter((x) => x.startsWith(f.etag) && x.endsWith(".incomplete")), []);
   });
+});
+
+describe("a temp file another program deletes mid-download ('hf cache prune') is recovered from the open handle", () => {
+  let fx: HubFixture;
+  const data = bytes(700_000, 61);
+  before(async () => {
+    fx = await startHub();
+    fx.hub.createRepo("org/pruned").commit({ "w.bin": data, "r.txt": "r".repeat(900) }, { regular: ["r.txt"] });
+  });
+  after(() => fx.close());
+
+  /** `runtime` with a hook that deletes our temp file by name, as `hf cache prune` does, once bytes flow. */
+  function deletingTempOnce(runtime: Runtime, blobs: string): { runtime: Runtime; deleted: () => string[] } {
+    const deleted: string[] = [];
+    return {
+      deleted: () => deleted,
+      runtime: {
+        ...runtime,
+        async checkpoint(name) {
+          if (name !== "bytes-written" || deleted.length > 0) return;
+          for (const n of await runtime.fs.readdir(blobs)) {
+            if (!n.endsWith(".incomplete")) continue;
+            await runtime.fs.removeFile(`${blobs}/${n}`);
+            deleted.push(n);
+          }
+        },
+      },
+    };
+  }
+
+  const cases = [
+    { adapter: "real file system", symlinks: "auto" as const },
+    { adapter: "real file system", symlinks: "never" as const },
+    { adapter: "memory adapter", symlinks: "auto" as const },
+    { adapter: "memory adapter", symlinks: "never" as const },
+  ];
+  for (const c of cases) {
+    for (const file of ["w.bin", "r.txt"]) {
+      test(`${c.adapter}, symlinks ${c.symlinks}, ${file}: published from the open file, with a warning, without downloading again`, async () => {
+        const mem = c.adapter === "memory adapter";
+        const base = mem ? memoryRuntime({ timers: "real" }) : fx.runtime;
+        const cacheDir = mem ? "/cache" : await fsp.mkdtemp(join(fx.cacheDir, "pruned-"));
+        const blobs = `${cacheDir}/models--org--pruned/blobs`;
+        const hook = deletingTempOnce(base, blobs);
+        const warnings: DownloadWarning[] = [];
+        fx.hub.clearRequests();
+        const path = await downloadFile({
+          ...fx.base,
+          runtime: hook.runtime,
+          cacheDir,
+          repo: "org/pruned",
+          path: file,
+          symlinks: c.symlinks,
+          onWarning: (w) => warnings.push(w),
+        });
+        assert.equal(hook.deleted().length, 1, "the temp file was deleted mid-download");
+        const expected = file === "w.bin" ? data : new TextEncoder().encode("r".repeat(900));
+        assert.ok(sameBytes(await base.fs.readFile(path), expected));
+        assert.equal(fx.hub.requests.filter((r) => r.method === "GET").length, 1, "no second download");
+        assert.deepEqual(warnings.map((w) => [w.code, w.path]), [["TempFileDeleted", file]]);
+        assert.match(warnings[0].message, /recovered from the open file/);
+        const left = (await base.fs.readdir(blobs).catch(() => [] as string[])).filter((n) => n.includes("."));
+        assert.deepEqual(left, []);
+      });
+    }
+  }
 });
 
 describe("verification and publication", () => {
