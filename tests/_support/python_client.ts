@@ -83,15 +83,15 @@ with open(venv + ".install.lock", "a") as lock:
         pass
     shutil.rmtree(venv, ignore_errors=True)
     steps = [
-        [sys.executable, "-m", "venv", venv],
-        [os.path.join(venv, "bin", "pip"), "install", "--retries", "0", "--timeout", "3", want],
-        [os.path.join(venv, "bin", "python"), "-c", "import huggingface_hub, sys; sys.exit(huggingface_hub.__version__ != sys.argv[1])", want.split("==")[1]],
+        ("python3 -m venv", [sys.executable, "-m", "venv", venv]),
+        (f"pip install {want}", [os.path.join(venv, "bin", "pip"), "install", "--retries", "0", "--timeout", "3", want]),
+        ("import huggingface_hub", [os.path.join(venv, "bin", "python"), "-c", "import huggingface_hub, sys; sys.exit(huggingface_hub.__version__ != sys.argv[1])", want.split("==")[1]]),
     ]
-    for step in steps:
+    for label, step in steps:
         r = subprocess.run(step, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if r.returncode != 0:
             tail = " | ".join(line for line in r.stdout.strip().splitlines()[-3:])
-            print(f"{' '.join(step[:3])} failed (exit {r.returncode}): {tail}", file=sys.stderr)
+            print(f"{label} failed (exit {r.returncode}): {tail}", file=sys.stderr)
             sys.exit(1)
     with open(marker + ".tmp", "w") as f:
         f.write(want)
