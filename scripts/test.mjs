@@ -22,7 +22,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const LOG_DIR = path.join(ROOT, ".tmp", "test-logs");
@@ -603,6 +603,24 @@ function printFailureDetails(title, failures, log, { from } = {}) {
 
 // ---------------------------------------------------------------------------------------------
 
+async function preparePythonClient() {
+  const started = Date.now();
+  let result;
+  try {
+    const support = await import(pathToFileURL(path.join(ROOT, "dist", "tests", "_support", "python_client.js")).href);
+    result = await support.ensurePythonClient();
+  } catch (e) {
+    result = { available: false, reason: `the installer could not run: ${e.message}` };
+  }
+  if (result.available) {
+    childEnv.HUBCACHE_PYTHON_CLIENT = "ready";
+    progress(`python client: huggingface_hub ready in .tmp/py (${secs(Date.now() - started)})`);
+  } else {
+    childEnv.HUBCACHE_PYTHON_CLIENT = `unavailable:${result.reason}`;
+    console.log(`python client: NOT AVAILABLE (${result.reason}); the tests that need it will say they did not run`);
+  }
+}
+
 async function main() {
   const { selected, filters } = parseArgs(process.argv.slice(2));
   fs.rmSync(LOG_DIR, { recursive: true, force: true });
@@ -629,7 +647,12 @@ async function main() {
     process.exit(1);
   }
 
-  // 2. Runtimes, one after another.
+  // 2. The real Python client (interoperability tests), installed once into .tmp/py before the
+  // runtimes rather than by whichever test file asks first. Where it cannot be installed, the
+  // tests that need it say they did not run; they do not retry the install on every runtime.
+  if (runtimes.length > 0 && files.length > 0) await preparePythonClient();
+
+  // 3. Runtimes, one after another.
   const results = {};
   const runners = { node: runNode, deno: runDeno, bun: runBun };
   for (const rt of runtimes) {
@@ -643,7 +666,7 @@ async function main() {
     if (res.failed > 0) printFailureDetails(rt, res.failures, res.log, { from: rt === "deno" ? /^\s*ERRORS\s*$/m : undefined });
   }
 
-  // 3. Packaging checks.
+  // 4. Packaging checks.
   if (selected.has("publish")) {
     progress(`publish: deno publish --dry-run (log: ${REL_LOG_DIR}/publish.log)`);
     checks.publish = await runCheck("publish", tool("deno"), ["publish", "--dry-run", "--allow-dirty"]);

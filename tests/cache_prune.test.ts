@@ -91,6 +91,26 @@ describe("cache prune", () => {
     assert.deepEqual(left, []);
   });
 
+  test("a partial whose blob is complete goes at once, however fresh; one whose blob is not stays", async () => {
+    const etag = etagOf(mb1);
+    const done = await writeRepoFile(repo.repoPath, `blobs/${etag}.partial`, "x".repeat(40));
+    const pending = await writeRepoFile(repo.repoPath, `blobs/${E}.partial`, "y".repeat(40));
+    const result = await pruneCache(rt, dir, { detachedRevisions: false });
+    assert.deepEqual(result.errors, []);
+    assert.equal(await exists(done), false);
+    assert.equal(await exists(pending), true);
+    assert.deepEqual(result.removed.map((r) => [r.path, r.reason]), [[done, `blob ${etag} is complete`]]);
+  });
+
+  test("empty scratch folders (.hubcache-tmp) are removed; one a live writer is using stays", async () => {
+    await fsp.mkdir(path.join(repo.repoPath, ".hubcache-tmp"));
+    const other = await writePythonRepo(dir, { repoType: "dataset", repoId: "org/d", revisions: [{ commit: C1, refs: ["main"], files: [cfg] }] });
+    const live = await writeRepoFile(other.repoPath, `.hubcache-tmp/ref.${host}-${me}-00ff00ff.tmp`, C1);
+    await pruneCache(rt, dir, { detachedRevisions: false });
+    assert.equal(await exists(path.join(repo.repoPath, ".hubcache-tmp")), false);
+    assert.equal(await exists(live), true);
+  });
+
   test("ownerless leftovers and other hosts' temps go only once older than the duration", async () => {
     const names = {
       partial: `${E}.partial`,

@@ -158,56 +158,91 @@ describe("scanCache on a cache written by the Python client", () => {
     assert.deepEqual(info.repos.find((r) => r.repoId === "org/alpha")!.tempFiles, info.tempFiles);
   });
 
-  test("cache ls --json prints the records of `hf cache ls --format json`", async () => {
+  test("cache ls --format json prints `hf cache ls --format json`: its keys, human sizes and times, json.dumps spacing", async () => {
     const { ctx, out, err } = capture();
-    assert.equal(await cacheCommand(["ls", "--json", "--cache-dir", dir], ctx), 0);
+    assert.equal(await cacheCommand(["ls", "--format", "json", "--cache-dir", dir], ctx), 0);
     assert.deepEqual(err, []);
-    const records = JSON.parse(out.join("\n")) as Record<string, unknown>[];
-    assert.equal(records.length, 4);
+    assert.equal(out.length, 1, "one line, as json.dumps writes it");
+    const records = JSON.parse(out[0]) as Record<string, unknown>[];
+    // Sorted by id: dataset/… < model/… < space/….
+    assert.deepEqual(records.map((r) => r.id), ["dataset/org/set", "model/gpt2", "model/org/alpha", "space/user/demo"]);
     const alpha = records.find((r) => r.repo_id === "org/alpha")!;
-    // `hf cache ls --format json`'s keys in its order, then the scan_cache_dir() dataclass names.
-    assert.deepEqual(Object.keys(alpha), [
-      "repo_id", "repo_type", "size_on_disk", "last_accessed", "last_modified", "refs", "repo_path", "nb_files", "revisions",
-    ]);
-    const revs = alpha.revisions as Array<Record<string, unknown>>;
-    assert.deepEqual(Object.keys(revs[0]), ["commit_hash", "refs", "nb_files", "size_on_disk", "snapshot_path", "last_modified"]);
-    const c2 = revs.find((r) => r.commit_hash === C2)!;
-    assert.deepEqual(c2, {
-      commit_hash: C2,
-      refs: ["refs/pr/1", "v1.0"],
-      nb_files: 2, // cfg + mb2
-      size_on_disk: 127,
-      snapshot_path: path.join(dir, "models--org--alpha", "snapshots", C2),
-      last_modified: (BASE + 4 * S) / 1000,
-    });
-    delete alpha.revisions;
     assert.deepEqual(alpha, {
+      id: "model/org/alpha",
       repo_id: "org/alpha",
       repo_type: "model",
-      size_on_disk: 277,
-      last_accessed: (BASE + 5 * S) / 1000,
-      last_modified: (BASE + 4 * S) / 1000,
+      size: "277.0",
+      last_accessed: "1 week ago", // 10 days: round(10/7) = 1
+      last_modified: "1 week ago",
       refs: ["main", "refs/pr/1", "v1.0"],
-      repo_path: path.join(dir, "models--org--alpha"),
-      nb_files: 4,
     });
+    assert.ok(out[0].startsWith('[{"id": "dataset/org/set", "repo_id": "org/set", "repo_type": "dataset", "size": '), out[0]);
+    // --json is the same format.
+    const alias = capture();
+    assert.equal(await cacheCommand(["ls", "--json", "--cache-dir", dir], alias.ctx), 0);
+    assert.deepEqual(alias.out, out);
   });
 
-  test("cache ls --revisions --format json prints one record per revision", async () => {
+  test("cache ls --revisions --format json prints one `hf` record per revision", async () => {
     const { ctx, out } = capture();
     assert.equal(await cacheCommand(["ls", "--revisions", "--format=json", `--cache-dir=${dir}`], ctx), 0);
     const records = JSON.parse(out.join("\n")) as Record<string, unknown>[];
     assert.equal(records.length, 6);
-    const rev = records.find((r) => r.revision === C2)!;
-    assert.deepEqual(Object.keys(rev), [
-      "repo_id", "repo_type", "revision", "commit_hash", "snapshot_path", "size_on_disk", "last_accessed", "last_modified", "refs", "nb_files",
-    ]);
-    assert.equal(rev.commit_hash, C2);
-    assert.equal(rev.size_on_disk, 127);
-    assert.equal(rev.last_accessed, (BASE + 5 * S) / 1000); // the repo's: atime is not per revision
-    assert.equal(rev.last_modified, (BASE + 4 * S) / 1000);
-    assert.deepEqual(rev.refs, ["refs/pr/1", "v1.0"]);
-    assert.equal(rev.snapshot_path, path.join(dir, "models--org--alpha", "snapshots", C2));
+    assert.deepEqual(records.find((r) => r.revision === C2), {
+      id: "model/org/alpha",
+      repo_id: "org/alpha",
+      repo_type: "model",
+      revision: C2,
+      snapshot_path: path.join(dir, "models--org--alpha", "snapshots", C2),
+      size: "127.0",
+      last_modified: "1 week ago",
+      refs: ["refs/pr/1", "v1.0"],
+    });
+    const alphaRevs = records.filter((r) => r.repo_id === "org/alpha").map((r) => r.revision);
+    assert.deepEqual(alphaRevs, [C1, C2].sort());
+  });
+
+  test("cache ls --format scan-json prints scan_cache_dir()'s numbers under its dataclass names", async () => {
+    const { ctx, out } = capture();
+    assert.equal(await cacheCommand(["ls", "--format", "scan-json", "--cache-dir", dir], ctx), 0);
+    const scan = JSON.parse(out.join("\n")) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(scan), ["cache_dir", "size_on_disk", "repos", "incomplete_files", "warnings", "temp_files"]);
+    assert.equal(scan.size_on_disk, 351);
+    const alpha = (scan.repos as Record<string, unknown>[]).find((r) => r.repo_id === "org/alpha")!;
+    const revisions = alpha.revisions as Array<Record<string, unknown>>;
+    delete alpha.revisions;
+    assert.deepEqual(alpha, {
+      repo_id: "org/alpha",
+      repo_type: "model",
+      repo_path: path.join(dir, "models--org--alpha"),
+      size_on_disk: 277,
+      nb_files: 4,
+      last_accessed: (BASE + 5 * S) / 1000,
+      last_modified: (BASE + 4 * S) / 1000,
+      refs: ["main", "refs/pr/1", "v1.0"],
+    });
+    const c2 = revisions.find((r) => r.commit_hash === C2)!;
+    const files = c2.files as Array<Record<string, unknown>>;
+    delete c2.files;
+    assert.deepEqual(c2, {
+      commit_hash: C2,
+      refs: ["refs/pr/1", "v1.0"],
+      nb_files: 2,
+      size_on_disk: 127,
+      snapshot_path: path.join(dir, "models--org--alpha", "snapshots", C2),
+      last_modified: (BASE + 4 * S) / 1000,
+    });
+    assert.deepEqual(files.map((f) => [f.file_name, f.size_on_disk]).sort(), [["config.json", 7], ["model.bin", 120]]);
+    assert.deepEqual(Object.keys(files[0]), ["file_name", "file_path", "blob_path", "size_on_disk", "blob_last_accessed", "blob_last_modified"]);
+    const incomplete = scan.incomplete_files as Array<Record<string, unknown>>;
+    assert.deepEqual(incomplete.map((f) => f.size_on_disk), [30]);
+    assert.deepEqual((scan.temp_files as Array<Record<string, unknown>>).map((t) => [t.kind, t.writer]), [["legacy", "unknown"]]);
+  });
+
+  test("cache ls refuses an unknown format", async () => {
+    const { ctx, err } = capture();
+    assert.equal(await cacheCommand(["ls", "--format", "yaml", "--cache-dir", dir], ctx), 2);
+    assert.match(err.join(""), /--format must be table, json, scan-json/);
   });
 
   test("cache ls prints a table, a total and a temp file summary", async () => {
@@ -369,7 +404,11 @@ describe("formatting like the Python client", () => {
     assert.equal(ago(30), "30 seconds ago");
     assert.equal(ago(90), "2 minutes ago"); // round(1.5) = 2 (half to even)
     assert.equal(ago(150), "2 minutes ago"); // round(2.5) = 2
-    assert.equal(ago(3600), "60 minutes ago"); // 60 <= the minute chunk's max of 60
+    assert.equal(ago(60), "1 minute ago"); // huggingface_hub 2.0 rolls over at 60
+    assert.equal(ago(3569), "59 minutes ago");
+    assert.equal(ago(3570), "1 hour ago"); // round(59.5) = 60 > 59
+    assert.equal(ago(3600), "1 hour ago");
+    assert.equal(ago(24 * 3600), "1 day ago");
     assert.equal(ago(2 * 3600), "2 hours ago");
     assert.equal(ago(3 * 86400), "3 days ago");
     assert.equal(ago(10 * 86400), "1 week ago");

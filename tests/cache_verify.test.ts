@@ -25,6 +25,7 @@ import { memoryRuntime } from "../src/adapters/memory.ts";
 import type { Runtime } from "../src/core/ports.ts";
 import { CacheError, InvalidInputError } from "../src/core/errors.ts";
 import { cacheCommand } from "../src/cli/cache_commands.ts";
+import { type HubFixture, startHub, TOKEN } from "./_support/hub.ts";
 
 const rt = testRuntime();
 
@@ -295,5 +296,63 @@ describe("the cache tools work through the ports alone", () => {
     const removal = await executeRemoval(mem, planRemoval(await scanCache(mem, root), ["org/mem"]));
     assert.equal(removal.freedBytes, 100);
     assert.deepEqual(await mem.fs.readdir(root), []);
+  });
+});
+
+describe("cache verify of a revision without trees/<commit>.json (no-symlink caches the Python client writes)", () => {
+  let fx: HubFixture;
+  let commit: string;
+  beforeEach(async () => {
+    fx = await startHub();
+    commit = fx.hub.createRepo("org/flat").commit(
+      { "config.json": cfg.content as string, "model.bin": mb1.content as string },
+      { lfs: ["model.bin"] },
+    );
+    await writePythonRepo(fx.cacheDir, {
+      repoType: "model",
+      repoId: "org/flat",
+      symlinks: false,
+      revisions: [{ commit, refs: ["main"], files: [cfg, mb1] }],
+    });
+  });
+  afterEach(() => fx.close());
+  const treeFile = (): string => path.join(fx.cacheDir, "models--org--flat", "trees", `${commit}.json`);
+
+  test("offline it says which files it could not verify and exits 1", async () => {
+    const c = capture();
+    assert.equal(await cacheCommand(["verify", "org/flat", "--offline", "--cache-dir", fx.cacheDir], c.ctx), 1);
+    assert.match(c.out.join("\n"), /2 file\(s\) could not be verified/);
+    assert.match(c.out.join("\n"), /config\.json @ [0-9a-f]{40}: no trees\/[0-9a-f]{40}\.json to tell its hash/);
+    assert.match(c.errText(), /2 file\(s\) of 'org\/flat' \(model\) could not be verified .*without --offline/);
+    assert.deepEqual(fx.hub.requests, []);
+  });
+
+  test("online it fetches the listing, caches it in trees/, checks every file and exits 0", async () => {
+    const c = capture();
+    assert.equal(await cacheCommand(["verify", "org/flat", "--endpoint", fx.hub.endpoint, "--token", TOKEN, "--cache-dir", fx.cacheDir], c.ctx), 0, c.errText());
+    assert.match(c.out.join("\n"), /Verified 2 file\(s\) of 1 revision\(s\)/);
+    assert.match(c.out.join("\n"), /All checksums match\./);
+    assert.match(c.out.join("\n"), /note: fetched the file listing/);
+    assert.ok((await fsp.stat(treeFile())).isFile());
+    // The listing is cached: a second run needs no request, and finds damage offline.
+    fx.hub.clearRequests();
+    await fsp.appendFile(path.join(fx.cacheDir, "models--org--flat", "snapshots", commit, "model.bin"), "!");
+    const again = capture();
+    assert.equal(await cacheCommand(["verify", "org/flat", "--offline", "--cache-dir", fx.cacheDir], again.ctx), 1);
+    assert.match(again.out.join("\n"), /model\.bin @ [0-9a-f]{40}: sha256 mismatch/);
+    assert.deepEqual(fx.hub.requests, []);
+  });
+
+  test("online, when the Hub has no listing to give (the repo is gone), it says why and exits 1", async () => {
+    await writePythonRepo(fx.cacheDir, {
+      repoType: "model",
+      repoId: "org/gone",
+      symlinks: false,
+      revisions: [{ commit, refs: ["main"], files: [cfg] }],
+    });
+    const c = capture();
+    assert.equal(await cacheCommand(["verify", "org/gone", "--endpoint", fx.hub.endpoint, "--token", TOKEN, "--cache-dir", fx.cacheDir], c.ctx), 1);
+    assert.match(c.out.join("\n"), /note: could not fetch the file listing of [0-9a-f]{40}: .*org\/gone/);
+    assert.match(c.errText(), /1 file\(s\) of 'org\/gone' \(model\) could not be verified/);
   });
 });

@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { downloadFile } from "../src/core/download.ts";
 import { EntryNotFoundError, GatedRepoError, OfflineCacheMissError, RepoNotFoundError, RevisionNotFoundError } from "../src/core/errors.ts";
 import type { DownloadProgress } from "../src/core/options.ts";
+import { repoLayout } from "../src/core/layout.ts";
+import { writeFileAtomic } from "../src/core/refs.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub } from "./_support/hub.ts";
 
 describe("downloadFile: the cache layout is the Python client's", () => {
@@ -63,12 +65,53 @@ describe("downloadFile: the cache layout is the Python client's", () => {
     assert.ok(err instanceof EntryNotFoundError, String(err));
   });
 
-  test("a temp folder, no temp files and no lock holders are left after success", async () => {
+  test("no temp folder, no temp files and no lock holders are left after success", async () => {
     const blobs = await listDir(join(fx.cacheDir, "models--org--layout", "blobs"));
     assert.deepEqual(blobs.filter((n) => n.includes(".")), []);
     const locks = await listDir(join(fx.cacheDir, ".locks", "models--org--layout"));
     assert.deepEqual(locks.filter((n) => n.endsWith(".hubcache-lock")), []);
-    assert.deepEqual(await listDir(join(fx.cacheDir, "models--org--layout", ".hubcache-tmp")), []);
+    await assert.rejects(fsp.lstat(join(fx.cacheDir, "models--org--layout", ".hubcache-tmp")), { code: "ENOENT" });
+  });
+
+  test("a download answered from the cache (symlink probe included) leaves no .hubcache-tmp folder", async () => {
+    await downloadFile({ ...fx.base, repo: "org/layout", path: "config.json" });
+    const tmp = join(fx.cacheDir, "models--org--layout", ".hubcache-tmp");
+    await fsp.rm(tmp, { recursive: true, force: true });
+    // A fresh runtime object, as in a new process: it probes for symlinks again.
+    const runtime = { ...fx.runtime };
+    fx.hub.clearRequests();
+    await downloadFile({ ...fx.base, runtime, repo: "org/layout", path: "config.json" });
+    assert.deepEqual(fx.hub.requests.map((r) => r.method), ["HEAD"], "answered from the cache");
+    await assert.rejects(fsp.lstat(tmp), { code: "ENOENT" });
+  });
+
+  test("writers racing through the scratch folder all succeed while each removes it when empty", async () => {
+    const layout = repoLayout(fx.cacheDir, "model", "org/scratch");
+    const writes = Array.from({ length: 24 }, (_, i) =>
+      writeFileAtomic(fx.runtime, layout.tmpDir, join(layout.refsDir, `r${i}`), new TextEncoder().encode(String(i)), "ref"));
+    await Promise.all(writes);
+    for (let i = 0; i < 24; i++) assert.equal(await fsp.readFile(join(layout.refsDir, `r${i}`), "utf8"), String(i));
+    await assert.rejects(fsp.lstat(layout.tmpDir), { code: "ENOENT" });
+  });
+
+  test("a writer whose scratch folder another writer removed just before it created its temp file starts over", async () => {
+    const layout = repoLayout(fx.cacheDir, "model", "org/scratch2");
+    let struck = 0;
+    const fs = {
+      ...fx.runtime.fs,
+      async createExclusive(path: string) {
+        // Another process's "last one out" rmdir landing between our mkdir and our create.
+        if (struck < 2 && path.startsWith(layout.tmpDir + "/")) {
+          struck++;
+          await fsp.rmdir(layout.tmpDir);
+        }
+        return await fx.runtime.fs.createExclusive(path);
+      },
+    };
+    await writeFileAtomic({ ...fx.runtime, fs }, layout.tmpDir, join(layout.refsDir, "main"), new TextEncoder().encode("x"), "ref");
+    assert.equal(struck, 2);
+    assert.equal(await fsp.readFile(join(layout.refsDir, "main"), "utf8"), "x");
+    await assert.rejects(fsp.lstat(layout.tmpDir), { code: "ENOENT" });
   });
 
   test("datasets and spaces use datasets--/spaces-- folders and their URL prefixes", async () => {

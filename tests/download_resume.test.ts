@@ -5,7 +5,9 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { downloadFile } from "../src/core/download.ts";
 import { AbortedError, IntegrityError } from "../src/core/errors.ts";
-import type { DownloadProgress } from "../src/core/options.ts";
+import type { DownloadProgress, DownloadWarning } from "../src/core/options.ts";
+import type { Runtime } from "../src/core/ports.ts";
+import { memoryRuntime } from "../src/adapters/memory.ts";
 import { claimPartial, createOwnTemp, releaseForResume } from "../src/core/temp_files.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub } from "./_support/hub.ts";
 
@@ -129,9 +131,9 @@ describe("resume: whose temp files may be claimed", () => {
   });
   after(() => fx.close());
 
-  async function freshFile(): Promise<{ path: string; data: Uint8Array; etag: string; blobs: string }> {
+  async function freshFile(size = 2_000_000): Promise<{ path: string; data: Uint8Array; etag: string; blobs: string }> {
     const path = `f${++n}.bin`;
-    const data = bytes(2_000_000, 100 + n);
+    const data = bytes(size, 100 + n);
     const repo = fx.hub.repo("org/claims");
     repo.commit({ [path]: data });
     const blobs = blobsDir(fx, "org/claims");
@@ -213,6 +215,30 @@ describe("resume: whose temp files may be claimed", () => {
     assert.deepEqual((await listDir(f.blobs)).filter((n) => n.startsWith(f.etag)), [f.etag, `${f.etag}.${host}-${process.ppid}-${"22".repeat(16)}.incomplete`]);
   });
 
+  test("a cache hit on a blob another client finished sweeps the partial and dead writers' temps it left; live and foreign ones stay", async () => {
+    const f = await freshFile(SIZE);
+    // Ctrl-C left a partial, a SIGKILLed writer its temp; then another client (the Python one,
+    // another host) published the blob without knowing either.
+    await interrupt(fx, "org/claims", f.path, 400_000);
+    assert.ok((await listDir(f.blobs)).includes(`${f.etag}.partial`));
+    const host = fx.runtime.platform.hostname().replace(/[^A-Za-z0-9_-]/g, "_");
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid!;
+    const deadTemp = `${f.etag}.${host}-${dead}-${"33".repeat(16)}.incomplete`;
+    const liveTemp = `${f.etag}.${host}-${process.ppid}-${"44".repeat(16)}.incomplete`;
+    const foreignTemp = `${f.etag}.0123abcd.incomplete`;
+    for (const name of [deadTemp, liveTemp, foreignTemp]) await fsp.writeFile(join(f.blobs, name), "x");
+    await fsp.writeFile(join(f.blobs, f.etag), f.data);
+    fx.hub.clearRequests();
+    const out = await downloadFile({ ...fx.base, repo: "org/claims", path: f.path });
+    assert.deepEqual(fx.hub.requests.map((r) => r.method), ["HEAD"], "a cache hit");
+    assert.ok(sameBytes(await readBytes(out), f.data));
+    assert.deepEqual((await listDir(f.blobs)).filter((n) => n.startsWith(f.etag)), [f.etag, foreignTemp, liveTemp].sort());
+    // The same once the pointer exists too (the other cache-hit path).
+    await fsp.writeFile(join(f.blobs, `${f.etag}.partial`), f.data.subarray(0, 1000));
+    await downloadFile({ ...fx.base, repo: "org/claims", path: f.path });
+    assert.deepEqual((await listDir(f.blobs)).filter((n) => n.startsWith(f.etag)), [f.etag, foreignTemp, liveTemp].sort());
+  });
+
   test("of many concurrent claimers of one partial, exactly one wins", async () => {
     const f = await freshFile();
     await fsp.writeFile(join(f.blobs, `${f.etag}.partial`), f.data.subarray(0, 100_000));
@@ -237,6 +263,72 @@ describe("resume: whose temp files may be claimed", () => {
     assert.equal((await fsp.stat(partial)).size, 80_000);
     assert.deepEqual((await listDir(f.blobs)).filter((x) => x.startsWith(f.etag) && x.endsWith(".incomplete")), []);
   });
+});
+
+describe("a temp file another program deletes mid-download ('hf cache prune') is recovered from the open handle", () => {
+  let fx: HubFixture;
+  const data = bytes(700_000, 61);
+  before(async () => {
+    fx = await startHub();
+    fx.hub.createRepo("org/pruned").commit({ "w.bin": data, "r.txt": "r".repeat(900) }, { regular: ["r.txt"] });
+  });
+  after(() => fx.close());
+
+  /** `runtime` with a hook that deletes our temp file by name, as `hf cache prune` does, once bytes flow. */
+  function deletingTempOnce(runtime: Runtime, blobs: string): { runtime: Runtime; deleted: () => string[] } {
+    const deleted: string[] = [];
+    return {
+      deleted: () => deleted,
+      runtime: {
+        ...runtime,
+        async checkpoint(name) {
+          if (name !== "bytes-written" || deleted.length > 0) return;
+          for (const n of await runtime.fs.readdir(blobs)) {
+            if (!n.endsWith(".incomplete")) continue;
+            await runtime.fs.removeFile(`${blobs}/${n}`);
+            deleted.push(n);
+          }
+        },
+      },
+    };
+  }
+
+  const cases = [
+    { adapter: "real file system", symlinks: "auto" as const },
+    { adapter: "real file system", symlinks: "never" as const },
+    { adapter: "memory adapter", symlinks: "auto" as const },
+    { adapter: "memory adapter", symlinks: "never" as const },
+  ];
+  for (const c of cases) {
+    for (const file of ["w.bin", "r.txt"]) {
+      test(`${c.adapter}, symlinks ${c.symlinks}, ${file}: published from the open file, with a warning, without downloading again`, async () => {
+        const mem = c.adapter === "memory adapter";
+        const base = mem ? memoryRuntime({ timers: "real" }) : fx.runtime;
+        const cacheDir = mem ? "/cache" : await fsp.mkdtemp(join(fx.cacheDir, "pruned-"));
+        const blobs = `${cacheDir}/models--org--pruned/blobs`;
+        const hook = deletingTempOnce(base, blobs);
+        const warnings: DownloadWarning[] = [];
+        fx.hub.clearRequests();
+        const path = await downloadFile({
+          ...fx.base,
+          runtime: hook.runtime,
+          cacheDir,
+          repo: "org/pruned",
+          path: file,
+          symlinks: c.symlinks,
+          onWarning: (w) => warnings.push(w),
+        });
+        assert.equal(hook.deleted().length, 1, "the temp file was deleted mid-download");
+        const expected = file === "w.bin" ? data : new TextEncoder().encode("r".repeat(900));
+        assert.ok(sameBytes(await base.fs.readFile(path), expected));
+        assert.equal(fx.hub.requests.filter((r) => r.method === "GET").length, 1, "no second download");
+        assert.deepEqual(warnings.map((w) => [w.code, w.path]), [["TempFileDeleted", file]]);
+        assert.match(warnings[0].message, /recovered from the open file/);
+        const left = (await base.fs.readdir(blobs).catch(() => [] as string[])).filter((n) => n.includes("."));
+        assert.deepEqual(left, []);
+      });
+    }
+  }
 });
 
 describe("verification and publication", () => {

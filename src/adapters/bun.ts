@@ -19,7 +19,7 @@
  */
 
 import process from "node:process";
-import { bindLibcFlock, flockAdvisoryLocks, nodeRuntime } from "./node.ts";
+import { bindLibcFlock, flockAdvisoryLocks, nodeRuntimeBase } from "./node.ts";
 import type { FlockCall } from "./node.ts";
 import type { AdvisoryLocks, Runtime } from "../core/ports.ts";
 
@@ -66,5 +66,5 @@ export function bunLocks(): AdvisoryLocks | undefined {
  */
 export function bunRuntime(): Runtime {
   const locks = bunLocks();
-  return { ...nodeRuntime(), name: "bun", ...(locks !== undefined ? { locks } : {}) };
+  return { ...nodeRuntimeBase(), name: "bun", ...(locks !== undefined ? { locks } : {}) };
 }

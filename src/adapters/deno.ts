@@ -21,7 +21,7 @@
  */
 
 import process from "node:process";
-import { bindLibcFlock, flockAdvisoryLocks, nodeRuntime } from "./node.ts";
+import { bindLibcFlock, flockAdvisoryLocks, nodeRuntimeBase } from "./node.ts";
 import type { FlockCall } from "./node.ts";
 import type { AdvisoryLocks, Runtime } from "../core/ports.ts";
 
@@ -80,5 +80,5 @@ export function denoLocks(): AdvisoryLocks | undefined {
  */
 export function denoRuntime(): Runtime {
   const locks = denoLocks();
-  return { ...nodeRuntime(), name: "deno", ...(locks !== undefined ? { locks } : {}) };
+  return { ...nodeRuntimeBase(), name: "deno", ...(locks !== undefined ? { locks } : {}) };
 }

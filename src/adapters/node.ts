@@ -480,8 +480,58 @@ function rawClose(fd: number): Promise<void> {
   return new Promise((resolve, reject) => closeFd(fd, (err) => (err ? reject(err) : resolve())));
 }
 
+async function loadKoffiFlock(): Promise<FlockCall> {
+  // koffi (optionalDependencies) ships prebuilt Node-API binaries in per-platform npm
+  // packages: nothing is compiled or downloaded at install. A variable specifier keeps tsc,
+  // Deno and Bun from resolving it when this file is merely imported there.
+  const specifier = "koffi";
+  // deno-lint-ignore no-explicit-any
+  const mod: any = await import(specifier);
+  const koffi = mod.default ?? mod;
+  return bindLibcFlock((library) => {
+    const flock = koffi.load(library).func("int flock(int, int)");
+    return (fd, operation) => (flock(fd, operation) === 0 ? 0 : koffi.errno());
+  });
+}
+
 /**
- * The runtime for Node (and the base of the Deno and Bun runtimes).
+ * {@link AdvisoryLocks} for Node: libc `flock(fd, LOCK_EX|LOCK_NB)` through the `koffi` FFI
+ * package, interoperable with the Python client's `.locks/<repo>/<etag>.lock`. koffi is
+ * loaded on the first `tryLock`; where it is not installed or cannot load (an unsupported
+ * platform, `--omit=optional`), every `tryLock` rejects and downloads go on lock-free, which
+ * is always correct. `undefined` on Windows, which has no flock. `load` is for tests.
+ *
+ * @example
+ * ```ts
+ * const lock = await nodeLocks()?.tryLock("/c/.locks/models--a--b/abc.lock");
+ * if (lock) try { … } finally { await lock.release(); }
+ * ```
+ */
+export function nodeLocks(load: () => Promise<FlockCall> = loadKoffiFlock): AdvisoryLocks | undefined {
+  if (process.platform === "win32") return undefined;
+  return flockAdvisoryLocks(load);
+}
+
+/**
+ * The parts of the Node runtime the Deno and Bun adapters build on: everything but the lock,
+ * which each runtime takes through its own FFI.
+ *
+ * @example
+ * ```ts
+ * const rt: Runtime = { ...nodeRuntimeBase(), name: "deno" };
+ * ```
+ */
+export function nodeRuntimeBase(): Omit<Runtime, "name" | "locks"> {
+  return {
+    fs: nodeFileSystem(),
+    hashers: nodeHashers(),
+    platform: nodePlatform(),
+    fetch: lazyGlobalFetch,
+  };
+}
+
+/**
+ * The runtime for Node: files, hashing and platform on `node:*`, and {@link nodeLocks}.
  *
  * @example
  * ```ts
@@ -491,11 +541,6 @@ function rawClose(fd: number): Promise<void> {
  * ```
  */
 export function nodeRuntime(): Runtime {
-  return {
-    name: "node",
-    fs: nodeFileSystem(),
-    hashers: nodeHashers(),
-    platform: nodePlatform(),
-    fetch: lazyGlobalFetch,
-  };
+  const locks = nodeLocks();
+  return { ...nodeRuntimeBase(), name: "node", ...(locks !== undefined ? { locks } : {}) };
 }

@@ -1,13 +1,13 @@
 /**
  * `hubcache cache ls|rm|prune|verify`: the cache management commands, with the Python
- * `hf cache` command's output shapes where scripts depend on them (`ls --json`).
+ * `hf cache` command's output shapes where scripts depend on them (`ls --format json`).
  *
  * @module
  */
 
 import type { CliCommand, CliContext } from "./context.ts";
 import { booleanFlag, type FlagSpec, type ParsedArgs, parseFlags, stringFlag } from "./args.ts";
-import { defaultCacheDir } from "../core/config.ts";
+import { defaultCacheDir, envFlag } from "../core/config.ts";
 import { HubcacheError, InvalidInputError } from "../core/errors.ts";
 import type { RepoType } from "../core/validate.ts";
 import { validateRepoType } from "../core/validate.ts";
@@ -17,6 +17,7 @@ import { executeRemoval, planRemoval } from "../core/remove.ts";
 import type { RemovalPlan } from "../core/remove.ts";
 import { DEFAULT_PRUNE_AGE_MS, parseDuration, pruneCache } from "../core/prune.ts";
 import { verifyRepo } from "../core/verify.ts";
+import { hfLsJson, LS_FORMATS, scanJson } from "./ls_formats.ts";
 
 const B: FlagSpec = { type: "boolean" };
 const S: FlagSpec = { type: "string" };
@@ -25,15 +26,19 @@ const COMMON: Readonly<Record<string, FlagSpec>> = { "cache-dir": S, help: { typ
 const USAGE = [
   "usage: hubcache cache <command> [options] [--cache-dir DIR]",
   "",
-  "  ls [--revisions] [--json | --format table|json]",
-  "        list cached repos (or revisions) with size, files, refs and temp files",
+  "  ls [--revisions] [--format table|json|scan-json] [--json]",
+  "        list cached repos (or revisions) with size, files, refs and temp files;",
+  "        json: exactly `hf cache ls --format json` (--json is the same), scan-json: the",
+  "        numbers of scan_cache_dir() in bytes and seconds, with temp files",
   "  rm <repo_id | type/repo_id | commit>... [--repo-type T] [--dry-run] [-y]",
   "        remove revisions or whole repos and the blobs nothing else uses",
   "  prune [--older-than DURATION] [--dry-run] [--keep-detached] [--json] [-v]",
   "        remove temp files of dead writers, stale partials and locks, detached revisions",
   "        (DURATION like 30m, 2h, 7d; default 1d for files whose writer cannot be asked)",
-  "  verify <repo_id> [--revision R] [--repo-type T] [--json]",
-  "        re-hash the cached files against their content addresses",
+  "  verify <repo_id> [--revision R] [--repo-type T] [--json] [--offline] [--endpoint URL] [--token T]",
+  "        re-hash the cached files against their content addresses; a revision without",
+  "        trees/<commit>.json gets its listing from the Hub unless --offline; exits 1 if",
+  "        any file is damaged, missing or could not be verified",
   "",
   "The cache is HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub.",
 ].join("\n");
@@ -43,7 +48,7 @@ const USAGE = [
  *
  * @example
  * ```ts
- * const code = await cacheCommand(["ls", "--json"], ctx); // prints the `hf cache ls --format json` list
+ * const code = await cacheCommand(["ls", "--format", "json"], ctx); // prints what `hf cache ls --format json` prints
  * ```
  */
 export const cacheCommand: CliCommand = async (argv: string[], ctx: CliContext): Promise<number> => {
@@ -116,76 +121,25 @@ export function tabulate(rows: readonly (readonly (string | number)[])[], header
   return [line(headers), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
-/**
- * The records `hf cache ls --format json` prints, with the same keys in the same order
- * (`repo_id`, `repo_type`, [`revision`, `snapshot_path`,] `size_on_disk`, `last_accessed`,
- * `last_modified`, `refs`; times in seconds since the epoch), plus `nb_files` and, for
- * repos, `repo_path` (extra keys scripts for `hf` ignore).
- *
- * @example
- * ```ts
- * JSON.stringify(lsJsonRecords(await scanCache(runtime, dir), false), null, 2);
- * ```
- */
-export function lsJsonRecords(info: CacheInfo, revisions: boolean): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const repo of info.repos) {
-    const repoRefs = [...new Set(repo.revisions.flatMap((r) => r.refs))].sort();
-    if (!revisions) {
-      out.push({
-        repo_id: repo.repoId,
-        repo_type: repo.repoType,
-        size_on_disk: repo.sizeOnDisk,
-        last_accessed: repo.lastAccessedMs / 1000,
-        last_modified: repo.lastModifiedMs / 1000,
-        refs: repoRefs,
-        repo_path: repo.repoPath,
-        nb_files: repo.nbFiles,
-        // The Python dataclasses' names (CachedRevisionInfo), for scripts written against
-        // scan_cache_dir() rather than `hf cache ls --format json`.
-        revisions: repo.revisions.map((rev) => ({
-          commit_hash: rev.commitHash,
-          refs: [...rev.refs],
-          nb_files: rev.nbFiles,
-          size_on_disk: rev.sizeOnDisk,
-          snapshot_path: rev.snapshotPath,
-          last_modified: rev.lastModifiedMs / 1000,
-        })),
-      });
-      continue;
-    }
-    for (const rev of repo.revisions) {
-      out.push({
-        repo_id: repo.repoId,
-        repo_type: repo.repoType,
-        revision: rev.commitHash,
-        commit_hash: rev.commitHash,
-        snapshot_path: rev.snapshotPath,
-        size_on_disk: rev.sizeOnDisk,
-        last_accessed: repo.lastAccessedMs / 1000,
-        last_modified: rev.lastModifiedMs / 1000,
-        refs: [...rev.refs],
-        nb_files: rev.nbFiles,
-      });
-    }
-  }
-  return out;
-}
-
 async function cacheLs(argv: string[], ctx: CliContext): Promise<number> {
   const args = parseFlags(argv, { ...COMMON, json: B, revisions: B, format: S }, "cache ls");
   if (helpRequested(args, ctx)) return 0;
   if (args.positionals.length > 0) throw new InvalidInputError(`ls takes no arguments, got '${args.positionals[0]}'`);
+  // --json is `--format json`: it always promised the `hf cache ls --format json` shape.
   const format = stringFlag(args, "format") ?? (booleanFlag(args, "json") ? "json" : "table");
-  if (format !== "json" && format !== "table") throw new InvalidInputError(`--format must be table or json, got '${format}'`);
+  if (!LS_FORMATS.includes(format)) throw new InvalidInputError(`--format must be ${LS_FORMATS.join(", ")}; got '${format}'`);
   const withRevisions = booleanFlag(args, "revisions");
   const info = await scanCache(ctx.runtime, cacheDirOf(args, ctx));
   reportWarnings(info, ctx);
+  const now = ctx.runtime.platform.now();
   if (format === "json") {
-    ctx.stdout(JSON.stringify(lsJsonRecords(info, withRevisions), null, 2));
+    ctx.stdout(hfLsJson(info, withRevisions, now));
     return 0;
   }
-  const now = ctx.runtime.platform.now();
+  if (format === "scan-json") {
+    ctx.stdout(JSON.stringify(scanJson(info), null, 2));
+    return 0;
+  }
   if (info.repos.length === 0) {
     ctx.stdout(withRevisions ? "No cached revisions found." : "No cached repositories found.");
   } else if (!withRevisions) {
@@ -387,7 +341,7 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
 // verify
 
 async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
-  const args = parseFlags(argv, { ...COMMON, revision: S, "repo-type": S, json: B }, "cache verify");
+  const args = parseFlags(argv, { ...COMMON, revision: S, "repo-type": S, json: B, endpoint: S, token: S, offline: B }, "cache verify");
   if (helpRequested(args, ctx)) return 0;
   if (args.positionals.length !== 1) throw new InvalidInputError("verify needs exactly one repo id");
   let repoType: RepoType = "model";
@@ -397,8 +351,14 @@ async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
     throw new InvalidInputError((err as Error).message);
   }
   const repoId = args.positionals[0];
-  const report = await verifyRepo(ctx.runtime, cacheDirOf(args, ctx), repoType, repoId, { revision: stringFlag(args, "revision") });
+  // Online unless told otherwise, as `download`: a revision without trees/<commit>.json (the
+  // Python client's no-symlink caches) can only be checked with the listing from the Hub.
+  const offline = booleanFlag(args, "offline") || envFlag(ctx.runtime.platform, "HF_HUB_OFFLINE");
+  const hub = offline ? undefined : { endpoint: stringFlag(args, "endpoint"), token: stringFlag(args, "token"), signal: ctx.signal };
+  const report = await verifyRepo(ctx.runtime, cacheDirOf(args, ctx), repoType, repoId, { revision: stringFlag(args, "revision"), hub });
   const checked = report.files.filter((f) => f.status === "ok" || f.status === "damaged").length;
+  // Exit 0 only if every file was checked: a verify that could not look is no proof.
+  const ok = report.healthy && report.unverifiable.length === 0;
   if (booleanFlag(args, "json")) {
     ctx.stdout(JSON.stringify(
       {
@@ -407,7 +367,7 @@ async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
         verified_path: report.repoPath,
         revisions: report.revisions,
         checked_count: checked,
-        ok: report.healthy,
+        ok,
         mismatches: report.damaged.map((f) => ({
           path: f.path,
           revision: f.commit,
@@ -425,7 +385,7 @@ async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
       null,
       2,
     ));
-    return report.healthy ? 0 : 1;
+    return ok ? 0 : 1;
   }
   const label = `'${report.repoId}' (${report.repoType})`;
   if (report.revisions.length === 0) ctx.stdout(`No cached revision of ${label}.`);
@@ -449,11 +409,20 @@ async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
   if (!report.healthy) {
     ctx.stdout(`Verification failed for ${label} in ${report.repoPath}.`);
     ctx.stderr(
-      `hubcache cache verify: ${report.damaged.length} damaged and ${report.missing.length} missing file(s) in ${label}\n`,
+      `hubcache cache verify: ${report.damaged.length} damaged and ${report.missing.length} missing file(s) in ${label}` +
+        `${report.unverifiable.length > 0 ? `; ${report.unverifiable.length} could not be verified` : ""}\n`,
     );
     return 1;
   }
   ctx.stdout(`Verified ${checked} file(s) of ${report.revisions.length} revision(s) for ${label} in ${report.repoPath}.`);
-  ctx.stdout(report.unverifiable.length === 0 ? "All checksums match." : "All checked checksums match.");
+  if (report.unverifiable.length > 0) {
+    ctx.stdout("All checked checksums match, but not every file could be checked.");
+    ctx.stderr(
+      `hubcache cache verify: ${report.unverifiable.length} file(s) of ${label} could not be verified ` +
+        `(no listing of their hashes${offline ? "; run without --offline so it can be fetched from the Hub" : ""})\n`,
+    );
+    return 1;
+  }
+  ctx.stdout("All checksums match.");
   return 0;
 }

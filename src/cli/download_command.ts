@@ -89,6 +89,8 @@ export function commonOptions(args: ParsedArgs, ctx: CliContext): Omit<DownloadF
     symlinks: booleanFlag(args, "no-symlinks") ? "never" : "auto",
     lock,
     signal: ctx.signal,
+    // Even with --quiet: something else touched the cache, and the user should know what.
+    onWarning: (w) => ctx.stderr(`hubcache: warning: ${w.code}: ${w.message}\n`),
     ...idleTimeoutFromEnv(ctx),
   };
 }

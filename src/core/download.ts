@@ -37,7 +37,7 @@ import {
 import { acquireDownloadLock, type HeldLock } from "./lock.ts";
 import { blobPath, pointerPath } from "./layout.ts";
 import { type FileMetadata, resolveFileMetadata } from "./metadata.ts";
-import type { DownloadFileOptions, DownloadProgress } from "./options.ts";
+import type { DownloadFileOptions, DownloadProgress, DownloadWarning } from "./options.ts";
 import { isFsError, type Runtime } from "./ports.ts";
 import { linkPointer, placePointerFile, pointerIsComplete, type PointerMode, symlinksSupported } from "./pointers.ts";
 import { ensureCacheDirTag, markNoExist, writeRef } from "./refs.ts";
@@ -47,6 +47,7 @@ import {
   createOwnTemp,
   discardTemp,
   type OwnedTemp,
+  recoverUnlinkedTemp,
   releaseForResume,
   removeIfFile,
   sweepAfterPublish,
@@ -120,20 +121,22 @@ export async function fetchIntoCache(
   await ensureCacheDirTag(ctx.runtime, ctx.cacheDir);
   const pointer = pointerPath(ctx.layout, meta.commit, path);
   const mode = await pointerModeFor(ctx, options);
-  if (!force && (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size))) {
+  const cached = async (): Promise<string> => {
+    await sweepIfBlobComplete(ctx, meta);
     return report.cached(pointer);
-  }
-  if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return report.cached(pointer);
+  };
+  if (!force && (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size))) return await cached();
+  if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
 
   const lock = await takeLock(ctx, meta, path, mode, options);
   if (lock === "done") {
-    if (await pointAtExistingBlob(ctx, meta, path, mode)) return report.cached(pointer);
-    if (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size)) return report.cached(pointer);
+    if (await pointAtExistingBlob(ctx, meta, path, mode)) return await cached();
+    if (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size)) return await cached();
   }
   try {
-    if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return report.cached(pointer);
+    if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
     const temp = await fetchVerifiedBlob(ctx, meta, path, options, report);
-    await publish(ctx, meta, path, mode, temp);
+    await publish(ctx, meta, path, mode, temp, options);
   } finally {
     if (lock !== "done") await lock.release();
   }
@@ -188,6 +191,17 @@ async function pointAtExistingBlob(ctx: RepoContext, meta: FileMetadata, path: s
   }
   // The same race after a symlink was made: only report success if it leads somewhere.
   return await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size);
+}
+
+/**
+ * A cache hit can still find leftovers of this blob: the `.partial` of a download someone
+ * interrupted (Ctrl-C) before another client — the Python one, or a writer on another host —
+ * finished the blob, or a dead writer's temp file. Nobody will resume them now that the blob
+ * is complete, so they go now rather than after a day in `cache prune`.
+ */
+async function sweepIfBlobComplete(ctx: RepoContext, meta: FileMetadata): Promise<void> {
+  const info = await ctx.runtime.fs.stat(blobPath(ctx.layout, meta.etag)).catch(() => null);
+  if (info?.kind === "file" && info.size === meta.size) await sweepAfterPublish(ctx.runtime, ctx.layout.blobsDir, meta.etag);
 }
 
 async function createPointer(
@@ -272,8 +286,9 @@ async function fetchVerifiedBlob(
     }
     if (result.digest === meta.etag && result.size === meta.size) {
       try {
+        // The handle stays open until the file is published: if another program deletes our
+        // temp file by name meanwhile, the verified bytes can still be read from it.
         await temp.handle.sync();
-        await temp.handle.close();
       } catch (err) {
         await discardTemp(runtime, temp);
         throw err;
@@ -295,40 +310,83 @@ async function fetchVerifiedBlob(
   }
 }
 
-/** Step 8: one atomic rename into place, then the pointer. */
-async function publish(ctx: RepoContext, meta: FileMetadata, path: string, mode: PointerMode, temp: OwnedTemp): Promise<void> {
+/**
+ * Step 8: one atomic rename into place, then the pointer. `temp`'s handle is still open and
+ * is closed here, whatever happens.
+ */
+async function publish(
+  ctx: RepoContext,
+  meta: FileMetadata,
+  path: string,
+  mode: PointerMode,
+  temp: OwnedTemp,
+  options: Omit<DownloadFileOptions, "repo" | "path">,
+): Promise<void> {
   const { runtime, layout } = ctx;
-  const { fs } = runtime;
-  if (mode === "copy") {
-    // No symlinks: the verified file itself becomes the snapshot file, stored once (seed 003).
+  let current = temp;
+  try {
     try {
-      await placePointerFile(runtime, layout, meta.commit, path, { kind: "fresh", path: temp.path });
+      await moveIntoPlace(ctx, meta, path, mode, current);
     } catch (err) {
-      await keepVerifiedBytes(ctx, meta, temp);
-      throw err;
+      if (!isFsError(err, "ENOENT") || (await runtime.fs.lstat(current.path).then(() => true, () => false))) throw err;
+      // Our temp file's name is gone although we never let go of it: another program deleted
+      // it (`hf cache prune` removes every blobs/*.incomplete, live writers' included). Its
+      // verified bytes are still in our open handle: give them a new name and publish that.
+      const renamed = await recoverUnlinkedTemp(runtime, layout.blobsDir, meta.etag, meta.size, current);
+      if (renamed === null) throw err;
+      await current.handle.close().catch(() => {});
+      current = renamed;
+      warn(options, {
+        code: "TempFileDeleted",
+        path,
+        message: `another program deleted the temp file of '${path}' while it was being downloaded ` +
+          `(${temp.path}; 'hf cache prune' does that to every *.incomplete file); ` +
+          `its ${meta.size} verified bytes were recovered from the open file and published`,
+      });
+      await moveIntoPlace(ctx, meta, path, mode, current);
     }
+  } catch (err) {
+    await keepVerifiedBytes(ctx, meta, current);
+    throw err;
+  } finally {
+    await current.handle.close().catch(() => {});
+  }
+  if (mode === "copy") {
     await runtime.checkpoint?.("pointer-created");
     await sweepAfterPublish(runtime, layout.blobsDir, meta.etag);
     return;
   }
+  await sweepAfterPublish(runtime, layout.blobsDir, meta.etag);
+  await createPointer(ctx, meta, path, mode, { kind: "blob", path: blobPath(layout, meta.etag) });
+  await runtime.checkpoint?.("pointer-created");
+}
+
+/**
+ * The rename of step 8: into `blobs/<etag>`, or — without symlinks — straight to the snapshot
+ * path, so the verified file is stored once (seed 003). A blob already there wins.
+ */
+async function moveIntoPlace(ctx: RepoContext, meta: FileMetadata, path: string, mode: PointerMode, temp: OwnedTemp): Promise<void> {
+  const { runtime, layout } = ctx;
+  if (mode === "copy") {
+    await placePointerFile(runtime, layout, meta.commit, path, { kind: "fresh", path: temp.path });
+    return;
+  }
   const blob = blobPath(layout, meta.etag);
-  const existing = await fs.stat(blob).catch(() => null);
+  const existing = await runtime.fs.stat(blob).catch(() => null);
   if (existing?.kind === "file" && existing.size === meta.size) {
     // Another writer published first: same bytes by invariant 1, theirs wins.
     await removeIfFile(runtime, temp.path).catch(() => {});
-  } else {
-    try {
-      await fs.rename(temp.path, blob);
-    } catch (err) {
-      await keepVerifiedBytes(ctx, meta, temp);
-      throw err;
-    }
-    await fs.syncDir(layout.blobsDir);
-    await runtime.checkpoint?.("renamed");
+    return;
   }
-  await sweepAfterPublish(runtime, layout.blobsDir, meta.etag);
-  await createPointer(ctx, meta, path, mode, { kind: "blob", path: blob });
-  await runtime.checkpoint?.("pointer-created");
+  await runtime.fs.rename(temp.path, blob);
+  await runtime.fs.syncDir(layout.blobsDir);
+  await runtime.checkpoint?.("renamed");
+}
+
+function warn(options: Omit<DownloadFileOptions, "repo" | "path">, warning: DownloadWarning): void {
+  try {
+    options.onWarning?.(warning);
+  } catch { /* a diagnostics callback must not break a download */ }
 }
 
 /**

@@ -72,12 +72,15 @@ export async function acquireDownloadLock(
     if (options.signal?.aborted) throw new AbortedError("aborted while waiting for another download of the same file");
     if (await options.isDone()) return "done";
     if (await tryCreate(runtime, path, me)) {
-      const flock = await runtime.locks?.tryLock(pythonLockPath(layout, etag)).catch(() => null);
-      if (runtime.locks && flock === null) {
-        // A Python client holds its lock: let it finish rather than download twice.
+      // `null`: a Python client holds its lock. A rejection means no OS lock can be had here
+      // at all (the FFI package did not load, a file system without flock): go on with our
+      // own lock only; waiting on it would wait for a holder that does not exist.
+      const flock = await runtime.locks?.tryLock(pythonLockPath(layout, etag)).catch(() => undefined);
+      if (flock === null) {
+        // Let the Python client finish rather than download twice.
         await removeIfFile(runtime, path).catch(() => {});
       } else {
-        return holdWithHeartbeat(runtime, path, me, heartbeatMs, flock ?? undefined);
+        return holdWithHeartbeat(runtime, path, me, heartbeatMs, flock);
       }
     } else {
       await breakIfStale(runtime, path, staleAfterMs);

@@ -47,6 +47,21 @@ export interface DownloadProgress {
   readonly phase: "cached" | "download" | "done";
 }
 
+/**
+ * Something a download worked around that its user should hear about (the CLI prints it on
+ * stderr). `TempFileDeleted`: another program deleted the download's temp file while it was
+ * being written (`hf cache prune` deletes every `blobs/*.incomplete`); the verified bytes were
+ * recovered from the still-open file and published.
+ */
+export interface DownloadWarning {
+  /** Stable, for code that branches on it. */
+  readonly code: "TempFileDeleted";
+  /** The file's path in the repo. */
+  readonly path: string;
+  /** One line for people. */
+  readonly message: string;
+}
+
 /** Options of `downloadFile`. */
 export interface DownloadFileOptions extends HubOptions {
   /** The file's path inside the repo, e.g. `"onnx/model.onnx"`. */
@@ -59,6 +74,8 @@ export interface DownloadFileOptions extends HubOptions {
   lock?: "auto" | "none";
   /** Called as bytes arrive (throttled by the caller if it wants). */
   onProgress?: (progress: DownloadProgress) => void;
+  /** Called when the download worked around another program's interference; see {@link DownloadWarning}. */
+  onWarning?: (warning: DownloadWarning) => void;
   /**
    * A temp file of a writer on another host (or a legacy `<etag>.incomplete`) that has not
    * grown for this long is considered abandoned and claimed for resume. Default 10 minutes.

@@ -10,17 +10,10 @@
 
 import { CacheError } from "./errors.ts";
 import { isFsError, type Runtime } from "./ports.ts";
-import {
-  blobPath,
-  dirname,
-  joinPath,
-  pointerPath,
-  relativeBlobTarget,
-  type RepoLayout,
-  smallTempName,
-} from "./layout.ts";
+import { blobPath, dirname, pointerPath, relativeBlobTarget, type RepoLayout } from "./layout.ts";
 import { ensureDir } from "./dirs.ts";
-import { removeIfFile, writerIdentity } from "./temp_files.ts";
+import { withScratchPath } from "./scratch.ts";
+import { removeIfFile } from "./temp_files.ts";
 
 /** How a cache stores snapshot files. */
 export type PointerMode = "symlink" | "copy";
@@ -41,16 +34,16 @@ export async function symlinksSupported(runtime: Runtime, layout: RepoLayout): P
   if (!byDir) probeResults.set(runtime, byDir = new Map());
   const known = byDir.get(layout.cacheDir);
   if (known !== undefined) return known;
-  await ensureDir(runtime, layout.tmpDir);
-  const probe = joinPath(layout.tmpDir, smallTempName("symlink-probe", writerIdentity(runtime.platform)));
-  let supported = true;
-  try {
-    await runtime.fs.symlink("symlink-probe-target", probe);
-  } catch (err) {
-    if (!isFsError(err, "EPERM", "EACCES", "ENOTSUP", "EINVAL", "EIO", "EUNKNOWN")) throw err;
-    supported = false;
-  }
-  await removeIfFile(runtime, probe).catch(() => {});
+  const supported = await withScratchPath(runtime, layout.tmpDir, "symlink-probe", async (probe) => {
+    try {
+      await runtime.fs.symlink("symlink-probe-target", probe);
+    } catch (err) {
+      if (!isFsError(err, "EPERM", "EACCES", "ENOTSUP", "EINVAL", "EIO", "EUNKNOWN")) throw err;
+      return false;
+    }
+    await removeIfFile(runtime, probe).catch(() => {});
+    return true;
+  });
   byDir.set(layout.cacheDir, supported);
   return supported;
 }
@@ -117,16 +110,21 @@ export async function linkPointer(
     const blob = await fs.stat(blobPath(layout, etag)).catch(() => null);
     if (blob && info.size === blob.size) return "linked";
   }
-  await ensureDir(runtime, layout.tmpDir);
-  const temp = joinPath(layout.tmpDir, smallTempName("pointer", writerIdentity(runtime.platform)));
-  try {
-    await fs.symlink(target, temp);
-  } catch (err) {
-    if (isFsError(err, "EPERM", "EACCES", "ENOTSUP", "EINVAL", "EIO", "EUNKNOWN")) return "unsupported";
-    throw err;
-  }
-  await fs.rename(temp, pointer);
-  return "linked";
+  return await withScratchPath(runtime, layout.tmpDir, "pointer", async (temp) => {
+    try {
+      await fs.symlink(target, temp);
+    } catch (err) {
+      if (isFsError(err, "EPERM", "EACCES", "ENOTSUP", "EINVAL", "EIO", "EUNKNOWN")) return "unsupported";
+      throw err;
+    }
+    try {
+      await fs.rename(temp, pointer);
+    } catch (err) {
+      await removeIfFile(runtime, temp).catch(() => {});
+      throw err;
+    }
+    return "linked";
+  });
 }
 
 /**
@@ -153,17 +151,17 @@ export async function placePointerFile(
   if (source.kind === "fresh") {
     await fs.rename(source.path, pointer);
   } else {
-    await ensureDir(runtime, layout.tmpDir);
-    const temp = joinPath(layout.tmpDir, smallTempName("copy", writerIdentity(runtime.platform)));
-    try {
-      await fs.copyExclusive(source.path, temp);
-      const handle = await fs.openReadWrite(temp);
-      await handle.sync().finally(() => handle.close());
-      await fs.rename(temp, pointer);
-    } catch (err) {
-      await removeIfFile(runtime, temp).catch(() => {});
-      throw err;
-    }
+    await withScratchPath(runtime, layout.tmpDir, "copy", async (temp) => {
+      try {
+        await fs.copyExclusive(source.path, temp);
+        const handle = await fs.openReadWrite(temp);
+        await handle.sync().finally(() => handle.close());
+        await fs.rename(temp, pointer);
+      } catch (err) {
+        await removeIfFile(runtime, temp).catch(() => {});
+        throw err;
+      }
+    });
   }
   await fs.syncDir(dirname(pointer));
 }

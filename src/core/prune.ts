@@ -6,10 +6,13 @@
  * - `blobs/<etag>.<host>-<pid>-<nonce>.incomplete` (a hubcache writer): same host and pid
  *   gone → removed at once; same host and pid alive → kept, always; other host → removed
  *   only when unmodified for `olderThanMs`.
+ * - `blobs/<etag>.partial`: removed at once when `blobs/<etag>` is complete (nobody will
+ *   resume it: the next download finds the blob); otherwise like the next ones.
  * - `blobs/<etag>.partial`, legacy `<etag>.incomplete`, other clients' temps
  *   (`<etag>.<uuid>.incomplete`): no owner to ask, so removed only when unmodified for
  *   `olderThanMs` (a writer appending to one keeps its mtime fresh).
- * - `<repo>/.hubcache-tmp/*`: like hubcache temps (owner in the name; age when none).
+ * - `<repo>/.hubcache-tmp/*`: like hubcache temps (owner in the name; age when none); the
+ *   folder itself once empty.
  * - `.locks/<repo>/*.hubcache-lock`: holder (read from the file) gone on this host →
  *   removed; alive → kept; unknown → by age. Likewise a stale lock a dead waiter had moved
  *   aside (`….hubcache-lock.stale.<host>-<pid>-<nonce>.tmp`). Python's `*.lock` files are
@@ -31,7 +34,7 @@
 import type { Runtime } from "./ports.ts";
 import { isFsError } from "./ports.ts";
 import type { TempOwner } from "./layout.ts";
-import { joinPath, parseSmallTempName, tempBlobName } from "./layout.ts";
+import { dirname, joinPath, parseSmallTempName, tempBlobName } from "./layout.ts";
 import { parseLockOwner } from "./lock.ts";
 import { writerIdentity } from "./temp_files.ts";
 import { InvalidInputError } from "./errors.ts";
@@ -186,10 +189,14 @@ function fail(ctx: Ctx, path: string, err: unknown): void {
   ctx.errors.push({ path, message: err instanceof Error ? err.message : String(err) });
 }
 
-/** A temp in `blobs/`: claim it under our own unique name, re-check, then unlink what we hold. */
-async function pruneBlobTemp(ctx: Ctx, t: TempFileInfo): Promise<void> {
+/**
+ * A temp in `blobs/`: claim it under our own unique name, re-check, then unlink what we hold.
+ * `blobComplete`: the blob it was meant to become is published, so it is worthless whatever
+ * its age (a `.partial` nobody will ever claim again: the next download finds the blob).
+ */
+async function pruneBlobTemp(ctx: Ctx, t: TempFileInfo, blobComplete: boolean): Promise<void> {
   const item = { path: t.path, kind: t.kind, bytes: t.size, mtimeMs: t.mtimeMs };
-  const reason = verdict(ctx, item, t.owner);
+  const reason = blobComplete ? `blob ${t.etag} is complete` : verdict(ctx, item, t.owner);
   if (reason === null) return;
   if (ctx.dryRun) {
     ctx.removed.push({ ...strip(item), reason });
@@ -214,7 +221,7 @@ async function pruneBlobTemp(ctx: Ctx, t: TempFileInfo): Promise<void> {
     const held = await runtime.fs.lstat(claim);
     // An owner-less name may have been refilled between the scan and the claim (a writer
     // released a fresh `.partial` under the same name): give that one back untouched.
-    if (t.owner === null && !oldEnough(ctx, held.mtimeMs)) {
+    if (t.owner === null && !blobComplete && !oldEnough(ctx, held.mtimeMs)) {
       await runtime.fs.rename(claim, t.path);
       ctx.kept.push({ ...strip(item), reason: "replaced by a fresh file while pruning; left for its writer" });
       return;
@@ -356,6 +363,21 @@ async function pruneDetached(ctx: Ctx, info: CacheInfo): Promise<void> {
   ctx.errors.push(...result.errors);
 }
 
+async function blobIsPublished(runtime: Runtime, t: TempFileInfo): Promise<boolean> {
+  if (t.etag === null) return false;
+  const info = await runtime.fs.lstat(joinPath(dirname(t.path), t.etag)).catch(() => null);
+  return info?.kind === "file";
+}
+
+/** Scratch folders (`.hubcache-tmp/`) emptied above or left empty by older versions. */
+async function removeEmptyScratchDirs(runtime: Runtime, info: CacheInfo): Promise<void> {
+  const repoPaths = new Set([...info.repos.map((r) => r.repoPath), ...info.tempFiles.map((t) => t.repoPath)]);
+  for (const repoPath of repoPaths) {
+    // rmdir: fails, harmlessly, while a writer has a temp file inside.
+    await runtime.fs.removeEmptyDir(joinPath(repoPath, ".hubcache-tmp")).catch(() => {});
+  }
+}
+
 /**
  * Remove stale temp files, partials, lock files and detached revisions from a cache,
  * never touching a live writer's file. See the module documentation for the rules.
@@ -388,10 +410,13 @@ export async function pruneCache(runtime: Runtime, cacheDir: string, options: Pr
     if (t.kind === "small-temp") {
       await pruneSimple(ctx, { path: t.path, kind: t.kind, bytes: t.size, mtimeMs: t.mtimeMs }, t.owner);
     } else {
-      await pruneBlobTemp(ctx, t);
+      // Only a released partial has no writer that could still want it once the blob exists;
+      // a legacy or foreign temp may belong to a live force-download, so age still decides.
+      await pruneBlobTemp(ctx, t, t.kind === "partial" && (await blobIsPublished(runtime, t)));
     }
   }
   await pruneLocks(ctx, info.cacheDir);
+  if (!ctx.dryRun) await removeEmptyScratchDirs(runtime, info);
 
   let freed = 0;
   for (const item of ctx.removed) freed += item.bytes;

@@ -7,16 +7,16 @@
  */
 
 import { isFsError, type Runtime } from "./ports.ts";
-import { dirname, joinPath, noExistPath, refPath, type RepoLayout, smallTempName } from "./layout.ts";
+import { dirname, joinPath, noExistPath, refPath, type RepoLayout } from "./layout.ts";
 import { ensureDir } from "./dirs.ts";
-import { writerIdentity } from "./temp_files.ts";
+import { withScratchPath } from "./scratch.ts";
 import { isCommitHash } from "./validate.ts";
 
 const encoder = new TextEncoder();
 
 /**
- * Write `data` to `path` atomically: temp file in the repo's `.hubcache-tmp/`, fsync,
- * rename over `path`, fsync the directory.
+ * Write `data` to `path` atomically: temp file in the repo's scratch folder `.hubcache-tmp/`
+ * (removed again when empty), fsync, rename over `path`, fsync the directory.
  *
  * @example
  * ```ts
@@ -31,20 +31,20 @@ export async function writeFileAtomic(
   purpose: string,
 ): Promise<void> {
   const { fs } = runtime;
-  await ensureDir(runtime, tmpDir);
   await ensureDir(runtime, dirname(path));
-  const temp = joinPath(tmpDir, smallTempName(purpose, writerIdentity(runtime.platform)));
-  const handle = await fs.createExclusive(temp);
-  try {
-    await handle.write(data, 0);
-    await handle.sync();
-    await handle.close();
-    await fs.rename(temp, path);
-  } catch (err) {
-    await handle.close().catch(() => {});
-    await fs.removeFile(temp).catch(() => {});
-    throw err;
-  }
+  await withScratchPath(runtime, tmpDir, purpose, async (temp) => {
+    const handle = await fs.createExclusive(temp);
+    try {
+      await handle.write(data, 0);
+      await handle.sync();
+      await handle.close();
+      await fs.rename(temp, path);
+    } catch (err) {
+      await handle.close().catch(() => {});
+      await fs.removeFile(temp).catch(() => {});
+      throw err;
+    }
+  });
   await fs.syncDir(dirname(path));
 }
 

@@ -628,9 +628,10 @@ export function formatTimeSince(timeMs: number, nowMs: number): string {
   const delta = (nowMs - timeMs) / 1000;
   if (delta < 20) return "a few seconds ago";
   const chunks: [string, number, number | null][] = [
-    ["second", 1, 60],
-    ["minute", 60, 60],
-    ["hour", 3600, 24],
+    // huggingface_hub 2.0 rolls over at 60 seconds, 60 minutes, 24 hours (1.x showed "60 minutes ago").
+    ["second", 1, 59],
+    ["minute", 60, 59],
+    ["hour", 3600, 23],
     ["day", 86400, 6],
     ["week", 7 * 86400, 6],
     ["month", 30 * 86400, 11],

@@ -116,8 +116,13 @@ async function resolveCommit(ctx: RepoContext, maxAttempts: number): Promise<str
  * List every file of `commit` with `GET /api/{type}s/{repo}/tree/{commit}?recursive=true`,
  * following `Link: rel="next"`; every path and hash is validated (a hostile tree must not
  * make us write outside the cache).
+ *
+ * @example
+ * ```ts
+ * const files = await listTree(resolveRepoContext({ runtime, repo: "gpt2" }), commit, 5);
+ * ```
  */
-async function listTree(ctx: RepoContext, commit: string, maxAttempts: number): Promise<TreeFile[]> {
+export async function listTree(ctx: RepoContext, commit: string, maxAttempts: number): Promise<TreeFile[]> {
   const files: TreeFile[] = [];
   const endpointOrigin = new URL(ctx.client.endpoint).origin;
   let url: string | null = apiUrl(ctx.client.endpoint, ctx.repoType, ctx.repoId, `/tree/${commit}?recursive=true&expand=false`);

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { contentHasher } from "./content_hash.ts";
 import { isFsError, type FileHandle, type Runtime } from "./ports.ts";
 import {
   adoptingBlobName,
@@ -183,20 +184,72 @@ async function copyIntoFresh(
   try {
     await removeIfFile(runtime, claimed);
     fresh = await createOwnTemp(runtime, blobsDir, etag);
-    const buffer = new Uint8Array(1 << 20);
-    let position = 0;
-    for (;;) {
-      const n = await source.read(buffer, position);
-      if (n === 0) break;
-      await fresh.handle.write(buffer.subarray(0, n), position);
-      position += n;
-    }
-    return { ...fresh, claimedBytes: position, origin };
+    return { ...fresh, claimedBytes: await copyBetweenHandles(source, fresh.handle), origin };
   } catch (err) {
     if (fresh) await discardTemp(runtime, fresh);
     throw err;
   } finally {
     await source.close().catch(() => {});
+  }
+}
+
+/**
+ * Copy every byte of `source` into `target` from offset 0, handing each chunk to `onChunk`
+ * (to hash it) as it passes; returns the number of bytes copied.
+ *
+ * @example
+ * ```ts
+ * const copied = await copyBetweenHandles(claimedHandle, fresh.handle);
+ * ```
+ */
+export async function copyBetweenHandles(
+  source: FileHandle,
+  target: FileHandle,
+  onChunk?: (chunk: Uint8Array) => void,
+): Promise<number> {
+  const buffer = new Uint8Array(1 << 20);
+  let position = 0;
+  for (;;) {
+    const n = await source.read(buffer, position);
+    if (n === 0) return position;
+    onChunk?.(buffer.subarray(0, n));
+    await target.write(buffer.subarray(0, n), position);
+    position += n;
+  }
+}
+
+/**
+ * Our temp file lost its name while we held it open — `hf cache prune` deletes every
+ * `blobs/*.incomplete` without asking whether its writer is alive — but its bytes are still
+ * in our handle. Copy them into a fresh temp file of ours, checking on the way that they hash
+ * to `etag` and count `size`, and fsync it. The old handle stays open (the caller closes it).
+ * `null` if the bytes do not match (then the caller downloads again).
+ *
+ * @example
+ * ```ts
+ * const renamed = await recoverUnlinkedTemp(runtime, blobsDir, etag, size, temp);
+ * ```
+ */
+export async function recoverUnlinkedTemp(
+  runtime: Runtime,
+  blobsDir: string,
+  etag: string,
+  size: number,
+  lost: OwnedTemp,
+): Promise<OwnedTemp | null> {
+  const hasher = await contentHasher(runtime, etag, size);
+  const fresh = await createOwnTemp(runtime, blobsDir, etag);
+  try {
+    const copied = await copyBetweenHandles(lost.handle, fresh.handle, (chunk) => hasher.update(chunk));
+    if (copied !== size || hasher.digestHex() !== etag) {
+      await discardTemp(runtime, fresh);
+      return null;
+    }
+    await fresh.handle.sync();
+    return { ...fresh, claimedBytes: copied, origin: lost.origin };
+  } catch (err) {
+    await discardTemp(runtime, fresh);
+    throw err;
   }
 }
 

@@ -13,6 +13,7 @@
 
 import { treePath, type RepoLayout } from "./layout.ts";
 import type { Runtime } from "./ports.ts";
+import { pythonJsonDumps } from "./python_json.ts";
 import { writeFileAtomic } from "./refs.ts";
 import { isEtag, validateRepoPath } from "./validate.ts";
 
@@ -100,7 +101,6 @@ export async function writeTreeCache(runtime: Runtime, layout: RepoLayout, commi
     if (f.xetHash !== undefined) info.xet_hash = f.xetHash;
     out[f.path] = info;
   }
-  const json = JSON.stringify({ format_version: 1, files: out }, null, 1)
-    .replace(/[\u007f-\uffff]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  const json = pythonJsonDumps({ format_version: 1, files: out }, 1);
   await writeFileAtomic(runtime, layout.tmpDir, treePath(layout, commit), new TextEncoder().encode(json), "tree");
 }

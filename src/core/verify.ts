@@ -21,12 +21,15 @@
 import type { HashAlgorithm, Runtime } from "./ports.ts";
 import { isFsError } from "./ports.ts";
 import { basename, dirname, joinPath, parseBlobsEntry, type RepoLayout, repoLayout } from "./layout.ts";
-import { etagOf, readTreeCache } from "./tree_cache.ts";
+import { etagOf, readTreeCache, writeTreeCache } from "./tree_cache.ts";
+import { resolveRepoContext } from "./context.ts";
+import type { HubOptions } from "./options.ts";
+import { listTree } from "./snapshot.ts";
 import type { RepoType } from "./validate.ts";
 import { isCommitHash, isEtag, validateRepoId, validateRevision } from "./validate.ts";
-import { CacheError } from "./errors.ts";
+import { CacheError, HubcacheError } from "./errors.ts";
 import { hashAlgorithmFor, hashFile } from "./content_hash.ts";
-import type { TempFileInfo } from "./scan.ts";
+import type { TempFileInfo, TreeEntry } from "./scan.ts";
 import { listFilesRecursive, resolveCacheDir, scanRepoTempFiles, symlinkFirstHop } from "./scan.ts";
 import { referencedBlobs } from "./remove.ts";
 
@@ -99,15 +102,23 @@ export interface VerifyReport {
 export interface VerifyOptions {
   /** A branch, tag, `refs/pr/N` or commit hash; all cached revisions when absent. */
   readonly revision?: string;
+  /**
+   * Where to fetch a revision's file listing from when it has no `trees/<commit>.json` and
+   * some of its files cannot be verified without one (regular files in `snapshots/`, as the
+   * Python client's `hf_hub_download` leaves them without symlinks). The fetched listing is
+   * cached at `trees/<commit>.json`, as downloads do. Absent: verify offline, and such files
+   * are `unverifiable`.
+   */
+  readonly hub?: Omit<HubOptions, "repo" | "repoType" | "revision" | "runtime" | "cacheDir" | "offline">;
 }
 
-interface TreeFile {
+interface ListedFile {
   readonly etag: string;
   readonly size: number | null;
 }
 
 /** The etag and size each file of a commit must have, from `trees/<commit>.json`. */
-async function readTree(runtime: Runtime, layout: RepoLayout, commit: string): Promise<Map<string, TreeFile> | null> {
+async function readTree(runtime: Runtime, layout: RepoLayout, commit: string): Promise<Map<string, ListedFile> | null> {
   const files = await readTreeCache(runtime, layout, commit);
   return files && new Map(files.map((f) => [f.path, { etag: etagOf(f), size: f.size }]));
 }
@@ -143,7 +154,8 @@ async function resolveRevisions(runtime: Runtime, snapshotsDir: string, refsDir:
 }
 
 /**
- * Verify one cached repo (all revisions, or `options.revision`). Never modifies anything.
+ * Verify one cached repo (all revisions, or `options.revision`). Modifies nothing, except
+ * that with `options.hub` a file listing fetched from the Hub is cached in `trees/`.
  * Throws {@link CacheError} when the repo or the revision is not in the cache.
  *
  * @example
@@ -191,8 +203,28 @@ export async function verifyRepo(
 
   for (const commit of revisions) {
     const snapshot = joinPath(layout.snapshotsDir, commit);
-    const tree = await readTree(runtime, layout, commit);
+    // What each file's own name says: a symlink into blobs/<etag> carries its address.
+    const pointers: { entry: TreeEntry; blobPath: string; named: string | null }[] = [];
     for (const entry of await listFilesRecursive(runtime, snapshot)) {
+      if (entry.info.kind !== "symlink") {
+        pointers.push({ entry, blobPath: entry.path, named: null });
+        continue;
+      }
+      let blobPath: string;
+      try {
+        blobPath = await symlinkFirstHop(runtime, entry.path);
+      } catch (err) {
+        if (isFsError(err, "ENOENT")) continue; // removed while we walk
+        throw err;
+      }
+      const name = basename(blobPath);
+      pointers.push({ entry, blobPath, named: dirname(blobPath) === layout.blobsDir && isEtag(name) ? name : null });
+    }
+    let tree = await readTree(runtime, layout, commit);
+    if (tree === null && options.hub !== undefined && pointers.some((p) => p.named === null)) {
+      tree = await fetchTree(runtime, layout, repoType, repoId, commit, options.hub, notes);
+    }
+    for (const { entry, blobPath, named } of pointers) {
       const listed = tree?.get(entry.relative) ?? null;
       const base = {
         commit,
@@ -200,17 +232,9 @@ export async function verifyRepo(
         pointerPath: entry.path,
         expectedSize: listed?.size ?? null,
       };
-      let blobPath = entry.path;
       let expected: string | null = null;
       if (entry.info.kind === "symlink") {
-        try {
-          blobPath = await symlinkFirstHop(runtime, entry.path);
-        } catch (err) {
-          if (isFsError(err, "ENOENT")) continue; // removed while we walk
-          throw err;
-        }
-        const name = basename(blobPath);
-        if (dirname(blobPath) === layout.blobsDir && isEtag(name)) expected = name;
+        expected = named;
         if (expected !== null && listed !== null && listed.etag !== expected) {
           files.push({
             ...base,
@@ -243,7 +267,7 @@ export async function verifyRepo(
           actualSize: null,
           detail: entry.info.kind === "symlink"
             ? "pointer does not target blobs/<etag> and no trees listing names its hash"
-            : `no trees/${commit}.json to tell its hash`,
+            : `no trees/${commit}.json to tell its hash${options.hub === undefined ? " (verify online to fetch it)" : ""}`,
         });
         continue;
       }
@@ -331,6 +355,32 @@ export async function verifyRepo(
     notes,
     healthy: damaged.length === 0 && missing.length === 0,
   };
+}
+
+/**
+ * The listing of `commit` from the Hub's tree API, cached at `trees/<commit>.json`; `null`
+ * (with a note saying why) when it cannot be had — then the files stay `unverifiable`.
+ */
+async function fetchTree(
+  runtime: Runtime,
+  layout: RepoLayout,
+  repoType: RepoType,
+  repoId: string,
+  commit: string,
+  hub: NonNullable<VerifyOptions["hub"]>,
+  notes: string[],
+): Promise<Map<string, ListedFile> | null> {
+  try {
+    const ctx = resolveRepoContext({ ...hub, runtime, repo: repoId, repoType, revision: commit, cacheDir: layout.cacheDir, offline: false });
+    const files = await listTree(ctx, commit, 5);
+    await writeTreeCache(runtime, layout, commit, files);
+    notes.push(`fetched the file listing of ${commit} from ${ctx.client.endpoint} (cached in trees/${commit}.json)`);
+    return await readTree(runtime, layout, commit);
+  } catch (err) {
+    if (!(err instanceof HubcacheError)) throw err;
+    notes.push(`could not fetch the file listing of ${commit}: ${err.message}`);
+    return null;
+  }
 }
 
 async function lstatGone(runtime: Runtime, path: string): Promise<boolean> {
