@@ -8,7 +8,7 @@
 
 import { isFsError, type Runtime } from "./ports.ts";
 import { dirname, joinPath, noExistPath, refPath, type RepoLayout, smallTempName } from "./layout.ts";
-import { ensureDir } from "./dirs.ts";
+import { createInDir, ensureDir } from "./dirs.ts";
 import { writerIdentity } from "./temp_files.ts";
 import { isCommitHash } from "./validate.ts";
 
@@ -31,10 +31,9 @@ export async function writeFileAtomic(
   purpose: string,
 ): Promise<void> {
   const { fs } = runtime;
-  await ensureDir(runtime, tmpDir);
   await ensureDir(runtime, dirname(path));
   const temp = joinPath(tmpDir, smallTempName(purpose, writerIdentity(runtime.platform)));
-  const handle = await fs.createExclusive(temp);
+  const handle = await createInDir(runtime, tmpDir, () => fs.createExclusive(temp));
   try {
     await handle.write(data, 0);
     await handle.sync();

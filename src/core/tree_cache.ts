@@ -15,6 +15,7 @@ import { treePath, type RepoLayout } from "./layout.ts";
 import type { Runtime } from "./ports.ts";
 import { writeFileAtomic } from "./refs.ts";
 import { isEtag, validateRepoPath } from "./validate.ts";
+import { withTransientRetries } from "./transient.ts";
 
 /** One file of a tree listing. */
 export interface TreeFile {
@@ -55,6 +56,7 @@ export function etagOf(file: TreeFile): string {
  * ```
  */
 export async function readTreeCache(runtime: Runtime, layout: RepoLayout, commit: string): Promise<TreeFile[] | null> {
+  runtime = withTransientRetries(runtime);
   try {
     const data = JSON.parse(new TextDecoder().decode(await runtime.fs.readFile(treePath(layout, commit))));
     if (data?.format_version !== 1 || typeof data.files !== "object" || data.files === null) return null;

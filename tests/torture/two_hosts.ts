@@ -5,8 +5,10 @@
  *
  * What a network file system adds to one machine's races: each mount caches names and
  * attributes on its own, so one host sees another's renames late; a path-based open racing
- * another host's rename fails with `ESTALE`; `flock` through one mount says nothing about the
- * other (DESIGN seed 000). Two kinds of rounds, lock `none` and `auto` alternating:
+ * another host's rename fails with `ESTALE`. (`flock`, which excludes nothing across hosts on
+ * some such systems, does work across GlusterFS mounts — the report notes the probe; a lying
+ * flock is exercised through the memory adapter's `locksBroken`.) Two kinds of rounds, lock
+ * `none` and `auto` alternating:
  *
  * - race: 4–9 mixed-runtime writers over both mounts, one or two SIGKILLed at random instants,
  *   `cache ls`/`cache verify` (and in long mode `cache prune`) running alongside on both hosts.
@@ -20,7 +22,7 @@
  * `cache prune` on each host exits 0; then `blobs/` holds exactly the expected blobs with exact
  * bytes and no temp file, no `.hubcache-lock` is left, `refs/main` is the commit, every pointer
  * resolves to exact bytes, and `cache verify` on each host finds nothing damaged or missing.
- * Every failure message of a writer is also counted by code and operation in the report's notes.
+ * Every failure message of a process is also counted, per runtime, in the report's notes.
  *
  * @module
  */
