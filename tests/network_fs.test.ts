@@ -175,6 +175,19 @@ describe("transient file-system errors of network file systems (memory adapter)"
     assert.equal(served, 2, "the stale size was seen twice, then the real one");
     assert.equal(bodies(since), 0, "no byte downloaded again");
   });
+
+  test("a blob of the wrong size that has not changed for a while is replaced at once, without waiting for lag", async () => {
+    const rt = fresh();
+    const etag = fx.hub.repo(REPO).fileInfo("model.bin").sha256;
+    await rt.fs.mkdirp(layout.blobsDir);
+    await rt.fs.writeFile(blobPath(layout, etag), model.subarray(0, 1000));
+    const hourAgo = rt.clock.now() - 3_600_000;
+    await rt.fs.utimes(blobPath(layout, etag), hourAgo, hourAgo);
+    const before = rt.clock.now();
+    const path = await download(rt, "model.bin", { lock: "none" });
+    assert.ok(sameBytes(await rt.fs.readFile(path), model));
+    assert.ok(rt.clock.now() - before < 100, `waited ${rt.clock.now() - before} ms of virtual time`);
+  });
 });
 
 describe("errors the runtime could not name keep its own words", () => {

@@ -61,11 +61,21 @@ export async function retryTransient<T>(
 const SETTLE_MS: readonly number[] = [100, 200, 400, 800];
 
 /**
+ * Stale attributes are at most one cache period old, so their mtime is recent; a wrong size with
+ * an older mtime is really wrong. Generous, for clocks of different hosts that disagree a little.
+ */
+const LAG_HORIZON_MS = 10_000;
+
+/** Per runtime: `path` → the `size:mtime` already waited for in vain, not waited for again. */
+const settledWrong = new WeakMap<Runtime, Map<string, string>>();
+
+/**
  * Whether `path` resolves to a regular file of exactly `size` bytes. Blobs and snapshot files
  * only ever appear whole (by rename), yet a network file system's client can report the size an
  * inode had when it last looked — while another host was still writing it as a temp file — for
- * a moment after the rename (measured on GlusterFS). So a file of another size is looked at
- * again for ~1.5 s before the answer is no; an absent file is answered at once.
+ * a moment after the rename (measured on GlusterFS). So a recently modified file of another size
+ * is looked at again for ~1.5 s before the answer is no (once per path and state); an absent
+ * file, or one unchanged for a while, is answered at once.
  *
  * @example
  * ```ts
@@ -73,11 +83,18 @@ const SETTLE_MS: readonly number[] = [100, 200, 400, 800];
  * ```
  */
 export async function isFileOfSize(runtime: Runtime, path: string, size: number): Promise<boolean> {
+  let wrong = settledWrong.get(runtime);
+  if (wrong === undefined) settledWrong.set(runtime, wrong = new Map());
   for (let attempt = 0;; attempt++) {
     const info = await runtime.fs.stat(path).catch(() => null);
     if (info === null || info.kind !== "file") return false;
     if (info.size === size) return true;
-    if (attempt >= SETTLE_MS.length) return false;
+    const state = `${info.size}:${info.mtimeMs}`;
+    if (wrong.get(path) === state || runtime.platform.now() - info.mtimeMs > LAG_HORIZON_MS) return false;
+    if (attempt >= SETTLE_MS.length) {
+      wrong.set(path, state);
+      return false;
+    }
     await runtime.platform.sleep(SETTLE_MS[attempt]!);
   }
 }
