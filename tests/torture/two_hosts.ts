@@ -75,6 +75,10 @@ interface Tally {
   resumedSameHost: number;
   takenOver: number;
   observers: number;
+  /** Rounds per `kind, lock` (and `--no-symlinks`). */
+  rounds: Map<string, number>;
+  /** Body downloads per file in a race round, by lock mode (what the lock saves across hosts). */
+  raceBodies: { none: number[]; auto: number[] };
   /** `runtime: hubcache: CODE: … (syscall path: the runtime's words)` of failed processes, counted. */
   failures: Map<string, number>;
 }
@@ -96,7 +100,7 @@ export async function runTwoHostRaces(options: TwoHostOptions): Promise<PartRepo
   const rounds = options.rounds ?? (options.mode === "short" ? 4 : 200);
   const violations: Violation[] = [];
   const notes: string[] = [`base seed ${seed}`];
-  const tally: Tally = { processes: 0, kills: 0, resumedSameHost: 0, takenOver: 0, observers: 0, failures: new Map() };
+  const tally: Tally = { processes: 0, kills: 0, resumedSameHost: 0, takenOver: 0, observers: 0, rounds: new Map(), raceBodies: { none: [], auto: [] }, failures: new Map() };
   let roundsRun = 0;
   let volume = options.volume;
   const ownVolume = volume === undefined;
@@ -140,6 +144,9 @@ export async function runTwoHostRaces(options: TwoHostOptions): Promise<PartRepo
   notes.push(
     `CLI processes: ${tally.processes}, SIGKILLed: ${tally.kills}; resumed on the same host: ${tally.resumedSameHost}, ` +
       `taken over by the other host: ${tally.takenOver}; cache ls/verify/prune runs alongside: ${tally.observers}`,
+    `rounds: ${[...tally.rounds].sort().map(([k, n]) => `${k} ×${n}`).join("; ")}`,
+    `body downloads per file in race rounds: lock none ${average(tally.raceBodies.none)}, lock auto ${average(tally.raceBodies.auto)} ` +
+      `(killed writers' included)`,
     tally.failures.size === 0
       ? "failed processes, by error: none"
       : `failed processes, by error: ${[...tally.failures].map(([k, n]) => `${k} ×${n}`).join("; ")}`,
@@ -207,6 +214,7 @@ async function runRound(
   });
   const extra = ["--lock", plan.lock, ...(plan.noSymlinks ? ["--no-symlinks"] : [])];
   const label = `[${kind}, lock ${plan.lock}${plan.noSymlinks ? ", --no-symlinks" : ""}]`;
+  tally.rounds.set(label.slice(1, -1), (tally.rounds.get(label.slice(1, -1)) ?? 0) + 1);
   const problems: string[] = [];
   const hosts = volume.hosts.map((h, i) => ({ name: h.name, dir: shared.paths[i] }));
   const env = (host: number): Record<string, string> => ({ HUBCACHE_HOSTNAME: hosts[host].name });
@@ -249,6 +257,7 @@ async function runRound(
       problems.push(...await observing.stop());
     }
     tally.observers += observing.runs();
+    tally.raceBodies[plan.lock].push(paths.flatMap((p) => bodyRequests(hub, p)).length / paths.length);
     runs.forEach((run, i) => {
       tally.processes++;
       if (run.killedByHarness) tally.kills++;
@@ -454,6 +463,10 @@ function verifyVerdict(run: ProcessRun, final: boolean): string | undefined {
   }
   if (run.code !== 0 && (report.unverifiable?.length ?? 0) === 0) return `exit ${run.code} although nothing is damaged or missing: ${describeRun(run)}`;
   return undefined;
+}
+
+function average(xs: number[]): string {
+  return xs.length === 0 ? "–" : `${(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)} (over ${xs.length})`;
 }
 
 /** Count a failed process's `hubcache: CODE: … (syscall path: the runtime's words)`, per runtime. */
