@@ -31,7 +31,7 @@ import type {
 
 const KNOWN_CODES: ReadonlySet<string> = new Set<FsErrorCode>([
   "EEXIST", "ENOENT", "EPERM", "EACCES", "EXDEV", "ENOTEMPTY", "ENOSPC", "EISDIR", "ENOTDIR",
-  "EBUSY", "EIO", "EINVAL", "ELOOP", "ENOTSUP", "EROFS", "EMFILE",
+  "EBUSY", "EIO", "EINVAL", "ELOOP", "ENOTSUP", "EROFS", "EMFILE", "ESTALE",
 ]);
 
 /** Codes that mean the same thing as one of ours under another name. */
@@ -71,14 +71,44 @@ const DENO_ERROR_NAMES: Readonly<Record<string, FsErrorCode>> = {
  */
 export function toFsError(err: unknown, syscall: string, path: string): FsError {
   if (err instanceof FsError) return err;
-  const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
-  let code: FsErrorCode = "EUNKNOWN";
+  const e = err as { code?: unknown; errno?: unknown; name?: unknown; message?: unknown } | null;
   const raw = typeof e?.code === "string" ? e.code : undefined;
-  if (raw !== undefined && KNOWN_CODES.has(raw)) code = raw as FsErrorCode;
-  else if (raw !== undefined && raw in CODE_ALIASES) code = CODE_ALIASES[raw]!;
-  else if (typeof e?.name === "string" && e.name in DENO_ERROR_NAMES) code = DENO_ERROR_NAMES[e.name]!;
+  const code = ourCode(raw) ?? ourCode(errnoName(e?.errno)) ?? ourCode(errnoName(unnamedErrno(raw ?? e?.message))) ??
+    (typeof e?.name === "string" && Object.hasOwn(DENO_ERROR_NAMES, e.name) ? DENO_ERROR_NAMES[e.name] : undefined) ??
+    "EUNKNOWN";
   const detail = typeof e?.message === "string" ? e.message : String(err);
-  return new FsError(code, syscall, path, `${code}: ${syscall} '${path}': ${detail}`, { cause: err });
+  return new FsError(code, syscall, path, `${code}: ${syscall} '${path}': ${detail}`, {
+    cause: err,
+    rawCode: raw ?? (typeof e?.name === "string" && e.name !== "Error" ? e.name : undefined),
+    rawMessage: detail,
+  });
+}
+
+function ourCode(name: string | undefined): FsErrorCode | undefined {
+  if (name === undefined) return undefined;
+  if (KNOWN_CODES.has(name)) return name as FsErrorCode;
+  return Object.hasOwn(CODE_ALIASES, name) ? CODE_ALIASES[name] : undefined;
+}
+
+/**
+ * Node 20 names errnos libuv does not know `"Unknown system error -116"`, and not every path
+ * through `fs/promises` (its `readFile`'s `fstat`, measured on GlusterFS) keeps `errno` beside it.
+ */
+function unnamedErrno(text: unknown): number | undefined {
+  const m = typeof text === "string" ? /Unknown system error (-?\d+)/.exec(text) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * The errno's name, for errors whose `code` the runtime could not name: on a GlusterFS mount
+ * Node 20 reports `ESTALE` as code `"Unknown system error -116"` and Deno as `"UNKNOWN"`, both
+ * with `errno` -116 (Bun says `"ESTALE"`). Negative (libuv) and positive errnos both occur.
+ */
+function errnoName(errno: unknown): string | undefined {
+  if (typeof errno !== "number" || !Number.isInteger(errno) || errno === 0) return undefined;
+  const n = Math.abs(errno);
+  for (const [name, value] of Object.entries(os.constants.errno)) if (value === n) return name;
+  return undefined;
 }
 
 function infoOf(s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; size: number; mtimeMs: number; atimeMs: number }): FileInfo {
@@ -375,18 +405,13 @@ const LOCK_EX = 2;
 const LOCK_NB = 4;
 const LOCK_UN = 8;
 
-function errnoName(errno: number): string {
-  for (const [name, value] of Object.entries(os.constants.errno)) if (value === errno) return name;
-  return `errno ${errno}`;
-}
-
 function flockOrThrow(flock: FlockCall, fd: number, operation: number, path: string): boolean {
   for (;;) {
     const errno = flock(fd, operation);
     if (errno === 0) return true;
     if (errno === os.constants.errno.EINTR) continue;
     if (errno === os.constants.errno.EWOULDBLOCK || errno === os.constants.errno.EAGAIN) return false;
-    const name = errnoName(errno);
+    const name = errnoName(errno) ?? `errno ${errno}`;
     // ENOLCK: the file system has no lock manager (NFS without lockd). Either way, no lock.
     const code = name === "ENOLCK" ? "ENOTSUP" : name;
     throw toFsError({ code, message: `flock failed with ${name}` }, "flock", path);

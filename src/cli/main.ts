@@ -90,8 +90,13 @@ function reportError(err: unknown, ctx: CliContext): number {
       ? "the disk is full; free space and run again (the partial download was kept)"
       : err.code === "EACCES" || err.code === "EPERM"
       ? "permission denied; check the cache directory's permissions or pass --cache-dir"
+      : err.code === "ESTALE"
+      ? "a file changed under us on a network file system (stale file handle) and kept changing while we retried; run again"
       : "a file-system operation failed";
-    ctx.stderr(`hubcache: ${err.code}: ${hint} (${err.syscall} ${err.path})\n`);
+    // The runtime's own words too: a code we could not name ("UNKNOWN", "Unknown system error
+    // -116") is only diagnosable with them.
+    const said = err.rawMessage !== undefined ? `: ${err.rawMessage}` : "";
+    ctx.stderr(`hubcache: ${err.code}: ${hint} (${err.syscall} ${err.path}${said})\n`);
     return EXIT.failure;
   }
   ctx.stderr(`hubcache: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);

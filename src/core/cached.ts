@@ -9,6 +9,7 @@ import { pointerPath, type RepoLayout } from "./layout.ts";
 import type { Runtime } from "./ports.ts";
 import { isKnownAbsent, readRef } from "./refs.ts";
 import { isCommitHash } from "./validate.ts";
+import { withTransientRetries } from "./transient.ts";
 
 /** What the cache knows about one file at one revision. */
 export type CachedLookup =
@@ -35,6 +36,7 @@ export async function lookupCached(
   revision: string,
   path: string,
 ): Promise<CachedLookup> {
+  runtime = withTransientRetries(runtime);
   const commit = isCommitHash(revision) ? revision : await readRef(runtime, layout, revision);
   if (!commit) return { kind: "unknown-revision" };
   const pointer = pointerPath(layout, commit, path);

@@ -9,6 +9,7 @@
 import { InvalidInputError } from "./errors.ts";
 import type { FileHandle, HashAlgorithm, Hasher, Runtime } from "./ports.ts";
 import { isEtag } from "./validate.ts";
+import { retryTransient } from "./transient.ts";
 
 const READ_CHUNK = 1 << 20;
 
@@ -76,14 +77,18 @@ export async function hashPrefix(handle: FileHandle, length: number, hasher: Has
  * digest === etag; // intact
  * ```
  */
-export async function hashFile(runtime: Runtime, path: string, algorithm: HashAlgorithm): Promise<{ digest: string; size: number }> {
-  const handle = await runtime.fs.openRead(path);
-  try {
-    const size = await handle.size();
-    const hasher = await algorithmHasher(runtime, algorithm, size);
-    await hashPrefix(handle, size, hasher);
-    return { digest: hasher.digestHex(), size };
-  } finally {
-    await handle.close();
-  }
+export function hashFile(runtime: Runtime, path: string, algorithm: HashAlgorithm): Promise<{ digest: string; size: number }> {
+  // On a network file system a read-only handle can go stale mid-file when another host replaces
+  // the path (a no-symlink snapshot file, a repaired blob): start again from the new file.
+  return retryTransient(runtime.platform, async () => {
+    const handle = await runtime.fs.openRead(path);
+    try {
+      const size = await handle.size();
+      const hasher = await algorithmHasher(runtime, algorithm, size);
+      await hashPrefix(handle, size, hasher);
+      return { digest: hasher.digestHex(), size };
+    } finally {
+      await handle.close().catch(() => {});
+    }
+  });
 }

@@ -12,6 +12,7 @@ import { repoLayout, type RepoLayout } from "./layout.ts";
 import type { HubOptions } from "./options.ts";
 import type { Runtime } from "./ports.ts";
 import { type RepoType, validateRepoId, validateRepoType, validateRevision } from "./validate.ts";
+import { withTransientRetries } from "./transient.ts";
 
 /**
  * Version reported in the User-Agent, so Hub operators can tell hubcache releases apart.
@@ -55,7 +56,8 @@ export interface RepoContext {
  * ```
  */
 export function resolveRepoContext(options: HubOptions & { runtime: Runtime }): RepoContext {
-  const runtime = options.runtime;
+  // Every cache operation of the job retries ESTALE of network file systems (transient.ts).
+  const runtime = withTransientRetries(options.runtime);
   const { platform } = runtime;
   const repoType = validateRepoType(options.repoType ?? "model");
   const repoId = validateRepoId(options.repo);

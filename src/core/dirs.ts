@@ -1,13 +1,32 @@
 /**
- * Creating directories durably. A rename into a directory survives a power cut only if the
- * directory's own entry does too: when a download creates `models--x/blobs/` in a fresh
- * cache, each new directory's parent must be fsynced, not just `blobs/`.
+ * Creating directories durably, and creating entries in directories another host may have
+ * just made.
+ *
+ * A rename into a directory survives a power cut only if the directory's own entry does too:
+ * when a download creates `models--x/blobs/` in a fresh cache, each new directory's parent must
+ * be fsynced, not just `blobs/`.
+ *
+ * On a network file system a directory made by another host a moment ago can be half-visible
+ * through our mount (measured on GlusterFS with writers on two mounts racing to create
+ * `blobs/`): our `mkdir -p` fails with `EEXIST` although `stat` does not yet call it a
+ * directory, or `stat` says it is one and a create inside it still fails with `ENOENT`. Both
+ * settle within moments, so both are retried (see transient.ts) instead of failing a download.
  *
  * @module
  */
 
 import { dirname } from "./layout.ts";
 import { isFsError, type Runtime } from "./ports.ts";
+import { retryTransient } from "./transient.ts";
+
+async function isDirectory(runtime: Runtime, dir: string): Promise<boolean> {
+  try {
+    return (await runtime.fs.stat(dir)).kind === "directory";
+  } catch (err) {
+    if (isFsError(err, "ENOENT")) return false;
+    throw err;
+  }
+}
 
 /**
  * Make sure `dir` exists; for every directory this call creates, fsync its parent so the
@@ -19,13 +38,40 @@ import { isFsError, type Runtime } from "./ports.ts";
  * ```
  */
 export async function ensureDir(runtime: Runtime, dir: string): Promise<void> {
-  try {
-    if ((await runtime.fs.stat(dir)).kind === "directory") return;
-  } catch (err) {
-    if (!isFsError(err, "ENOENT")) throw err;
-  }
+  if (await isDirectory(runtime, dir)) return;
   const parent = dirname(dir);
   if (parent !== dir) await ensureDir(runtime, parent);
-  await runtime.fs.mkdirp(dir);
+  await retryTransient(runtime.platform, async () => {
+    try {
+      await runtime.fs.mkdirp(dir);
+    } catch (err) {
+      // Another host's fresh directory, not yet a directory to our mount: look again.
+      if (isFsError(err, "EEXIST") && (await isDirectory(runtime, dir))) return;
+      throw err;
+    }
+  }, (err) => isFsError(err, "EEXIST", "ESTALE"));
   await runtime.fs.syncDir(parent);
+}
+
+/**
+ * Make `dir`, then run `create`, which makes one new entry directly inside it (an exclusive
+ * create, a symlink). A create that fails with `ENOENT` made nothing, so it is repeated after
+ * making sure of `dir` again: the directory was removed meanwhile (`cache rm`), or another host
+ * made it a moment ago and our mount does not see it whole yet.
+ *
+ * @example
+ * ```ts
+ * const handle = await createInDir(runtime, layout.blobsDir, () => runtime.fs.createExclusive(tempPath));
+ * ```
+ */
+export async function createInDir<T>(runtime: Runtime, dir: string, create: () => Promise<T>): Promise<T> {
+  await ensureDir(runtime, dir);
+  return await retryTransient(runtime.platform, async () => {
+    try {
+      return await create();
+    } catch (err) {
+      if (isFsError(err, "ENOENT")) await ensureDir(runtime, dir);
+      throw err;
+    }
+  }, (err) => isFsError(err, "ENOENT", "ESTALE"));
 }

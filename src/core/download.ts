@@ -53,6 +53,7 @@ import {
   sweepAfterPublish,
 } from "./temp_files.ts";
 import { transferBlob, type TransferState } from "./transfer.ts";
+import { isFileOfSize } from "./transient.ts";
 import { isCommitHash, validateRepoPath } from "./validate.ts";
 
 const DEFAULT_STALE_AFTER_MS = 10 * 60_000;
@@ -177,11 +178,9 @@ async function pointerModeFor(ctx: RepoContext, options: Omit<DownloadFileOption
 /** If `blobs/<etag>` is complete, create the pointer to it and say so. */
 async function pointAtExistingBlob(ctx: RepoContext, meta: FileMetadata, path: string, mode: PointerMode): Promise<boolean> {
   const blob = blobPath(ctx.layout, meta.etag);
-  const info = await ctx.runtime.fs.stat(blob).catch(() => null);
-  if (!info || info.kind !== "file") return false;
   // A blob of the wrong size was written by a client that does not verify (or was damaged):
   // never point at it; a fresh verified download will replace it.
-  if (info.size !== meta.size) return false;
+  if (!(await isFileOfSize(ctx.runtime, blob, meta.size))) return false;
   try {
     await createPointer(ctx, meta, path, mode, { kind: "blob", path: blob });
   } catch (err) {
@@ -372,8 +371,7 @@ async function moveIntoPlace(ctx: RepoContext, meta: FileMetadata, path: string,
     return;
   }
   const blob = blobPath(layout, meta.etag);
-  const existing = await runtime.fs.stat(blob).catch(() => null);
-  if (existing?.kind === "file" && existing.size === meta.size) {
+  if (await isFileOfSize(runtime, blob, meta.size)) {
     // Another writer published first: same bytes by invariant 1, theirs wins.
     await removeIfFile(runtime, temp.path).catch(() => {});
     return;

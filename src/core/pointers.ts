@@ -11,14 +11,18 @@
 import { CacheError } from "./errors.ts";
 import { isFsError, type Runtime } from "./ports.ts";
 import { blobPath, dirname, pointerPath, relativeBlobTarget, type RepoLayout } from "./layout.ts";
-import { ensureDir } from "./dirs.ts";
+import { createInDir, ensureDir } from "./dirs.ts";
 import { withScratchPath } from "./scratch.ts";
 import { removeIfFile } from "./temp_files.ts";
+import { isFileOfSize, retryTransient } from "./transient.ts";
 
 /** How a cache stores snapshot files. */
 export type PointerMode = "symlink" | "copy";
 
 const probeResults = new WeakMap<Runtime, Map<string, boolean>>();
+
+/** How file systems without symlinks (FAT, exFAT, Windows without developer mode, …) refuse one. */
+const SYMLINK_REFUSED = ["EPERM", "EACCES", "ENOTSUP", "EINVAL", "EIO", "EUNKNOWN"] as const;
 
 /**
  * Whether the file system under `layout` accepts relative symlinks; probed once per
@@ -36,9 +40,9 @@ export async function symlinksSupported(runtime: Runtime, layout: RepoLayout): P
   if (known !== undefined) return known;
   const supported = await withScratchPath(runtime, layout.tmpDir, "symlink-probe", async (probe) => {
     try {
-      await runtime.fs.symlink("symlink-probe-target", probe);
+      await createInDir(runtime, layout.tmpDir, () => runtime.fs.symlink("symlink-probe-target", probe));
     } catch (err) {
-      if (!isFsError(err, "EPERM", "EACCES", "ENOTSUP", "EINVAL", "EIO", "EUNKNOWN")) throw err;
+      if (!isFsError(err, ...SYMLINK_REFUSED)) throw err;
       return false;
     }
     await removeIfFile(runtime, probe).catch(() => {});
@@ -64,12 +68,7 @@ export async function pointerIsComplete(
   path: string,
   size: number,
 ): Promise<boolean> {
-  try {
-    const info = await runtime.fs.stat(pointerPath(layout, commit, path));
-    return info.kind === "file" && info.size === size;
-  } catch {
-    return false;
-  }
+  return await isFileOfSize(runtime, pointerPath(layout, commit, path), size);
 }
 
 /**
@@ -88,15 +87,38 @@ export async function linkPointer(
   path: string,
   etag: string,
 ): Promise<"linked" | "unsupported"> {
-  const { fs } = runtime;
   const pointer = pointerPath(layout, commit, path);
-  const target = relativeBlobTarget(path, etag);
-  await ensureDir(runtime, dirname(pointer));
+  return await retryTransient(
+    runtime.platform,
+    () => placeSymlink(runtime, layout, pointer, relativeBlobTarget(path, etag), etag),
+    seenMidChange,
+  );
+}
+
+/**
+ * On a network file system another host's pointer can be seen half-made: `symlink` says
+ * `EEXIST` but `lstat` then says `ENOENT`, or `lstat` says symlink but `readlink` says `EINVAL`
+ * (measured on GlusterFS: this mount's cached view of the name lags the other host's create).
+ * Looking again a moment later sees the finished pointer; failing would lose a good download.
+ */
+function seenMidChange(err: unknown): boolean {
+  if (isFsError(err, "ESTALE")) return true;
+  return isFsError(err, "ENOENT", "EINVAL") && (err.syscall === "lstat" || err.syscall === "readlink");
+}
+
+async function placeSymlink(
+  runtime: Runtime,
+  layout: RepoLayout,
+  pointer: string,
+  target: string,
+  etag: string,
+): Promise<"linked" | "unsupported"> {
+  const { fs } = runtime;
   try {
-    await fs.symlink(target, pointer);
+    await createInDir(runtime, dirname(pointer), () => fs.symlink(target, pointer));
     return "linked";
   } catch (err) {
-    if (isFsError(err, "EPERM", "EACCES", "ENOTSUP", "EINVAL", "EIO", "EUNKNOWN")) return "unsupported";
+    if (isFsError(err, ...SYMLINK_REFUSED)) return "unsupported";
     if (!isFsError(err, "EEXIST")) throw err;
   }
   // Something is there already: another writer's pointer (success), a regular file from a
@@ -112,9 +134,9 @@ export async function linkPointer(
   }
   return await withScratchPath(runtime, layout.tmpDir, "pointer", async (temp) => {
     try {
-      await fs.symlink(target, temp);
+      await createInDir(runtime, layout.tmpDir, () => fs.symlink(target, temp));
     } catch (err) {
-      if (isFsError(err, "EPERM", "EACCES", "ENOTSUP", "EINVAL", "EIO", "EUNKNOWN")) return "unsupported";
+      if (isFsError(err, ...SYMLINK_REFUSED)) return "unsupported";
       throw err;
     }
     try {
@@ -149,7 +171,12 @@ export async function placePointerFile(
   const pointer = pointerPath(layout, commit, path);
   await ensureDir(runtime, dirname(pointer));
   if (source.kind === "fresh") {
-    await fs.rename(source.path, pointer);
+    // A whole file of another writer already there wins (same bytes, invariant 1), as a blob
+    // does: replacing it would make its readers on other hosts of a network file system meet a
+    // stale handle (ENOENT/ESTALE) for a moment.
+    const ours = await fs.stat(source.path);
+    if (await isFileOfSize(runtime, pointer, ours.size)) await removeIfFile(runtime, source.path);
+    else await fs.rename(source.path, pointer);
   } else {
     await withScratchPath(runtime, layout.tmpDir, "copy", async (temp) => {
       try {

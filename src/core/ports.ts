@@ -10,7 +10,14 @@
  * @module
  */
 
-/** The error codes the core branches on. Anything else arrives as `"EUNKNOWN"`. */
+/**
+ * The error codes the core branches on. Anything else arrives as `"EUNKNOWN"`, with the
+ * runtime's own code in {@link FsError.rawCode}.
+ *
+ * `ESTALE` ("stale file handle") comes only from network file systems (NFS, Lustre, GPFS,
+ * GlusterFS): a path-based open or read raced another host's rename of that path. It is
+ * transient — the next lookup of the path finds the new file — so the core retries it.
+ */
 export type FsErrorCode =
   | "EEXIST"
   | "ENOENT"
@@ -28,6 +35,7 @@ export type FsErrorCode =
   | "ENOTSUP"
   | "EROFS"
   | "EMFILE"
+  | "ESTALE"
   | "EUNKNOWN";
 
 /**
@@ -49,14 +57,30 @@ export class FsError extends Error {
   /** The path the operation was applied to. */
   readonly path: string;
   /**
-   * Adapters build these from native errors; pass the native error as `options.cause` so the
-   * runtime's own details survive the normalisation. `message` defaults to `CODE: syscall 'path'`.
+   * The runtime's own code, as it reported it, when it had one: `"ENOENT"`, but also what
+   * normalisation cannot name — Node 20's `"Unknown system error -116"`, Deno's `"UNKNOWN"`.
    */
-  constructor(code: FsErrorCode, syscall: string, path: string, message?: string, options?: { cause?: unknown }) {
-    super(message ?? `${code}: ${syscall} '${path}'`, options);
+  readonly rawCode: string | undefined;
+  /** The runtime's own message (`"UNKNOWN: unknown error, open '/c/refs/main'"`), when there was one. */
+  readonly rawMessage: string | undefined;
+  /**
+   * Adapters build these from native errors; pass the native error as `options.cause` and its
+   * code and message as `options.rawCode`/`options.rawMessage`, so the runtime's own details
+   * survive the normalisation. `message` defaults to `CODE: syscall 'path'`.
+   */
+  constructor(
+    code: FsErrorCode,
+    syscall: string,
+    path: string,
+    message?: string,
+    options?: { cause?: unknown; rawCode?: string; rawMessage?: string },
+  ) {
+    super(message ?? `${code}: ${syscall} '${path}'`, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.code = code;
     this.syscall = syscall;
     this.path = path;
+    this.rawCode = options?.rawCode;
+    this.rawMessage = options?.rawMessage;
   }
 }
 

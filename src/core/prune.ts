@@ -43,6 +43,7 @@ import type { CacheWarning, TempFileInfo } from "./scan.ts";
 import type { CacheInfo } from "./scan.ts";
 import { listFilesRecursive, ownerState, scanCache } from "./scan.ts";
 import { executeRemoval, planRemoval } from "./remove.ts";
+import { withTransientRetries } from "./transient.ts";
 
 /**
  * How old an ownerless or foreign-host leftover must be before prune removes it: 1 day.
@@ -389,6 +390,7 @@ async function removeEmptyScratchDirs(runtime: Runtime, info: CacheInfo): Promis
  * ```
  */
 export async function pruneCache(runtime: Runtime, cacheDir: string, options: PruneOptions = {}): Promise<PruneResult> {
+  runtime = withTransientRetries(runtime);
   const olderThanMs = options.olderThanMs ?? DEFAULT_PRUNE_AGE_MS;
   if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
     throw new InvalidInputError(`olderThanMs must be a non-negative number of milliseconds, got ${olderThanMs}`);

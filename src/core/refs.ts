@@ -8,7 +8,7 @@
 
 import { isFsError, type Runtime } from "./ports.ts";
 import { dirname, joinPath, noExistPath, refPath, type RepoLayout } from "./layout.ts";
-import { ensureDir } from "./dirs.ts";
+import { createInDir, ensureDir } from "./dirs.ts";
 import { withScratchPath } from "./scratch.ts";
 import { isCommitHash } from "./validate.ts";
 
@@ -33,7 +33,7 @@ export async function writeFileAtomic(
   const { fs } = runtime;
   await ensureDir(runtime, dirname(path));
   await withScratchPath(runtime, tmpDir, purpose, async (temp) => {
-    const handle = await fs.createExclusive(temp);
+    const handle = await createInDir(runtime, tmpDir, () => fs.createExclusive(temp));
     try {
       await handle.write(data, 0);
       await handle.sync();

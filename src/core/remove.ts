@@ -19,6 +19,7 @@ import { dirname, joinPath } from "./layout.ts";
 import type { RepoType } from "./validate.ts";
 import type { CachedRepoInfo, CachedRevisionInfo, CacheInfo } from "./scan.ts";
 import { listFilesRecursive, lstatOrNull, symlinkFirstHop } from "./scan.ts";
+import { withTransientRetries } from "./transient.ts";
 
 /** The revisions chosen in one repo. */
 export interface RemovalSelection {
@@ -212,6 +213,7 @@ export interface RemovalResult {
  * ```
  */
 export async function executeRemoval(runtime: Runtime, plan: RemovalPlan): Promise<RemovalResult> {
+  runtime = withTransientRetries(runtime);
   const removed: string[] = [];
   const alreadyGone: string[] = [];
   const keptInUse: string[] = [];

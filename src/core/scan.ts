@@ -18,6 +18,7 @@ import { writerState } from "./temp_files.ts";
 import { basename, dirname, joinPath, parseBlobsEntry, parseRepoFolderName, parseSmallTempName } from "./layout.ts";
 import type { RepoType } from "./validate.ts";
 import { CacheError } from "./errors.ts";
+import { withTransientRetries } from "./transient.ts";
 
 /**
  * OS helper files the Python client ignores wherever it lists a folder.
@@ -551,6 +552,7 @@ async function isSharedBlobStore(runtime: Runtime, path: string): Promise<boolea
  * ```
  */
 export async function scanCache(runtime: Runtime, cacheDir: string): Promise<CacheInfo> {
+  runtime = withTransientRetries(runtime);
   const root = await resolveCacheDir(runtime, cacheDir);
   const repos: CachedRepoInfo[] = [];
   const warnings: CacheWarning[] = [];

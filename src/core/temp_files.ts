@@ -7,6 +7,7 @@
  */
 
 import { contentHasher } from "./content_hash.ts";
+import { createInDir } from "./dirs.ts";
 import { isFsError, type FileHandle, type Runtime } from "./ports.ts";
 import {
   adoptingBlobName,
@@ -69,7 +70,7 @@ export function writerIdentity(platform: Runtime["platform"]): TempOwner {
  */
 export async function createOwnTemp(runtime: Runtime, blobsDir: string, etag: string): Promise<OwnedTemp> {
   const path = joinPath(blobsDir, tempBlobName(etag, writerIdentity(runtime.platform)));
-  const handle = await runtime.fs.createExclusive(path);
+  const handle = await createInDir(runtime, blobsDir, () => runtime.fs.createExclusive(path));
   return { path, handle, claimedBytes: 0, origin: "fresh" };
 }
 

@@ -16,6 +16,7 @@ import type { Runtime } from "./ports.ts";
 import { pythonJsonDumps } from "./python_json.ts";
 import { writeFileAtomic } from "./refs.ts";
 import { isEtag, validateRepoPath } from "./validate.ts";
+import { withTransientRetries } from "./transient.ts";
 
 /** One file of a tree listing. */
 export interface TreeFile {
@@ -56,6 +57,7 @@ export function etagOf(file: TreeFile): string {
  * ```
  */
 export async function readTreeCache(runtime: Runtime, layout: RepoLayout, commit: string): Promise<TreeFile[] | null> {
+  runtime = withTransientRetries(runtime);
   try {
     const data = JSON.parse(new TextDecoder().decode(await runtime.fs.readFile(treePath(layout, commit))));
     if (data?.format_version !== 1 || typeof data.files !== "object" || data.files === null) return null;

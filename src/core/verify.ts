@@ -32,6 +32,7 @@ import { hashAlgorithmFor, hashFile } from "./content_hash.ts";
 import type { TempFileInfo, TreeEntry } from "./scan.ts";
 import { listFilesRecursive, resolveCacheDir, scanRepoTempFiles, symlinkFirstHop } from "./scan.ts";
 import { referencedBlobs } from "./remove.ts";
+import { withTransientRetries } from "./transient.ts";
 
 /** The verdict on one file of one revision. */
 export type VerifyStatus = "ok" | "damaged" | "missing" | "unverifiable" | "vanished";
@@ -171,6 +172,7 @@ export async function verifyRepo(
   repoId: string,
   options: VerifyOptions = {},
 ): Promise<VerifyReport> {
+  runtime = withTransientRetries(runtime);
   validateRepoId(repoId);
   // Canonical root, so absolute pointer targets and our own paths compare equal.
   const layout = repoLayout(await resolveCacheDir(runtime, cacheDir), repoType, repoId);

@@ -14,7 +14,7 @@
  * The scheduler also kills actors (a killed actor stops at its current gate forever, keeps its
  * temp files, and its pid is dead from then on), fires abort signals, moves `main` to a new
  * commit, jumps the clock forward by minutes (so other hosts' files become stale), and injects
- * file-system faults (ENOSPC, EIO, EACCES, EXDEV, EPERM, torn writes) and network faults.
+ * file-system faults (ENOSPC, EIO, EACCES, EXDEV, EPERM, ESTALE, torn writes) and network faults.
  *
  * After every step the DESIGN.md invariants are checked on the shared disk:
  * (1) every `blobs/<etag>` hashes to its etag; (2) no file is written by two writers — the
@@ -379,8 +379,8 @@ const FAULT_CODES: Readonly<Record<string, readonly FsErrorCode[]>> = {
   sync: ["EIO"],
   close: ["EIO"],
   createExclusive: ["ENOSPC", "EACCES", "EIO"],
-  openReadWrite: ["EIO", "EMFILE"],
-  openRead: ["EIO", "EMFILE"],
+  openReadWrite: ["EIO", "EMFILE", "ESTALE"],
+  openRead: ["EIO", "EMFILE", "ESTALE"],
   rename: ["EIO", "ENOSPC", "EXDEV", "EACCES"],
   link: ["EPERM", "EIO"],
   symlink: ["EPERM", "EIO"],
@@ -391,14 +391,14 @@ const FAULT_CODES: Readonly<Record<string, readonly FsErrorCode[]>> = {
   syncDir: ["EIO"],
   utimes: ["EIO"],
   tryLock: ["EIO"],
-  readdir: ["EIO"],
-  lstat: ["EIO"],
-  stat: ["EIO"],
-  readFile: ["EIO"],
+  readdir: ["EIO", "ESTALE"],
+  lstat: ["EIO", "ESTALE"],
+  stat: ["EIO", "ESTALE"],
+  readFile: ["EIO", "ESTALE"],
   read: ["EIO"],
   size: ["EIO"],
-  readlink: ["EIO"],
-  realpath: ["EIO"],
+  readlink: ["EIO", "ESTALE"],
+  realpath: ["EIO", "ESTALE"],
 };
 const READ_OPS = new Set(["readdir", "lstat", "stat", "readFile", "read", "size", "readlink", "realpath", "openRead"]);
 const MUTATING_OPS = new Set([

@@ -1,0 +1,72 @@
+/**
+ * A real distributed file system: one GlusterFS volume mounted twice with FUSE, each mount a
+ * "host" (tests/_support/gluster.ts). The long version is the `two-hosts` part of
+ * `npm run torture`. Needs root, FUSE and Debian's glusterfs-server/-client (`.ci/run` installs
+ * them); without them these tests fail and say why — they never skip.
+ */
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fsp from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import { nodeFileSystem } from "../src/adapters/node.ts";
+import { FsError } from "../src/core/ports.ts";
+import { withTransientRetries } from "../src/core/transient.ts";
+import { type GlusterVolume, mountGlusterVolume } from "./_support/gluster.ts";
+import { currentRuntimeName, testRuntime } from "./_support/runtime.ts";
+import { runTwoHostRaces } from "./torture/two_hosts.ts";
+
+const SEED = Number(process.env.HUBCACHE_TORTURE_SEED ?? 20_250_601);
+
+let mounting: Promise<GlusterVolume> | undefined;
+/** Set up once per test file, inside the tests, so a failure to set up fails them (never a skip). */
+function volume(): Promise<GlusterVolume> {
+  return mounting ??= mountGlusterVolume();
+}
+
+describe("GlusterFS, mounted twice: two hosts sharing one cache", () => {
+  after(async () => {
+    const v = await mounting?.catch(() => undefined);
+    await v?.unmount();
+  });
+
+  test(`${currentRuntimeName()} reports a file another host replaced as ESTALE or ENOENT, and hubcache's reads carry on`, async (t) => {
+    const v = await volume();
+    const dir = await v.sharedDir("estale-");
+    try {
+      const plain = nodeFileSystem(); // the adapter alone: no retries
+      const retried = withTransientRetries(testRuntime()).fs;
+      const seen = new Map<string, number>();
+      for (let i = 0; i < 5; i++) {
+        const here = join(dir.paths[0], `ref-${i}`);
+        await fsp.writeFile(here, "old");
+        await fsp.stat(here); // this host has looked the name up: its mount now caches it
+        await fsp.writeFile(join(dir.paths[1], `tmp-${i}`), "new");
+        await fsp.rename(join(dir.paths[1], `tmp-${i}`), join(dir.paths[1], `ref-${i}`));
+        const err = await plain.readFile(here).then(() => undefined, (e: unknown) => e);
+        if (err !== undefined) {
+          assert.ok(err instanceof FsError, `not an FsError: ${String(err)}`);
+          assert.ok(err.code === "ESTALE" || err.code === "ENOENT", `unexpected ${err.code}: ${err.message}`);
+          assert.ok(err.rawMessage !== undefined && err.message.includes(err.rawMessage), "the runtime's own text is kept");
+          const key = `${err.code} (the runtime said code ${JSON.stringify(err.rawCode)}: ${err.rawMessage})`.replace(here, "<path>");
+          seen.set(key, (seen.get(key) ?? 0) + 1);
+        }
+        const text = new TextDecoder().decode(await retried.readFile(here));
+        assert.ok(text === "new" || text === "old", `read ${JSON.stringify(text)}`);
+      }
+      t.diagnostic(`raw reads right after the other host's rename: ${[...seen].map(([k, n]) => `${k} ×${n}`).join("; ") || "all succeeded"}`);
+      assert.ok([...seen.keys()].some((k) => k.startsWith("ESTALE")), "GlusterFS produced no ESTALE, so nothing here was tested");
+    } finally {
+      await fsp.rm(dir.paths[0], { recursive: true, force: true });
+    }
+  });
+
+  test("mixed-runtime writers on both mounts, lock none and auto, some SIGKILLed: survivors exact, re-runs and prune on each host clean", async () => {
+    const report = await runTwoHostRaces({ mode: "short", seed: SEED, volume: await volume() });
+    const explain = report.violations.map((v) => `- round ${v.round}: ${v.detail}${v.replay ? `\n  replay: ${v.replay}` : ""}`).join("\n");
+    assert.equal(report.violations.length, 0, `${report.violations.length} violation(s):\n${explain}`);
+    assert.equal(report.rounds, 4);
+    assert.ok((report.kills ?? 0) >= 4, `expected a kill per round, saw ${report.kills}`);
+    assert.ok((report.processes ?? 0) >= 30, `expected at least 30 processes, ran ${report.processes}`);
+  });
+});
