@@ -12,8 +12,8 @@
  * @module
  */
 
-import { downloadFile as coreDownloadFile } from "./src/core/download.ts";
-import { downloadSnapshot as coreDownloadSnapshot, type DownloadSnapshotOptions } from "./src/core/snapshot.ts";
+import { downloadFile as coreDownloadFile } from "./src/core/download/download.ts";
+import { downloadSnapshot as coreDownloadSnapshot, type DownloadSnapshotOptions } from "./src/core/download/snapshot.ts";
 import type { DownloadFileOptions } from "./src/core/options.ts";
 import type { FileSystem, Runtime } from "./src/core/ports.ts";
 import { defaultRuntime } from "./src/adapters/runtime_auto.ts";

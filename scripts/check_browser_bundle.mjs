@@ -14,7 +14,7 @@ import { builtinModules } from "node:module";
 import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const ENTRIES = ["src/core/mod.ts", "src/adapters/memory.ts", "src/adapters/wasm_hasher.ts"];
+const ENTRIES = ["src/core/mod.ts", "src/adapters/memory/mod.ts", "src/adapters/wasm_hasher.ts"];
 const FORBIDDEN_GLOBALS = ["Deno", "Bun", "process"];
 const MARK = "__HUBCACHE_FORBIDDEN_GLOBAL_";
 

@@ -11,7 +11,7 @@ import * as nodeFs from "node:fs/promises";
 import process from "node:process";
 import { FsError } from "../src/core/ports.ts";
 import type { FsErrorCode, HashAlgorithm, Runtime } from "../src/core/ports.ts";
-import { memoryRuntime } from "../src/adapters/memory.ts";
+import { memoryRuntime } from "../src/adapters/memory/mod.ts";
 import { currentRuntimeName, testRuntime } from "./_support/runtime.ts";
 import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
 

@@ -6,11 +6,11 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
-import { pruneCache } from "../src/core/prune.ts";
-import { verifyRepo } from "../src/core/verify.ts";
-import { scanCache } from "../src/core/scan.ts";
-import { executeRemoval, planRemoval } from "../src/core/remove.ts";
-import { downloadSnapshot } from "../src/core/snapshot.ts";
+import { pruneCache } from "../src/core/manage/prune.ts";
+import { verifyRepo } from "../src/core/manage/verify.ts";
+import { scanCache } from "../src/core/manage/scan.ts";
+import { executeRemoval, planRemoval } from "../src/core/manage/remove.ts";
+import { downloadSnapshot } from "../src/core/download/snapshot.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub, TOKEN, waitFor } from "./_support/hub.ts";
 import { finished, RUNTIMES, spawnCli } from "./_support/cli.ts";
 

@@ -6,8 +6,8 @@ import * as path from "node:path";
 import { testRuntime } from "./_support/runtime.ts";
 import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
 import { etagOf, fakeCommit, type PyFile, type WrittenRepo, writePythonRepo } from "./_support/python_cache.ts";
-import { scanCache } from "../src/core/scan.ts";
-import { executeRemoval, planRemoval } from "../src/core/remove.ts";
+import { scanCache } from "../src/core/manage/scan.ts";
+import { executeRemoval, planRemoval } from "../src/core/manage/remove.ts";
 import { cacheCommand } from "../src/cli/cache_commands.ts";
 
 const rt = testRuntime();

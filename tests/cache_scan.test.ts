@@ -15,10 +15,10 @@ import {
   writePythonRepo,
   writeRepoFile,
 } from "./_support/python_cache.ts";
-import { formatBytes, formatTimeSince, scanCache } from "../src/core/scan.ts";
-import type { CacheInfo } from "../src/core/scan.ts";
+import { formatBytes, formatTimeSince, scanCache } from "../src/core/manage/scan.ts";
+import type { CacheInfo } from "../src/core/manage/scan.ts";
 import { CacheError } from "../src/core/errors.ts";
-import { sanitizeHost } from "../src/core/layout.ts";
+import { sanitizeHost } from "../src/core/cache/layout.ts";
 import { cacheCommand } from "../src/cli/cache_commands.ts";
 
 const rt = testRuntime();

@@ -16,12 +16,12 @@ import {
   writePythonTree,
   writeRepoFile,
 } from "./_support/python_cache.ts";
-import { hashAlgorithmFor, hashFile } from "../src/core/content_hash.ts";
-import { verifyRepo } from "../src/core/verify.ts";
-import { scanCache } from "../src/core/scan.ts";
-import { pruneCache } from "../src/core/prune.ts";
-import { executeRemoval, planRemoval } from "../src/core/remove.ts";
-import { memoryRuntime } from "../src/adapters/memory.ts";
+import { hashAlgorithmFor, hashFile } from "../src/core/cache/content_hash.ts";
+import { verifyRepo } from "../src/core/manage/verify.ts";
+import { scanCache } from "../src/core/manage/scan.ts";
+import { pruneCache } from "../src/core/manage/prune.ts";
+import { executeRemoval, planRemoval } from "../src/core/manage/remove.ts";
+import { memoryRuntime } from "../src/adapters/memory/mod.ts";
 import type { Runtime } from "../src/core/ports.ts";
 import { CacheError, InvalidInputError } from "../src/core/errors.ts";
 import { cacheCommand } from "../src/cli/cache_commands.ts";

@@ -2,7 +2,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
-import { downloadFile } from "../src/core/download.ts";
+import { downloadFile } from "../src/core/download/download.ts";
 import { AbortedError, NetworkError } from "../src/core/errors.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub } from "./_support/hub.ts";
 

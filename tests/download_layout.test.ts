@@ -2,11 +2,11 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
-import { downloadFile } from "../src/core/download.ts";
+import { downloadFile } from "../src/core/download/download.ts";
 import { EntryNotFoundError, GatedRepoError, OfflineCacheMissError, RepoNotFoundError, RevisionNotFoundError } from "../src/core/errors.ts";
 import type { DownloadProgress } from "../src/core/options.ts";
-import { repoLayout } from "../src/core/layout.ts";
-import { writeFileAtomic } from "../src/core/refs.ts";
+import { repoLayout } from "../src/core/cache/layout.ts";
+import { writeFileAtomic } from "../src/core/cache/refs.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub } from "./_support/hub.ts";
 
 describe("downloadFile: the cache layout is the Python client's", () => {

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
-import { downloadFile } from "../src/core/download.ts";
+import { downloadFile } from "../src/core/download/download.ts";
 import { HubEmulator } from "../src/testing/mod.ts";
 import { finished, spawnCli } from "./_support/cli.ts";
 import { CuttingRelay } from "./_support/cutting_relay.ts";

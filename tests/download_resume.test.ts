@@ -3,12 +3,12 @@ import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { downloadFile } from "../src/core/download.ts";
+import { downloadFile } from "../src/core/download/download.ts";
 import { AbortedError, IntegrityError } from "../src/core/errors.ts";
 import type { DownloadProgress, DownloadWarning } from "../src/core/options.ts";
 import type { Runtime } from "../src/core/ports.ts";
-import { memoryRuntime } from "../src/adapters/memory.ts";
-import { claimPartial, createOwnTemp, releaseForResume } from "../src/core/temp_files.ts";
+import { memoryRuntime } from "../src/adapters/memory/mod.ts";
+import { claimPartial, createOwnTemp, releaseForResume } from "../src/core/download/temp_files.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub } from "./_support/hub.ts";
 
 const SIZE = 6_000_000;

@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
-import { downloadFile } from "../src/core/download.ts";
+import { downloadFile } from "../src/core/download/download.ts";
 import { AbortedError } from "../src/core/errors.ts";
 import type { CdnOptions } from "../src/testing/mod.ts";
 import { finished, spawnCli } from "./_support/cli.ts";

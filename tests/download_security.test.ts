@@ -4,7 +4,7 @@ import * as fsp from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { downloadFile } from "../src/core/download.ts";
+import { downloadFile } from "../src/core/download/download.ts";
 import { InvalidInputError, UnsafeResponseError } from "../src/core/errors.ts";
 import { bytes, type HubFixture, listDir, startHub, TOKEN } from "./_support/hub.ts";
 import { makeTempDir, removeTempDir } from "./_support/tmp.ts";

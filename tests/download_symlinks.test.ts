@@ -2,8 +2,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
-import { downloadFile } from "../src/core/download.ts";
-import { memoryRuntime } from "../src/adapters/memory.ts";
+import { downloadFile } from "../src/core/download/download.ts";
+import { memoryRuntime } from "../src/adapters/memory/mod.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
 
 describe("symlink fallback (seed 003)", () => {

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { nodeFileSystem } from "../src/adapters/node.ts";
 import { FsError } from "../src/core/ports.ts";
-import { withTransientRetries } from "../src/core/transient.ts";
+import { withTransientRetries } from "../src/core/fs/transient.ts";
 import { type GlusterVolume, mountGlusterVolume } from "./_support/gluster.ts";
 import { currentRuntimeName, testRuntime } from "./_support/runtime.ts";
 import { runTwoHostRaces } from "./torture/two_hosts.ts";

@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { downloadFile } from "../src/core/download.ts";
-import { acquireDownloadLock } from "../src/core/lock.ts";
-import { repoLayout } from "../src/core/layout.ts";
+import { downloadFile } from "../src/core/download/download.ts";
+import { acquireDownloadLock } from "../src/core/download/lock.ts";
+import { repoLayout } from "../src/core/cache/layout.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub } from "./_support/hub.ts";
 
 describe("the de-duplication lock never blocks on a holder that cannot be working", () => {

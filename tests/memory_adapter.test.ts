@@ -8,7 +8,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { FsError } from "../src/core/ports.ts";
 import type { FsErrorCode, HashAlgorithm, HasherFactory } from "../src/core/ports.ts";
-import { MemoryClock, MemoryFileSystem, memoryRuntime } from "../src/adapters/memory.ts";
+import { MemoryClock, MemoryFileSystem, memoryRuntime } from "../src/adapters/memory/mod.ts";
 import { wasmHashers } from "../src/adapters/wasm_hasher.ts";
 import { jsHashers } from "../src/adapters/js_hasher.ts";
 import { portableHashers, wasmCompilationAllowed } from "../src/adapters/portable_hasher.ts";

@@ -7,17 +7,17 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { memoryRuntime, type MemoryRuntime } from "../src/adapters/memory.ts";
+import { memoryRuntime, type MemoryRuntime } from "../src/adapters/memory/mod.ts";
 import { toFsError } from "../src/adapters/node.ts";
 import { runCli } from "../src/cli/main.ts";
-import { downloadFile } from "../src/core/download.ts";
-import { blobPath, pointerPath, refPath, relativeBlobTarget, repoLayout } from "../src/core/layout.ts";
-import { linkPointer } from "../src/core/pointers.ts";
+import { downloadFile } from "../src/core/download/download.ts";
+import { blobPath, pointerPath, refPath, relativeBlobTarget, repoLayout } from "../src/core/cache/layout.ts";
+import { linkPointer } from "../src/core/cache/pointers.ts";
 import { FsError, type Runtime } from "../src/core/ports.ts";
-import { pruneCache } from "../src/core/prune.ts";
-import { scanCache } from "../src/core/scan.ts";
-import { withTransientRetries } from "../src/core/transient.ts";
-import { verifyRepo } from "../src/core/verify.ts";
+import { pruneCache } from "../src/core/manage/prune.ts";
+import { scanCache } from "../src/core/manage/scan.ts";
+import { withTransientRetries } from "../src/core/fs/transient.ts";
+import { verifyRepo } from "../src/core/manage/verify.ts";
 import { captureCli } from "./_support/capture.ts";
 import { bytes, type HubFixture, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
 

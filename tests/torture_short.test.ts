@@ -8,7 +8,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { CHECKPOINT_NAMES, crashHook, parseCrashSpec, withCrashPoints } from "../src/adapters/crash_points.ts";
+import { CHECKPOINT_NAMES, crashHook, parseCrashSpec, withCrashPoints } from "../src/cli/crash_points.ts";
 import { defaultRuntime } from "../src/adapters/runtime_auto.ts";
 import type { CheckpointName, Runtime } from "../src/core/ports.ts";
 import { runCrashes } from "./torture/crashes.ts";

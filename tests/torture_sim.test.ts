@@ -11,7 +11,7 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { MemoryFileSystem } from "../src/adapters/memory.ts";
+import { MemoryFileSystem } from "../src/adapters/memory/mod.ts";
 import { runFsFaults } from "./torture/fs_faults.ts";
 import { runFuzz } from "./torture/fuzz.ts";
 import { checkCacheInvariants, gitBlobSha1, sha256Hex } from "./torture/invariants.ts";

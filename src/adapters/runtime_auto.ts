@@ -5,7 +5,7 @@
  */
 
 import { bunRuntime } from "./bun.ts";
-import { withCrashPoints } from "./crash_points.ts";
+import { withCrashPoints } from "../cli/crash_points.ts";
 import { denoRuntime } from "./deno.ts";
 import { nodeRuntime } from "./node.ts";
 import type { Runtime } from "../core/ports.ts";

@@ -7,16 +7,16 @@
 
 import type { CliCommand, CliContext } from "./context.ts";
 import { booleanFlag, type FlagSpec, type ParsedArgs, parseFlags, stringFlag } from "./args.ts";
-import { defaultCacheDir, envFlag } from "../core/config.ts";
+import { defaultCacheDir, envFlag } from "../core/environment.ts";
 import { HubcacheError, InvalidInputError } from "../core/errors.ts";
-import type { RepoType } from "../core/validate.ts";
-import { validateRepoType } from "../core/validate.ts";
-import type { CacheInfo } from "../core/scan.ts";
-import { formatBytes, formatTimeSince, scanCache } from "../core/scan.ts";
-import { executeRemoval, planRemoval } from "../core/remove.ts";
-import type { RemovalPlan } from "../core/remove.ts";
-import { DEFAULT_PRUNE_AGE_MS, parseDuration, pruneCache } from "../core/prune.ts";
-import { verifyRepo } from "../core/verify.ts";
+import type { RepoType } from "../core/cache/validate.ts";
+import { validateRepoType } from "../core/cache/validate.ts";
+import type { CacheInfo } from "../core/manage/scan.ts";
+import { formatBytes, formatTimeSince, scanCache } from "../core/manage/scan.ts";
+import { executeRemoval, planRemoval } from "../core/manage/remove.ts";
+import type { RemovalPlan } from "../core/manage/remove.ts";
+import { DEFAULT_PRUNE_AGE_MS, parseDuration, pruneCache } from "../core/manage/prune.ts";
+import { verifyRepo } from "../core/manage/verify.ts";
 import { hfLsJson, LS_FORMATS, scanJson } from "./ls_formats.ts";
 
 const B: FlagSpec = { type: "boolean" };

@@ -5,10 +5,10 @@
  * @module
  */
 
-import { downloadFile } from "../core/download.ts";
+import { downloadFile } from "../core/download/download.ts";
 import { InvalidInputError } from "../core/errors.ts";
 import type { DownloadFileOptions, DownloadProgress } from "../core/options.ts";
-import { validateRepoType } from "../core/validate.ts";
+import { validateRepoType } from "../core/cache/validate.ts";
 import { booleanFlag, type ParsedArgs, parseFlags, stringFlag, type FlagSpec } from "./args.ts";
 import type { CliCommand, CliContext } from "./context.ts";
 import { bar, formatBytes, progressLine, rateMeter } from "./progress.ts";

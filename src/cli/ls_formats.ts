@@ -12,9 +12,9 @@
  * @module
  */
 
-import { pythonJsonDumps } from "../core/python_json.ts";
-import type { CacheInfo, CachedRepoInfo } from "../core/scan.ts";
-import { formatBytes, formatTimeSince } from "../core/scan.ts";
+import { pythonJsonDumps } from "../core/cache/python_json.ts";
+import type { CacheInfo, CachedRepoInfo } from "../core/manage/scan.ts";
+import { formatBytes, formatTimeSince } from "../core/manage/scan.ts";
 
 /** The formats `cache ls --format` accepts. */
 export const LS_FORMATS: readonly string[] = ["table", "json", "scan-json"];

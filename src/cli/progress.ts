@@ -4,7 +4,7 @@
  * @module
  */
 
-export { formatBytes } from "../core/scan.ts";
+export { formatBytes } from "../core/manage/scan.ts";
 
 /** A progress line that redraws itself. */
 export interface ProgressLine {

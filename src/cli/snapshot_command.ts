@@ -6,7 +6,7 @@
  */
 
 import type { DownloadFileOptions } from "../core/options.ts";
-import { downloadSnapshot, type SnapshotProgress } from "../core/snapshot.ts";
+import { downloadSnapshot, type SnapshotProgress } from "../core/download/snapshot.ts";
 import { booleanFlag, integerFlag, listFlag, type ParsedArgs } from "./args.ts";
 import type { CliContext } from "./context.ts";
 import { bar, formatBytes, progressLine, rateMeter } from "./progress.ts";

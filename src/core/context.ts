@@ -5,14 +5,14 @@
  * @module
  */
 
-import { defaultCacheDir, defaultEndpoint, defaultToken, envFlag } from "./config.ts";
+import { defaultCacheDir, defaultEndpoint, defaultToken, envFlag } from "./environment.ts";
 import { InvalidInputError } from "./errors.ts";
-import type { HubClient } from "./http.ts";
-import { repoLayout, type RepoLayout } from "./layout.ts";
+import type { HubClient } from "./hub/client.ts";
+import { repoLayout, type RepoLayout } from "./cache/layout.ts";
 import type { HubOptions } from "./options.ts";
 import type { Runtime } from "./ports.ts";
-import { type RepoType, validateRepoId, validateRepoType, validateRevision } from "./validate.ts";
-import { withTransientRetries } from "./transient.ts";
+import { type RepoType, validateRepoId, validateRepoType, validateRevision } from "./cache/validate.ts";
+import { withTransientRetries } from "./fs/transient.ts";
 
 /**
  * Version reported in the User-Agent, so Hub operators can tell hubcache releases apart.

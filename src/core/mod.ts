@@ -15,12 +15,12 @@
 export * from "./errors.ts";
 export * from "./ports.ts";
 export * from "./options.ts";
-export { downloadFile } from "./download.ts";
-export { downloadSnapshot, type DownloadSnapshotOptions, type SnapshotProgress } from "./snapshot.ts";
-export { filterPaths, globToRegExp } from "./patterns.ts";
-export { readTreeCache, type TreeFile } from "./tree_cache.ts";
-export { lookupCached, type CachedLookup } from "./cached.ts";
-export { defaultCacheDir, defaultEndpoint, defaultToken, envFlag, DEFAULT_ENDPOINT } from "./config.ts";
+export { downloadFile } from "./download/download.ts";
+export { downloadSnapshot, type DownloadSnapshotOptions, type SnapshotProgress } from "./download/snapshot.ts";
+export { filterPaths, globToRegExp } from "./download/patterns.ts";
+export { readTreeCache, type TreeFile } from "./cache/tree_cache.ts";
+export { lookupCached, type CachedLookup } from "./cache/lookup.ts";
+export { defaultCacheDir, defaultEndpoint, defaultToken, envFlag, DEFAULT_ENDPOINT } from "./environment.ts";
 export { VERSION } from "./context.ts";
 export {
   blobPath,
@@ -34,8 +34,8 @@ export {
   type BlobsEntry,
   type RepoLayout,
   type TempOwner,
-} from "./layout.ts";
-export { hashAlgorithmFor, hashFile } from "./content_hash.ts";
+} from "./cache/layout.ts";
+export { hashAlgorithmFor, hashFile } from "./cache/content_hash.ts";
 export {
   isCommitHash,
   parseEtag,
@@ -43,7 +43,7 @@ export {
   validateRepoId,
   validateRepoPath,
   validateRevision,
-} from "./validate.ts";
+} from "./cache/validate.ts";
 export {
   scanCache,
   type CacheInfo,
@@ -53,7 +53,7 @@ export {
   type CacheWarning,
   type OwnerState,
   type TempFileInfo,
-} from "./scan.ts";
+} from "./manage/scan.ts";
 export {
   executeRemoval,
   planRemoval,
@@ -63,6 +63,6 @@ export {
   type RemovalPlan,
   type RemovalResult,
   type RemovalSelection,
-} from "./remove.ts";
-export { pruneCache, parseDuration, type PruneItem, type PruneKind, type PruneOptions, type PruneResult } from "./prune.ts";
-export { verifyRepo, type ExtraEntry, type VerifiedFile, type VerifyOptions, type VerifyReport, type VerifyStatus } from "./verify.ts";
+} from "./manage/remove.ts";
+export { pruneCache, parseDuration, type PruneItem, type PruneKind, type PruneOptions, type PruneResult } from "./manage/prune.ts";
+export { verifyRepo, type ExtraEntry, type VerifiedFile, type VerifyOptions, type VerifyReport, type VerifyStatus } from "./manage/verify.ts";

@@ -5,7 +5,7 @@
  */
 
 import type { Runtime } from "./ports.ts";
-import type { RepoType } from "./validate.ts";
+import type { RepoType } from "./cache/validate.ts";
 
 /** Options every Hub operation takes. Unset fields default from the environment (config.ts). */
 export interface HubOptions {

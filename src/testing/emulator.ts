@@ -29,7 +29,7 @@ import { FaultQueue } from "./faults.ts";
 import type { Fault, FaultTarget } from "./faults.ts";
 import { RepoStore } from "./repo_store.ts";
 import type { EmulatedRepo, RepoOptions, Snapshot, TreeEntry } from "./repo_store.ts";
-import type { RepoType } from "../core/validate.ts";
+import type { RepoType } from "../core/cache/validate.ts";
 
 /**
  * Options of {@link HubEmulator.start}.

@@ -24,4 +24,4 @@ export type { CdnEtagStyle, CdnOptions } from "./cdn.ts";
 export { EmulatedRepo } from "./repo_store.ts";
 export type { CommitOptions, FileInfo, RepoOptions, Snapshot, StoredFile, TreeEntry } from "./repo_store.ts";
 export type { Fault, FaultCommon, FaultKind, FaultMatch } from "./faults.ts";
-export type { RepoType } from "../core/validate.ts";
+export type { RepoType } from "../core/cache/validate.ts";

@@ -8,8 +8,8 @@
 
 import { createHash } from "node:crypto";
 import { InvalidInputError } from "../core/errors.ts";
-import { isCommitHash, validateRepoId, validateRepoPath, validateRepoType, validateRevision } from "../core/validate.ts";
-import type { RepoType } from "../core/validate.ts";
+import { isCommitHash, validateRepoId, validateRepoPath, validateRepoType, validateRevision } from "../core/cache/validate.ts";
+import type { RepoType } from "../core/cache/validate.ts";
 
 /**
  * How to create a repo.

@@ -19,7 +19,7 @@
 
 import { join } from "node:path";
 import type { HubEmulator } from "../../src/testing/mod.ts";
-import { CHECKPOINT_NAMES } from "../../src/adapters/crash_points.ts";
+import { CHECKPOINT_NAMES } from "../../src/cli/crash_points.ts";
 import type { CheckpointName } from "../../src/core/ports.ts";
 import { currentRuntimeName } from "../_support/runtime.ts";
 import {

@@ -11,10 +11,10 @@
  * @module
  */
 
-import { MemoryFileSystem, memoryRuntime } from "../../src/adapters/memory.ts";
-import type { FaultSpec } from "../../src/adapters/memory.ts";
-import { downloadFile } from "../../src/core/download.ts";
-import { blobPath, repoLayout } from "../../src/core/layout.ts";
+import { MemoryFileSystem, memoryRuntime } from "../../src/adapters/memory/mod.ts";
+import type { FaultSpec } from "../../src/adapters/memory/mod.ts";
+import { downloadFile } from "../../src/core/download/download.ts";
+import { blobPath, repoLayout } from "../../src/core/cache/layout.ts";
 import type { CheckpointName, FsErrorCode, Runtime } from "../../src/core/ports.ts";
 import { HubEmulator } from "../../src/testing/mod.ts";
 import { baseSeed, replayCommand, roundSeed } from "./harness.ts";

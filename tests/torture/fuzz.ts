@@ -22,9 +22,9 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as fc from "fast-check";
-import { memoryRuntime } from "../../src/adapters/memory.ts";
+import { memoryRuntime } from "../../src/adapters/memory/mod.ts";
 import { HubcacheError, InvalidInputError, UnsafeResponseError } from "../../src/core/errors.ts";
-import { hubFetch, type HubClient, resolveUrl, retryDelayMs } from "../../src/core/http.ts";
+import { hubFetch, type HubClient, resolveUrl, retryDelayMs } from "../../src/core/hub/client.ts";
 import {
   blobPath,
   dirname,
@@ -39,11 +39,11 @@ import {
   repoLayout,
   tempBlobName,
   treePath,
-} from "../../src/core/layout.ts";
+} from "../../src/core/cache/layout.ts";
 import type { Platform } from "../../src/core/ports.ts";
-import { nextLink } from "../../src/core/snapshot.ts";
-import { contentRangeMatches } from "../../src/core/transfer.ts";
-import { readTreeCache } from "../../src/core/tree_cache.ts";
+import { nextLink } from "../../src/core/download/snapshot.ts";
+import { contentRangeMatches } from "../../src/core/download/transfer.ts";
+import { readTreeCache } from "../../src/core/cache/tree_cache.ts";
 import {
   isEtag,
   parseCommit,
@@ -53,7 +53,7 @@ import {
   validateRepoId,
   validateRepoPath,
   validateRevision,
-} from "../../src/core/validate.ts";
+} from "../../src/core/cache/validate.ts";
 import { normalizePosix } from "./invariants.ts";
 import type { PartOptions, PartReport } from "./report.ts";
 

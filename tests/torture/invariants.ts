@@ -14,9 +14,9 @@
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
 import process from "node:process";
-import type { MemoryFileSystem } from "../../src/adapters/memory.ts";
+import type { MemoryFileSystem } from "../../src/adapters/memory/mod.ts";
 import { HubcacheError } from "../../src/core/errors.ts";
-import { parseBlobsEntry, relativeBlobTarget } from "../../src/core/layout.ts";
+import { parseBlobsEntry, relativeBlobTarget } from "../../src/core/cache/layout.ts";
 import { FsError } from "../../src/core/ports.ts";
 
 // ---------------------------------------------------------------------------------------------

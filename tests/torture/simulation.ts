@@ -36,11 +36,11 @@
 
 import { createHash } from "node:crypto";
 import { setImmediate } from "node:timers";
-import { MemoryFileSystem } from "../../src/adapters/memory.ts";
+import { MemoryFileSystem } from "../../src/adapters/memory/mod.ts";
 import { nodeHashers } from "../../src/adapters/node.ts";
-import { lookupCached } from "../../src/core/cached.ts";
-import { downloadFile } from "../../src/core/download.ts";
-import { basename, repoLayout } from "../../src/core/layout.ts";
+import { lookupCached } from "../../src/core/cache/lookup.ts";
+import { downloadFile } from "../../src/core/download/download.ts";
+import { basename, repoLayout } from "../../src/core/cache/layout.ts";
 import { FsError } from "../../src/core/ports.ts";
 import type {
   AdvisoryLocks,
@@ -52,9 +52,9 @@ import type {
   Platform,
   Runtime,
 } from "../../src/core/ports.ts";
-import { pruneCache } from "../../src/core/prune.ts";
-import { downloadSnapshot } from "../../src/core/snapshot.ts";
-import { verifyRepo } from "../../src/core/verify.ts";
+import { pruneCache } from "../../src/core/manage/prune.ts";
+import { downloadSnapshot } from "../../src/core/download/snapshot.ts";
+import { verifyRepo } from "../../src/core/manage/verify.ts";
 import type { PartOptions, PartReport } from "./report.ts";
 import {
   checkCacheInvariants,

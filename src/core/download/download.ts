@@ -22,9 +22,9 @@
  * @module
  */
 
-import { lookupCached } from "./cached.ts";
-import { resolveRepoContext, type RepoContext } from "./context.ts";
-import { envFlag } from "./config.ts";
+import { lookupCached } from "../cache/lookup.ts";
+import { resolveRepoContext, type RepoContext } from "../context.ts";
+import { envFlag } from "../environment.ts";
 import {
   AbortedError,
   CacheError,
@@ -33,15 +33,15 @@ import {
   IntegrityError,
   NetworkError,
   OfflineCacheMissError,
-} from "./errors.ts";
+} from "../errors.ts";
 import { acquireDownloadLock, type HeldLock } from "./lock.ts";
-import { blobPath, pointerPath } from "./layout.ts";
-import { type FileMetadata, resolveFileMetadata } from "./metadata.ts";
-import type { DownloadFileOptions, DownloadProgress, DownloadWarning } from "./options.ts";
-import { isFsError, type Runtime } from "./ports.ts";
-import { linkPointer, placePointerFile, pointerIsComplete, type PointerMode, symlinksSupported } from "./pointers.ts";
-import { ensureCacheDirTag, markNoExist, writeRef } from "./refs.ts";
-import { ensureDir } from "./dirs.ts";
+import { blobPath, pointerPath } from "../cache/layout.ts";
+import { type FileMetadata, resolveFileMetadata } from "../hub/metadata.ts";
+import type { DownloadFileOptions, DownloadProgress, DownloadWarning } from "../options.ts";
+import { isFsError, type Runtime } from "../ports.ts";
+import { linkPointer, placePointerFile, pointerIsComplete, type PointerMode, symlinksSupported } from "../cache/pointers.ts";
+import { ensureCacheDirTag, markNoExist, writeRef } from "../cache/refs.ts";
+import { ensureDir } from "../fs/dirs.ts";
 import {
   claimPartial,
   createOwnTemp,
@@ -53,8 +53,8 @@ import {
   sweepAfterPublish,
 } from "./temp_files.ts";
 import { transferBlob, type TransferState } from "./transfer.ts";
-import { isFileOfSize } from "./transient.ts";
-import { isCommitHash, validateRepoPath } from "./validate.ts";
+import { isFileOfSize } from "../fs/transient.ts";
+import { isCommitHash, validateRepoPath } from "../cache/validate.ts";
 
 const DEFAULT_STALE_AFTER_MS = 10 * 60_000;
 

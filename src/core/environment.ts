@@ -6,7 +6,7 @@
  */
 
 import type { Platform } from "./ports.ts";
-import { joinPath } from "./layout.ts";
+import { joinPath } from "./cache/layout.ts";
 
 /**
  * The public Hub, used when neither `endpoint` nor `HF_ENDPOINT` is set.

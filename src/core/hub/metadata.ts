@@ -5,9 +5,9 @@
  * @module
  */
 
-import { HubcacheError, UnsafeResponseError } from "./errors.ts";
-import { contentCodings, type HubClient, parseContentRange, type RequestSubject, requestWithRetries, resolveUrl } from "./http.ts";
-import { parseCommit, parseEtag, parseSize, printable, type RepoType } from "./validate.ts";
+import { HubcacheError, UnsafeResponseError } from "../errors.ts";
+import { contentCodings, type HubClient, parseContentRange, type RequestSubject, requestWithRetries, resolveUrl } from "./client.ts";
+import { parseCommit, parseEtag, parseSize, printable, type RepoType } from "../cache/validate.ts";
 
 /** What the Hub says about one file at one revision. */
 export interface FileMetadata {

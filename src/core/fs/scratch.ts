@@ -13,9 +13,9 @@
  */
 
 import { ensureDir } from "./dirs.ts";
-import { joinPath, smallTempName } from "./layout.ts";
-import { isFsError, type Runtime } from "./ports.ts";
-import { writerIdentity } from "./temp_files.ts";
+import { joinPath, smallTempName } from "../cache/layout.ts";
+import { isFsError, type Runtime } from "../ports.ts";
+import { writerIdentity } from "../download/temp_files.ts";
 
 /** Starting over more often than this means something else is wrong: report its error. */
 const MAX_ATTEMPTS = 5;

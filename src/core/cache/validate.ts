@@ -6,7 +6,7 @@
  * @module
  */
 
-import { InvalidInputError, UnsafeResponseError } from "./errors.ts";
+import { InvalidInputError, UnsafeResponseError } from "../errors.ts";
 
 /** The three kinds of Hub repository. */
 export type RepoType = "model" | "dataset" | "space";

@@ -18,21 +18,21 @@
  * @module
  */
 
-import type { HashAlgorithm, Runtime } from "./ports.ts";
-import { isFsError } from "./ports.ts";
-import { basename, dirname, joinPath, parseBlobsEntry, type RepoLayout, repoLayout } from "./layout.ts";
-import { etagOf, readTreeCache, writeTreeCache } from "./tree_cache.ts";
-import { resolveRepoContext } from "./context.ts";
-import type { HubOptions } from "./options.ts";
-import { listTree } from "./snapshot.ts";
-import type { RepoType } from "./validate.ts";
-import { isCommitHash, isEtag, validateRepoId, validateRevision } from "./validate.ts";
-import { CacheError, HubcacheError } from "./errors.ts";
-import { hashAlgorithmFor, hashFile } from "./content_hash.ts";
+import type { HashAlgorithm, Runtime } from "../ports.ts";
+import { isFsError } from "../ports.ts";
+import { basename, dirname, joinPath, parseBlobsEntry, type RepoLayout, repoLayout } from "../cache/layout.ts";
+import { etagOf, readTreeCache, writeTreeCache } from "../cache/tree_cache.ts";
+import { resolveRepoContext } from "../context.ts";
+import type { HubOptions } from "../options.ts";
+import { listTree } from "../download/snapshot.ts";
+import type { RepoType } from "../cache/validate.ts";
+import { isCommitHash, isEtag, validateRepoId, validateRevision } from "../cache/validate.ts";
+import { CacheError, HubcacheError } from "../errors.ts";
+import { hashAlgorithmFor, hashFile } from "../cache/content_hash.ts";
 import type { TempFileInfo, TreeEntry } from "./scan.ts";
 import { listFilesRecursive, resolveCacheDir, scanRepoTempFiles, symlinkFirstHop } from "./scan.ts";
 import { referencedBlobs } from "./remove.ts";
-import { withTransientRetries } from "./transient.ts";
+import { withTransientRetries } from "../fs/transient.ts";
 
 /** The verdict on one file of one revision. */
 export type VerifyStatus = "ok" | "damaged" | "missing" | "unverifiable" | "vanished";

@@ -15,8 +15,8 @@
  * @module
  */
 
-import { dirname } from "./layout.ts";
-import { isFsError, type Runtime } from "./ports.ts";
+import { dirname } from "../cache/layout.ts";
+import { isFsError, type Runtime } from "../ports.ts";
 import { retryTransient } from "./transient.ts";
 
 async function isDirectory(runtime: Runtime, dir: string): Promise<boolean> {

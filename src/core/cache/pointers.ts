@@ -8,13 +8,13 @@
  * @module
  */
 
-import { CacheError } from "./errors.ts";
-import { isFsError, type Runtime } from "./ports.ts";
+import { CacheError } from "../errors.ts";
+import { isFsError, type Runtime } from "../ports.ts";
 import { blobPath, dirname, pointerPath, relativeBlobTarget, type RepoLayout } from "./layout.ts";
-import { createInDir, ensureDir } from "./dirs.ts";
-import { withScratchPath } from "./scratch.ts";
-import { removeIfFile } from "./temp_files.ts";
-import { isFileOfSize, retryTransient } from "./transient.ts";
+import { createInDir, ensureDir } from "../fs/dirs.ts";
+import { withScratchPath } from "../fs/scratch.ts";
+import { removeIfFile } from "../download/temp_files.ts";
+import { isFileOfSize, retryTransient } from "../fs/transient.ts";
 
 /** How a cache stores snapshot files. */
 export type PointerMode = "symlink" | "copy";

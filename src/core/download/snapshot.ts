@@ -12,24 +12,24 @@
  * @module
  */
 
-import { resolveRepoContext, type RepoContext } from "./context.ts";
-import { ensureDir } from "./dirs.ts";
+import { resolveRepoContext, type RepoContext } from "../context.ts";
+import { ensureDir } from "../fs/dirs.ts";
 import {
   HubcacheError,
   NetworkError,
   OfflineCacheMissError,
   SnapshotIncompleteError,
   UnsafeResponseError,
-} from "./errors.ts";
+} from "../errors.ts";
 import { fetchIntoCache } from "./download.ts";
-import { apiUrl, requestWithRetries, resolveUrl } from "./http.ts";
-import { pointerPath, snapshotDir } from "./layout.ts";
-import type { DownloadFileOptions } from "./options.ts";
+import { apiUrl, requestWithRetries, resolveUrl } from "../hub/client.ts";
+import { pointerPath, snapshotDir } from "../cache/layout.ts";
+import type { DownloadFileOptions } from "../options.ts";
 import { filterPaths } from "./patterns.ts";
-import type { Runtime } from "./ports.ts";
-import { readRef, writeRef } from "./refs.ts";
-import { etagOf, readTreeCache, type TreeFile, writeTreeCache } from "./tree_cache.ts";
-import { isCommitHash, parseCommit, parseEtag, printable, validateRepoPath } from "./validate.ts";
+import type { Runtime } from "../ports.ts";
+import { readRef, writeRef } from "../cache/refs.ts";
+import { etagOf, readTreeCache, type TreeFile, writeTreeCache } from "../cache/tree_cache.ts";
+import { isCommitHash, parseCommit, parseEtag, printable, validateRepoPath } from "../cache/validate.ts";
 
 /** Progress of a snapshot download. */
 export interface SnapshotProgress {

@@ -6,10 +6,10 @@
  * @module
  */
 
-import { isFsError, type Runtime } from "./ports.ts";
+import { isFsError, type Runtime } from "../ports.ts";
 import { dirname, joinPath, noExistPath, refPath, type RepoLayout } from "./layout.ts";
-import { createInDir, ensureDir } from "./dirs.ts";
-import { withScratchPath } from "./scratch.ts";
+import { createInDir, ensureDir } from "../fs/dirs.ts";
+import { withScratchPath } from "../fs/scratch.ts";
 import { isCommitHash } from "./validate.ts";
 
 const encoder = new TextEncoder();

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { type FileSystem, type FsError, isFsError, type Platform, type Runtime } from "./ports.ts";
+import { type FileSystem, type FsError, isFsError, type Platform, type Runtime } from "../ports.ts";
 
 /**
  * Pauses between attempts, in ms: 12 attempts spread over ~3 s, about three times the longest

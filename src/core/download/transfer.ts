@@ -36,7 +36,7 @@
  * @module
  */
 
-import { AbortedError, HubcacheError, NetworkError, UnsafeResponseError } from "./errors.ts";
+import { AbortedError, HubcacheError, NetworkError, UnsafeResponseError } from "../errors.ts";
 import {
   backOff,
   contentCodings,
@@ -47,11 +47,11 @@ import {
   parseContentRange,
   retryDelayMs,
   type RequestSubject,
-} from "./http.ts";
-import type { FileMetadata } from "./metadata.ts";
-import type { FileHandle, Hasher, Runtime } from "./ports.ts";
-import { contentHasher, hashPrefix } from "./content_hash.ts";
-import { printable } from "./validate.ts";
+} from "../hub/client.ts";
+import type { FileMetadata } from "../hub/metadata.ts";
+import type { FileHandle, Hasher, Runtime } from "../ports.ts";
+import { contentHasher, hashPrefix } from "../cache/content_hash.ts";
+import { printable } from "../cache/validate.ts";
 
 const WRITE_CHUNK = 1 << 20;
 

@@ -6,10 +6,10 @@
  */
 
 import { pointerPath, type RepoLayout } from "./layout.ts";
-import type { Runtime } from "./ports.ts";
+import type { Runtime } from "../ports.ts";
 import { isKnownAbsent, readRef } from "./refs.ts";
 import { isCommitHash } from "./validate.ts";
-import { withTransientRetries } from "./transient.ts";
+import { withTransientRetries } from "../fs/transient.ts";
 
 /** What the cache knows about one file at one revision. */
 export type CachedLookup =

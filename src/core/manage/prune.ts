@@ -31,19 +31,19 @@
  * @module
  */
 
-import type { Runtime } from "./ports.ts";
-import { isFsError } from "./ports.ts";
-import type { TempOwner } from "./layout.ts";
-import { dirname, joinPath, parseSmallTempName, tempBlobName } from "./layout.ts";
-import { parseLockOwner } from "./lock.ts";
-import { writerIdentity } from "./temp_files.ts";
-import { InvalidInputError } from "./errors.ts";
-import { printable } from "./validate.ts";
+import type { Runtime } from "../ports.ts";
+import { isFsError } from "../ports.ts";
+import type { TempOwner } from "../cache/layout.ts";
+import { dirname, joinPath, parseSmallTempName, tempBlobName } from "../cache/layout.ts";
+import { parseLockOwner } from "../download/lock.ts";
+import { writerIdentity } from "../download/temp_files.ts";
+import { InvalidInputError } from "../errors.ts";
+import { printable } from "../cache/validate.ts";
 import type { CacheWarning, TempFileInfo } from "./scan.ts";
 import type { CacheInfo } from "./scan.ts";
 import { listFilesRecursive, ownerState, scanCache } from "./scan.ts";
 import { executeRemoval, planRemoval } from "./remove.ts";
-import { withTransientRetries } from "./transient.ts";
+import { withTransientRetries } from "../fs/transient.ts";
 
 /**
  * How old an ownerless or foreign-host leftover must be before prune removes it: 1 day.

@@ -14,10 +14,10 @@
  * @module
  */
 
-import { AbortedError } from "./errors.ts";
-import { ensureDir } from "./dirs.ts";
-import { isFsError, type Runtime } from "./ports.ts";
-import { ownLockPath, pythonLockPath, type RepoLayout, sanitizeHost, smallTempName, type TempOwner } from "./layout.ts";
+import { AbortedError } from "../errors.ts";
+import { ensureDir } from "../fs/dirs.ts";
+import { isFsError, type Runtime } from "../ports.ts";
+import { ownLockPath, pythonLockPath, type RepoLayout, sanitizeHost, smallTempName, type TempOwner } from "../cache/layout.ts";
 import { removeIfFile, writerIdentity, writerState } from "./temp_files.ts";
 
 /** A held lock. `release` never throws. */

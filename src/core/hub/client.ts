@@ -16,9 +16,9 @@ import {
   RepoNotFoundError,
   RevisionNotFoundError,
   UnsafeResponseError,
-} from "./errors.ts";
-import type { Platform } from "./ports.ts";
-import { isCommitHash, printable } from "./validate.ts";
+} from "../errors.ts";
+import type { Platform } from "../ports.ts";
+import { isCommitHash, printable } from "../cache/validate.ts";
 
 /** Who we are talking to and on whose behalf. */
 export interface HubClient {

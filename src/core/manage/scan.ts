@@ -11,14 +11,14 @@
  * @module
  */
 
-import type { FileInfo, Runtime } from "./ports.ts";
-import { isFsError } from "./ports.ts";
-import type { TempOwner } from "./layout.ts";
-import { writerState } from "./temp_files.ts";
-import { basename, dirname, joinPath, parseBlobsEntry, parseRepoFolderName, parseSmallTempName } from "./layout.ts";
-import type { RepoType } from "./validate.ts";
-import { CacheError } from "./errors.ts";
-import { withTransientRetries } from "./transient.ts";
+import type { FileInfo, Runtime } from "../ports.ts";
+import { isFsError } from "../ports.ts";
+import type { TempOwner } from "../cache/layout.ts";
+import { writerState } from "../download/temp_files.ts";
+import { basename, dirname, joinPath, parseBlobsEntry, parseRepoFolderName, parseSmallTempName } from "../cache/layout.ts";
+import type { RepoType } from "../cache/validate.ts";
+import { CacheError } from "../errors.ts";
+import { withTransientRetries } from "../fs/transient.ts";
 
 /**
  * OS helper files the Python client ignores wherever it lists a folder.

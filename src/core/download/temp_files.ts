@@ -6,9 +6,9 @@
  * @module
  */
 
-import { contentHasher } from "./content_hash.ts";
-import { createInDir } from "./dirs.ts";
-import { isFsError, type FileHandle, type Runtime } from "./ports.ts";
+import { contentHasher } from "../cache/content_hash.ts";
+import { createInDir } from "../fs/dirs.ts";
+import { isFsError, type FileHandle, type Runtime } from "../ports.ts";
 import {
   adoptingBlobName,
   joinPath,
@@ -17,7 +17,7 @@ import {
   sanitizeHost,
   tempBlobName,
   type TempOwner,
-} from "./layout.ts";
+} from "../cache/layout.ts";
 
 /** A temp file this writer owns: created by it, or claimed by renaming it to its own name. */
 export interface OwnedTemp {

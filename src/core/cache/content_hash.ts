@@ -6,10 +6,10 @@
  * @module
  */
 
-import { InvalidInputError } from "./errors.ts";
-import type { FileHandle, HashAlgorithm, Hasher, Runtime } from "./ports.ts";
+import { InvalidInputError } from "../errors.ts";
+import type { FileHandle, HashAlgorithm, Hasher, Runtime } from "../ports.ts";
 import { isEtag } from "./validate.ts";
-import { retryTransient } from "./transient.ts";
+import { retryTransient } from "../fs/transient.ts";
 
 const READ_CHUNK = 1 << 20;
 

@@ -12,11 +12,11 @@
  */
 
 import { treePath, type RepoLayout } from "./layout.ts";
-import type { Runtime } from "./ports.ts";
+import type { Runtime } from "../ports.ts";
 import { pythonJsonDumps } from "./python_json.ts";
 import { writeFileAtomic } from "./refs.ts";
 import { isEtag, validateRepoPath } from "./validate.ts";
-import { withTransientRetries } from "./transient.ts";
+import { withTransientRetries } from "../fs/transient.ts";
 
 /** One file of a tree listing. */
 export interface TreeFile {

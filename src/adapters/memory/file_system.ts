@@ -32,9 +32,9 @@
  * @module
  */
 
-import { portableHashers } from "./portable_hasher.ts";
-import { dirname } from "../core/layout.ts";
-import { FsError } from "../core/ports.ts";
+import { portableHashers } from "../portable_hasher.ts";
+import { dirname } from "../../core/cache/layout.ts";
+import { FsError } from "../../core/ports.ts";
 import type {
   AdvisoryLocks,
   FileHandle,
@@ -44,7 +44,7 @@ import type {
   HasherFactory,
   Platform,
   Runtime,
-} from "../core/ports.ts";
+} from "../../core/ports.ts";
 
 // ---------------------------------------------------------------------------
 // Inodes

@@ -1,0 +1,7 @@
+/**
+ * The memory adapter (`hubcache/adapters/memory`).
+ *
+ * @module
+ */
+
+export * from "./file_system.ts";
