@@ -10,7 +10,7 @@ import { etagOf, fakeCommit, type PyFile, setTimes, type WrittenRepo, writePytho
 import { DEFAULT_PRUNE_AGE_MS, parseDuration, pruneCache } from "../src/core/manage/prune.ts";
 import { parseLockOwner } from "../src/core/download/lock.ts";
 import { scanCache } from "../src/core/manage/scan.ts";
-import { sanitizeHost } from "../src/core/cache/layout.ts";
+import { sanitizeHost } from "../src/core/writer_identity.ts";
 import type { Runtime } from "../src/core/ports.ts";
 import { InvalidInputError } from "../src/core/errors.ts";
 import { cacheCommand } from "../src/cli/cache_commands.ts";

@@ -15,10 +15,11 @@ import {
   writePythonRepo,
   writeRepoFile,
 } from "./_support/python_cache.ts";
-import { formatBytes, formatTimeSince, scanCache } from "../src/core/manage/scan.ts";
+import { scanCache } from "../src/core/manage/scan.ts";
+import { formatBytes, formatTimeSince } from "../src/cli/format.ts";
 import type { CacheInfo } from "../src/core/manage/scan.ts";
 import { CacheError } from "../src/core/errors.ts";
-import { sanitizeHost } from "../src/core/cache/layout.ts";
+import { sanitizeHost } from "../src/core/writer_identity.ts";
 import { cacheCommand } from "../src/cli/cache_commands.ts";
 
 const rt = testRuntime();

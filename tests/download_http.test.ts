@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { downloadFile } from "../src/core/download/download.ts";
 import { downloadSnapshot } from "../src/core/download/snapshot.ts";
 import { UnsafeResponseError } from "../src/core/errors.ts";
-import { parseHttpDate } from "../src/core/hub/client.ts";
+import { parseHttpDate } from "../src/core/hub/headers.ts";
 import type { Runtime } from "../src/core/ports.ts";
 import type { HubEmulatorOptions } from "../src/testing/mod.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub } from "./_support/hub.ts";

@@ -6,7 +6,7 @@ import { downloadFile } from "../src/core/download/download.ts";
 import { EntryNotFoundError, GatedRepoError, OfflineCacheMissError, RepoNotFoundError, RevisionNotFoundError } from "../src/core/errors.ts";
 import type { DownloadProgress } from "../src/core/options.ts";
 import { repoLayout } from "../src/core/cache/layout.ts";
-import { writeFileAtomic } from "../src/core/cache/refs.ts";
+import { writeFileAtomic } from "../src/core/fs/atomic_write.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub } from "./_support/hub.ts";
 
 describe("downloadFile: the cache layout is the Python client's", () => {

@@ -14,7 +14,7 @@ import type { Stats } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import * as os from "node:os";
 import process from "node:process";
-import { dirname } from "../core/cache/layout.ts";
+import { dirname } from "../core/fs/paths.ts";
 import { FsError } from "../core/ports.ts";
 import type {
   AdvisoryLocks,

@@ -12,7 +12,8 @@ import { HubcacheError, InvalidInputError } from "../core/errors.ts";
 import type { RepoType } from "../core/cache/validate.ts";
 import { validateRepoType } from "../core/cache/validate.ts";
 import type { CacheInfo } from "../core/manage/scan.ts";
-import { formatBytes, formatTimeSince, scanCache } from "../core/manage/scan.ts";
+import { scanCache } from "../core/manage/scan.ts";
+import { formatBytes, formatTimeSince, tabulate } from "./format.ts";
 import { executeRemoval, planRemoval } from "../core/manage/remove.ts";
 import type { RemovalPlan } from "../core/manage/remove.ts";
 import { DEFAULT_PRUNE_AGE_MS, parseDuration, pruneCache } from "../core/manage/prune.ts";
@@ -104,22 +105,6 @@ function helpRequested(args: ParsedArgs, ctx: CliContext): boolean {
 
 // ---------------------------------------------------------------------------------------
 // ls
-
-/**
- * Render rows as the Python client's `tabulate`: columns padded to their widest cell,
- * one space apart, a dashed rule under the header; numbers right-aligned.
- *
- * @example
- * ```ts
- * tabulate([["gpt2", 3]], ["REPO ID", "NB FILES"]);
- * ```
- */
-export function tabulate(rows: readonly (readonly (string | number)[])[], headers: readonly string[]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const line = (cells: readonly (string | number)[]): string =>
-    cells.map((c, i) => (typeof c === "number" ? String(c).padStart(widths[i]) : c.padEnd(widths[i]))).join(" ").trimEnd();
-  return [line(headers), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
-}
 
 async function cacheLs(argv: string[], ctx: CliContext): Promise<number> {
   const args = parseFlags(argv, { ...COMMON, json: B, revisions: B, format: S }, "cache ls");

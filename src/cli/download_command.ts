@@ -11,7 +11,8 @@ import type { DownloadFileOptions, DownloadProgress } from "../core/options.ts";
 import { validateRepoType } from "../core/cache/validate.ts";
 import { booleanFlag, type ParsedArgs, parseFlags, stringFlag, type FlagSpec } from "./args.ts";
 import type { CliCommand, CliContext } from "./context.ts";
-import { bar, formatBytes, progressLine, rateMeter } from "./progress.ts";
+import { formatBytes } from "./format.ts";
+import { bar, progressLine, rateMeter } from "./progress.ts";
 import { snapshotCommand } from "./snapshot_command.ts";
 
 /**

@@ -14,7 +14,7 @@
 
 import { pythonJsonDumps } from "../core/cache/python_json.ts";
 import type { CacheInfo, CachedRepoInfo } from "../core/manage/scan.ts";
-import { formatBytes, formatTimeSince } from "../core/manage/scan.ts";
+import { formatBytes, formatTimeSince } from "./format.ts";
 
 /** The formats `cache ls --format` accepts. */
 export const LS_FORMATS: readonly string[] = ["table", "json", "scan-json"];

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { VERSION } from "../core/context.ts";
+import { VERSION } from "../core/version.ts";
 import { HubcacheError } from "../core/errors.ts";
 import { FsError } from "../core/ports.ts";
 import type { CliContext } from "./context.ts";

@@ -4,8 +4,6 @@
  * @module
  */
 
-export { formatBytes } from "../core/manage/scan.ts";
-
 /** A progress line that redraws itself. */
 export interface ProgressLine {
   /** Replace the line's text (throttled). */

@@ -5,11 +5,13 @@
  * @module
  */
 
+import { DEFAULT_SNAPSHOT_CONCURRENCY } from "../core/defaults.ts";
 import type { DownloadFileOptions } from "../core/options.ts";
 import { downloadSnapshot, type SnapshotProgress } from "../core/download/snapshot.ts";
 import { booleanFlag, integerFlag, listFlag, type ParsedArgs } from "./args.ts";
 import type { CliContext } from "./context.ts";
-import { bar, formatBytes, progressLine, rateMeter } from "./progress.ts";
+import { formatBytes } from "./format.ts";
+import { bar, progressLine, rateMeter } from "./progress.ts";
 
 /**
  * Run a snapshot download for the `download` command.
@@ -37,7 +39,7 @@ export async function snapshotCommand(
       runtime: ctx.runtime,
       include: listFlag(args, "include"),
       exclude: listFlag(args, "exclude"),
-      concurrency: integerFlag(args, "concurrency", 8),
+      concurrency: integerFlag(args, "concurrency", DEFAULT_SNAPSHOT_CONCURRENCY),
       onProgress: (p) => {
         last = p;
         const t = Date.now();

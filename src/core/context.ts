@@ -5,6 +5,7 @@
  * @module
  */
 
+import { DEFAULT_REVISION } from "./defaults.ts";
 import { defaultCacheDir, defaultEndpoint, defaultToken, envFlag } from "./environment.ts";
 import { InvalidInputError } from "./errors.ts";
 import type { HubClient } from "./hub/client.ts";
@@ -13,16 +14,7 @@ import type { HubOptions } from "./options.ts";
 import type { Runtime } from "./ports.ts";
 import { type RepoType, validateRepoId, validateRepoType, validateRevision } from "./cache/validate.ts";
 import { withTransientRetries } from "./fs/transient.ts";
-
-/**
- * Version reported in the User-Agent, so Hub operators can tell hubcache releases apart.
- *
- * @example
- * ```ts
- * console.log(`hubcache ${VERSION}`); // "hubcache 0.1.0"
- * ```
- */
-export const VERSION = "0.1.0";
+import { VERSION } from "./version.ts";
 
 /** Options resolved against the environment, with the repo's layout. */
 export interface RepoContext {
@@ -61,7 +53,7 @@ export function resolveRepoContext(options: HubOptions & { runtime: Runtime }): 
   const { platform } = runtime;
   const repoType = validateRepoType(options.repoType ?? "model");
   const repoId = validateRepoId(options.repo);
-  const revision = validateRevision(options.revision ?? "main");
+  const revision = validateRevision(options.revision ?? DEFAULT_REVISION);
   const cacheDir = normaliseDir(options.cacheDir ?? defaultCacheDir(platform), "cache directory");
   const endpoint = (options.endpoint ?? defaultEndpoint(platform)).replace(/\/+$/, "");
   let parsed: URL;

@@ -6,17 +6,8 @@
  */
 
 import type { Platform } from "./ports.ts";
-import { joinPath } from "./cache/layout.ts";
-
-/**
- * The public Hub, used when neither `endpoint` nor `HF_ENDPOINT` is set.
- *
- * @example
- * ```ts
- * new URL("/api/models/gpt2", DEFAULT_ENDPOINT).href; // "https://huggingface.co/api/models/gpt2"
- * ```
- */
-export const DEFAULT_ENDPOINT = "https://huggingface.co";
+import { DEFAULT_ENDPOINT } from "./defaults.ts";
+import { joinPath } from "./fs/paths.ts";
 
 /**
  * The cache root: `HF_HUB_CACHE` > `HUGGINGFACE_HUB_CACHE` > `$HF_HOME/hub` >

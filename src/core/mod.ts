@@ -20,8 +20,10 @@ export { downloadSnapshot, type DownloadSnapshotOptions, type SnapshotProgress }
 export { filterPaths, globToRegExp } from "./download/patterns.ts";
 export { readTreeCache, type TreeFile } from "./cache/tree_cache.ts";
 export { lookupCached, type CachedLookup } from "./cache/lookup.ts";
-export { defaultCacheDir, defaultEndpoint, defaultToken, envFlag, DEFAULT_ENDPOINT } from "./environment.ts";
-export { VERSION } from "./context.ts";
+export { defaultCacheDir, defaultEndpoint, defaultToken, envFlag } from "./environment.ts";
+export { DEFAULT_ENDPOINT } from "./defaults.ts";
+export { VERSION } from "./version.ts";
+export type { OwnerState, TempOwner } from "./writer_identity.ts";
 export {
   blobPath,
   parseBlobsEntry,
@@ -33,7 +35,6 @@ export {
   repoLayout,
   type BlobsEntry,
   type RepoLayout,
-  type TempOwner,
 } from "./cache/layout.ts";
 export { hashAlgorithmFor, hashFile } from "./cache/content_hash.ts";
 export {
@@ -51,7 +52,6 @@ export {
   type CachedRevisionInfo,
   type CachedFileInfo,
   type CacheWarning,
-  type OwnerState,
   type TempFileInfo,
 } from "./manage/scan.ts";
 export {

@@ -24,11 +24,11 @@ import type { AddressInfo } from "node:net";
 import * as fc from "fast-check";
 import { memoryRuntime } from "../../src/adapters/memory/mod.ts";
 import { HubcacheError, InvalidInputError, UnsafeResponseError } from "../../src/core/errors.ts";
-import { hubFetch, type HubClient, resolveUrl, retryDelayMs } from "../../src/core/hub/client.ts";
+import { hubFetch, type HubClient } from "../../src/core/hub/client.ts";
+import { retryDelayMs } from "../../src/core/hub/retries.ts";
+import { resolveUrl } from "../../src/core/hub/urls.ts";
 import {
   blobPath,
-  dirname,
-  joinPath,
   noExistPath,
   parseBlobsEntry,
   parseRepoFolderName,
@@ -40,8 +40,9 @@ import {
   tempBlobName,
   treePath,
 } from "../../src/core/cache/layout.ts";
+import { dirname, joinPath } from "../../src/core/fs/paths.ts";
 import type { Platform } from "../../src/core/ports.ts";
-import { nextLink } from "../../src/core/download/snapshot.ts";
+import { nextLink } from "../../src/core/hub/listing.ts";
 import { contentRangeMatches } from "../../src/core/download/transfer.ts";
 import { readTreeCache } from "../../src/core/cache/tree_cache.ts";
 import {

@@ -40,7 +40,8 @@ import { MemoryFileSystem } from "../../src/adapters/memory/mod.ts";
 import { nodeHashers } from "../../src/adapters/node.ts";
 import { lookupCached } from "../../src/core/cache/lookup.ts";
 import { downloadFile } from "../../src/core/download/download.ts";
-import { basename, repoLayout } from "../../src/core/cache/layout.ts";
+import { repoLayout } from "../../src/core/cache/layout.ts";
+import { basename } from "../../src/core/fs/paths.ts";
 import { FsError } from "../../src/core/ports.ts";
 import type {
   AdvisoryLocks,

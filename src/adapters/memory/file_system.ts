@@ -33,7 +33,7 @@
  */
 
 import { portableHashers } from "../portable_hasher.ts";
-import { dirname } from "../../core/cache/layout.ts";
+import { dirname } from "../../core/fs/paths.ts";
 import { FsError } from "../../core/ports.ts";
 import type {
   AdvisoryLocks,

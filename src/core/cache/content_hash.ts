@@ -6,12 +6,12 @@
  * @module
  */
 
+import { READ_CHUNK_BYTES } from "../defaults.ts";
 import { InvalidInputError } from "../errors.ts";
 import type { FileHandle, HashAlgorithm, Hasher, Runtime } from "../ports.ts";
 import { isEtag } from "./validate.ts";
 import { retryTransient } from "../fs/transient.ts";
 
-const READ_CHUNK = 1 << 20;
 
 /**
  * Which algorithm an etag was made with: 64 hex → sha256, 40 hex → git blob sha1.
@@ -56,7 +56,7 @@ async function algorithmHasher(runtime: Runtime, algorithm: HashAlgorithm, size:
  * ```
  */
 export async function hashPrefix(handle: FileHandle, length: number, hasher: Hasher): Promise<void> {
-  const buffer = new Uint8Array(Math.min(READ_CHUNK, Math.max(1, length)));
+  const buffer = new Uint8Array(Math.min(READ_CHUNK_BYTES, Math.max(1, length)));
   let position = 0;
   while (position < length) {
     const want = Math.min(buffer.length, length - position);

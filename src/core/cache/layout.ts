@@ -17,45 +17,9 @@
  * @module
  */
 
+import { joinPath } from "../fs/paths.ts";
+import { ownerName, parseOwnerName, type TempOwner } from "../writer_identity.ts";
 import type { RepoType } from "./validate.ts";
-
-/**
- * Join POSIX path parts with single slashes.
- *
- * @example
- * ```ts
- * joinPath("/c", "blobs/", "x"); // "/c/blobs/x"
- * ```
- */
-export function joinPath(...parts: string[]): string {
-  const joined = parts.filter((p) => p !== "").join("/");
-  return joined.replace(/\/{2,}/g, "/");
-}
-
-/**
- * The parent directory of a POSIX path (`"/"` for a top-level entry).
- *
- * @example
- * ```ts
- * dirname("/c/models--gpt2/blobs/ab12"); // "/c/models--gpt2/blobs"
- * ```
- */
-export function dirname(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i <= 0 ? "/" : path.slice(0, i);
-}
-
-/**
- * The last segment of a POSIX path.
- *
- * @example
- * ```ts
- * basename("/c/models--gpt2/snapshots/abc/onnx/model.onnx"); // "model.onnx"
- * ```
- */
-export function basename(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
-}
 
 const TYPE_PREFIX: Record<RepoType, string> = { model: "models", dataset: "datasets", space: "spaces" };
 
@@ -260,16 +224,6 @@ export function relativeBlobTarget(filePath: string, etag: string): string {
   return "../".repeat(2 + depth) + "blobs/" + etag;
 }
 
-/** Who wrote a temp file: enough to tell whether its writer can still be alive. */
-export interface TempOwner {
-  /** Sanitised host name: a pid can be checked for liveness only on the host that issued it. */
-  readonly host: string;
-  /** The writer's process id; on the same host, a dead pid means the file is abandoned. */
-  readonly pid: number;
-  /** Random hex, so two downloads in one process (same host and pid) never share a name. */
-  readonly nonce: string;
-}
-
 /** What a name found in `blobs/` is. */
 export type BlobsEntry =
   | { kind: "blob"; etag: string }
@@ -284,19 +238,6 @@ export type BlobsEntry =
   | { kind: "other" };
 
 /**
- * Make a host name safe for a file name: anything but `[A-Za-z0-9_-]` becomes `_` (a dot
- * would split the name where {@link parseBlobsEntry} expects the owner), at most 64 characters.
- *
- * @example
- * ```ts
- * sanitizeHost("node1.cluster.local"); // "node1_cluster_local"
- * ```
- */
-export function sanitizeHost(host: string): string {
-  return (host || "host").replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64);
-}
-
-/**
  * The unique temp name of one writer (DESIGN invariant 2).
  *
  * @example
@@ -305,33 +246,7 @@ export function sanitizeHost(host: string): string {
  * ```
  */
 export function tempBlobName(etag: string, owner: TempOwner): string {
-  return `${etag}.${sanitizeHost(owner.host)}-${owner.pid}-${owner.nonce}.incomplete`;
-}
-
-/**
- * A unique temp name in {@link RepoLayout.tmpDir} for small files written whole then renamed
- * (refs, copied pointers, tree listings): `<purpose>.<host>-<pid>-<nonce>.tmp`.
- *
- * @example
- * ```ts
- * smallTempName("ref", { host: "n1", pid: 7, nonce: "00ff00ff" }); // "ref.n1-7-00ff00ff.tmp"
- * ```
- */
-export function smallTempName(purpose: string, owner: TempOwner): string {
-  return `${purpose}.${sanitizeHost(owner.host)}-${owner.pid}-${owner.nonce}.tmp`;
-}
-
-/**
- * The owner encoded in a {@link smallTempName}, or `null`.
- *
- * @example
- * ```ts
- * parseSmallTempName("ref.n1-7-00ff00ff.tmp"); // { host: "n1", pid: 7, nonce: "00ff00ff" }
- * ```
- */
-export function parseSmallTempName(name: string): TempOwner | null {
-  const m = /^[a-z-]+\.([A-Za-z0-9_-]+)-(\d+)-([0-9a-f]{8,64})\.tmp$/.exec(name);
-  return m ? { host: m[1], pid: Number(m[2]), nonce: m[3] } : null;
+  return `${etag}.${ownerName(owner)}.incomplete`;
 }
 
 /**
@@ -345,7 +260,7 @@ export function parseSmallTempName(name: string): TempOwner | null {
  * ```
  */
 export function adoptingBlobName(etag: string, owner: TempOwner): string {
-  return `${etag}.${sanitizeHost(owner.host)}-${owner.pid}-${owner.nonce}.adopting`;
+  return `${etag}.${ownerName(owner)}.adopting`;
 }
 
 /**
@@ -361,7 +276,6 @@ export function partialBlobName(etag: string): string {
 }
 
 const ENTRY = /^([0-9a-f]{40}|[0-9a-f]{64})(?:\.(.+))?$/;
-const OWNER = /^([A-Za-z0-9_-]+)-(\d+)-([0-9a-f]{8,64})$/;
 
 /**
  * Classify a name found in `blobs/`.
@@ -382,8 +296,8 @@ export function parseBlobsEntry(name: string): BlobsEntry {
   // A claimer's copy source (see adoptingBlobName): treated like another client's temp file.
   if (rest.endsWith(".adopting")) return { kind: "foreign-temp", etag };
   if (rest.endsWith(".incomplete")) {
-    const o = OWNER.exec(rest.slice(0, -".incomplete".length));
-    if (o) return { kind: "temp", etag, owner: { host: o[1], pid: Number(o[2]), nonce: o[3] } };
+    const owner = parseOwnerName(rest.slice(0, -".incomplete".length));
+    if (owner) return { kind: "temp", etag, owner };
     return { kind: "foreign-temp", etag };
   }
   return { kind: "other" };

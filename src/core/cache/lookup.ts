@@ -7,7 +7,8 @@
 
 import { pointerPath, type RepoLayout } from "./layout.ts";
 import type { Runtime } from "../ports.ts";
-import { isKnownAbsent, readRef } from "./refs.ts";
+import { isKnownAbsent } from "./no_exist.ts";
+import { readRef } from "./refs.ts";
 import { isCommitHash } from "./validate.ts";
 import { withTransientRetries } from "../fs/transient.ts";
 

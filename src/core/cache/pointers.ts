@@ -10,11 +10,12 @@
 
 import { CacheError } from "../errors.ts";
 import { isFsError, type Runtime } from "../ports.ts";
-import { blobPath, dirname, pointerPath, relativeBlobTarget, type RepoLayout } from "./layout.ts";
 import { createInDir, ensureDir } from "../fs/dirs.ts";
+import { removeIfFile } from "../fs/entries.ts";
+import { dirname } from "../fs/paths.ts";
 import { withScratchPath } from "../fs/scratch.ts";
-import { removeIfFile } from "../download/temp_files.ts";
 import { isFileOfSize, retryTransient } from "../fs/transient.ts";
+import { blobPath, pointerPath, relativeBlobTarget, type RepoLayout } from "./layout.ts";
 
 /** How a cache stores snapshot files. */
 export type PointerMode = "symlink" | "copy";

@@ -14,7 +14,7 @@
 import { treePath, type RepoLayout } from "./layout.ts";
 import type { Runtime } from "../ports.ts";
 import { pythonJsonDumps } from "./python_json.ts";
-import { writeFileAtomic } from "./refs.ts";
+import { writeFileAtomic } from "../fs/atomic_write.ts";
 import { isEtag, validateRepoPath } from "./validate.ts";
 import { withTransientRetries } from "../fs/transient.ts";
 

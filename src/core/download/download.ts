@@ -22,6 +22,7 @@
  * @module
  */
 
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_MS } from "../defaults.ts";
 import { lookupCached } from "../cache/lookup.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
 import { envFlag } from "../environment.ts";
@@ -40,7 +41,10 @@ import { type FileMetadata, resolveFileMetadata } from "../hub/metadata.ts";
 import type { DownloadFileOptions, DownloadProgress, DownloadWarning } from "../options.ts";
 import { isFsError, type Runtime } from "../ports.ts";
 import { linkPointer, placePointerFile, pointerIsComplete, type PointerMode, symlinksSupported } from "../cache/pointers.ts";
-import { ensureCacheDirTag, markNoExist, writeRef } from "../cache/refs.ts";
+import { ensureCacheDirTag } from "../cache/cachedir_tag.ts";
+import { markNoExist } from "../cache/no_exist.ts";
+import { writeRef } from "../cache/refs.ts";
+import { removeIfFile } from "../fs/entries.ts";
 import { ensureDir } from "../fs/dirs.ts";
 import {
   claimPartial,
@@ -49,14 +53,11 @@ import {
   type OwnedTemp,
   recoverUnlinkedTemp,
   releaseForResume,
-  removeIfFile,
   sweepAfterPublish,
 } from "./temp_files.ts";
 import { transferBlob, type TransferState } from "./transfer.ts";
 import { isFileOfSize } from "../fs/transient.ts";
 import { isCommitHash, validateRepoPath } from "../cache/validate.ts";
-
-const DEFAULT_STALE_AFTER_MS = 10 * 60_000;
 
 /**
  * Download one file into the cache and return the absolute path of its snapshot pointer
@@ -82,7 +83,7 @@ export async function downloadFile(options: DownloadFileOptions & { runtime: Run
 
   let meta: FileMetadata;
   try {
-    meta = await resolveFileMetadata(ctx.client, { ...ctx, path }, options.maxAttempts ?? 5);
+    meta = await resolveFileMetadata(ctx.client, { ...ctx, path }, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
   } catch (err) {
     if (err instanceof EntryNotFoundError && err.commit) {
       await markNoExist(ctx.runtime, ctx.layout, err.commit, path);
@@ -271,8 +272,8 @@ async function fetchVerifiedBlob(
         client: ctx.client,
         runtime,
         subject: { ...ctx, path },
-        maxAttempts: options.maxAttempts ?? 5,
-        idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+        maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+        idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
         onBytes: (done) => {
           report.bytes(done);
           return runtime.checkpoint?.("bytes-written");

@@ -14,11 +14,14 @@
  * @module
  */
 
+import { LOCK_POLL_FIRST_MS, LOCK_POLL_MAX_MS, LOCK_STALE_AFTER_MS, lockHeartbeatMs } from "../defaults.ts";
 import { AbortedError } from "../errors.ts";
 import { ensureDir } from "../fs/dirs.ts";
 import { isFsError, type Runtime } from "../ports.ts";
-import { ownLockPath, pythonLockPath, type RepoLayout, sanitizeHost, smallTempName, type TempOwner } from "../cache/layout.ts";
-import { removeIfFile, writerIdentity, writerState } from "./temp_files.ts";
+import { ownLockPath, pythonLockPath, type RepoLayout } from "../cache/layout.ts";
+import { scratchName } from "../fs/scratch.ts";
+import { removeIfFile } from "../fs/entries.ts";
+import { parseOwnerName, sanitizeHost, type TempOwner, writerIdentity, writerState } from "../writer_identity.ts";
 
 /** A held lock. `release` never throws. */
 export interface HeldLock {
@@ -62,12 +65,12 @@ export async function acquireDownloadLock(
   options: LockOptions,
 ): Promise<HeldLock | "done"> {
   const { fs, platform } = runtime;
-  const staleAfterMs = options.staleAfterMs ?? 30_000;
-  const heartbeatMs = options.heartbeatMs ?? Math.max(1_000, Math.floor(staleAfterMs / 6));
+  const staleAfterMs = options.staleAfterMs ?? LOCK_STALE_AFTER_MS;
+  const heartbeatMs = options.heartbeatMs ?? lockHeartbeatMs(staleAfterMs);
   const path = ownLockPath(layout, etag);
   const me = writerIdentity(platform);
   await ensureDir(runtime, layout.locksDir);
-  let delay = 50;
+  let delay = LOCK_POLL_FIRST_MS;
   for (;;) {
     if (options.signal?.aborted) throw new AbortedError("aborted while waiting for another download of the same file");
     if (await options.isDone()) return "done";
@@ -88,7 +91,7 @@ export async function acquireDownloadLock(
     await platform.sleep(delay, options.signal).catch(() => {
       throw new AbortedError("aborted while waiting for another download of the same file");
     });
-    delay = Math.min(delay * 2, 500);
+    delay = Math.min(delay * 2, LOCK_POLL_MAX_MS);
   }
 }
 
@@ -167,8 +170,7 @@ export function parseLockOwner(content: string): TempOwner | null {
       // Not JSON after all: try the text form.
     }
   }
-  const m = /([A-Za-z0-9_-]+)-(\d+)-([0-9a-f]{8,64})/.exec(text);
-  return m ? { host: m[1], pid: Number(m[2]), nonce: m[3] } : null;
+  return parseOwnerName(text);
 }
 
 /**
@@ -194,7 +196,7 @@ async function breakIfStale(runtime: Runtime, path: string, staleAfterMs: number
   const { fs, platform } = runtime;
   const judged = await readOwner(runtime, path);
   // Move it aside rather than unlink: of several waiters breaking it, one rename wins.
-  const aside = path + "." + smallTempName("stale", writerIdentity(platform));
+  const aside = path + "." + scratchName("stale", writerIdentity(platform));
   try {
     await fs.rename(path, aside);
   } catch {

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { DEFAULT_MAX_ATTEMPTS, DEFAULT_SNAPSHOT_CONCURRENCY } from "../defaults.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
 import { ensureDir } from "../fs/dirs.ts";
 import {
@@ -19,17 +20,17 @@ import {
   NetworkError,
   OfflineCacheMissError,
   SnapshotIncompleteError,
-  UnsafeResponseError,
 } from "../errors.ts";
 import { fetchIntoCache } from "./download.ts";
-import { apiUrl, requestWithRetries, resolveUrl } from "../hub/client.ts";
+import { listTree, resolveCommit } from "../hub/listing.ts";
+import { resolveUrl } from "../hub/urls.ts";
 import { pointerPath, snapshotDir } from "../cache/layout.ts";
 import type { DownloadFileOptions } from "../options.ts";
 import { filterPaths } from "./patterns.ts";
 import type { Runtime } from "../ports.ts";
 import { readRef, writeRef } from "../cache/refs.ts";
 import { etagOf, readTreeCache, type TreeFile, writeTreeCache } from "../cache/tree_cache.ts";
-import { isCommitHash, parseCommit, parseEtag, printable, validateRepoPath } from "../cache/validate.ts";
+import { isCommitHash } from "../cache/validate.ts";
 
 /** Progress of a snapshot download. */
 export interface SnapshotProgress {
@@ -81,11 +82,11 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   const include = options.include ?? [];
   const exclude = options.exclude ?? [];
   if (ctx.offline) return await snapshotFromCache(ctx, include, exclude, "offline mode (HF_HUB_OFFLINE / --offline) is on");
-  const maxAttempts = options.maxAttempts ?? 5;
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
 
   let commit: string;
   try {
-    commit = await resolveCommit(ctx, maxAttempts);
+    commit = await resolveCommit(ctx, ctx.revision, maxAttempts);
   } catch (err) {
     if (err instanceof NetworkError) return await snapshotFromCache(ctx, include, exclude, `the Hub could not be reached (${err.message})`);
     throw err;
@@ -104,87 +105,8 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   return snapshotDir(ctx.layout, commit);
 }
 
-async function resolveCommit(ctx: RepoContext, maxAttempts: number): Promise<string> {
-  if (isCommitHash(ctx.revision)) return ctx.revision;
-  const url = apiUrl(ctx.client.endpoint, ctx.repoType, ctx.repoId, `/revision/${encodeURIComponent(ctx.revision)}`);
-  const res = await requestWithRetries(ctx.client, url, { method: "GET" }, { followAbsolute: false }, ctx, maxAttempts);
-  const info = await res.json().catch(() => null) as { sha?: unknown } | null;
-  return parseCommit(typeof info?.sha === "string" ? info.sha : "", "the revision API's sha");
-}
-
-/**
- * List every file of `commit` with `GET /api/{type}s/{repo}/tree/{commit}?recursive=true`,
- * following `Link: rel="next"`; every path and hash is validated (a hostile tree must not
- * make us write outside the cache).
- *
- * @example
- * ```ts
- * const files = await listTree(resolveRepoContext({ runtime, repo: "gpt2" }), commit, 5);
- * ```
- */
-export async function listTree(ctx: RepoContext, commit: string, maxAttempts: number): Promise<TreeFile[]> {
-  const files: TreeFile[] = [];
-  const endpointOrigin = new URL(ctx.client.endpoint).origin;
-  let url: string | null = apiUrl(ctx.client.endpoint, ctx.repoType, ctx.repoId, `/tree/${commit}?recursive=true&expand=false`);
-  for (let pages = 0; url; pages++) {
-    if (pages > 100_000) throw new UnsafeResponseError("the tree listing does not end (more than 100000 pages)");
-    const res: Response = await requestWithRetries(ctx.client, url, { method: "GET" }, { followAbsolute: false }, ctx, maxAttempts);
-    const entries = await res.json().catch(() => null);
-    if (!Array.isArray(entries)) throw new UnsafeResponseError(`the tree listing of ${ctx.repoId} is not a JSON array`);
-    for (const entry of entries) {
-      if (entry?.type === "file") files.push(treeFileFrom(entry));
-    }
-    const next = nextLink(res.headers.get("link"));
-    const page: string = res.url || url;
-    url = null;
-    if (next) {
-      // A relative target is relative to the page that named it (RFC 8288), not to the endpoint.
-      const target = new URL(next, page);
-      if (target.origin !== endpointOrigin) throw new UnsafeResponseError(`tree pagination leads to another host: '${printable(next)}'`);
-      url = target.href;
-    }
-  }
-  return files;
-}
-
-function treeFileFrom(entry: Record<string, unknown>): TreeFile {
-  let path: string;
-  try {
-    path = validateRepoPath(String(entry.path ?? ""));
-  } catch (err) {
-    throw new UnsafeResponseError(`the tree listing names an unsafe path: ${(err as Error).message}`);
-  }
-  const size = entry.size;
-  if (!Number.isSafeInteger(size) || (size as number) < 0) throw new UnsafeResponseError(`bad size for '${printable(path)}' in the tree listing`);
-  const blobId = parseEtag(String(entry.oid ?? ""), `the tree oid of '${printable(path)}'`);
-  const lfs = entry.lfs as Record<string, unknown> | undefined | null;
-  if (!lfs) return { path, size: size as number, blobId };
-  const lfsSha256 = parseEtag(String(lfs.oid ?? lfs.sha256 ?? ""), `the LFS oid of '${printable(path)}'`);
-  const lfsSize = lfs.size ?? size;
-  if (!Number.isSafeInteger(lfsSize) || (lfsSize as number) < 0) throw new UnsafeResponseError(`bad LFS size for '${printable(path)}'`);
-  const xet = typeof entry.xetHash === "string" ? entry.xetHash : undefined;
-  return { path, size: lfsSize as number, blobId, lfsSha256, lfsSize: lfsSize as number, xetHash: xet };
-}
-
-/**
- * The `rel="next"` target of a `Link` header.
- *
- * @example
- * ```ts
- * nextLink('<https://hf.co/api/models/a/tree/x?cursor=2>; rel="next"'); // "https://hf.co/api/models/a/tree/x?cursor=2"
- * ```
- */
-export function nextLink(header: string | null): string | null {
-  if (!header) return null;
-  for (const part of header.split(/,(?=\s*<)/)) {
-    const m = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
-    if (m && /(^|;)\s*rel\s*=\s*"?next"?\s*(;|$)/i.test(m[2])) return m[1];
-  }
-  return null;
-}
-
 async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], options: DownloadSnapshotOptions): Promise<void> {
-  const concurrency = Math.max(1, options.concurrency ?? 8);
+  const concurrency = Math.max(1, options.concurrency ?? DEFAULT_SNAPSHOT_CONCURRENCY);
   const bytesTotal = files.reduce((n, f) => n + f.size, 0);
   const done = new Map<string, number>();
   const active = new Set<string>();

@@ -6,18 +6,14 @@
  * @module
  */
 
+import { READ_CHUNK_BYTES } from "../defaults.ts";
 import { contentHasher } from "../cache/content_hash.ts";
+import { adoptingBlobName, parseBlobsEntry, partialBlobName, tempBlobName } from "../cache/layout.ts";
 import { createInDir } from "../fs/dirs.ts";
+import { removeIfFile } from "../fs/entries.ts";
+import { joinPath } from "../fs/paths.ts";
 import { isFsError, type FileHandle, type Runtime } from "../ports.ts";
-import {
-  adoptingBlobName,
-  joinPath,
-  parseBlobsEntry,
-  partialBlobName,
-  sanitizeHost,
-  tempBlobName,
-  type TempOwner,
-} from "../cache/layout.ts";
+import { writerIdentity, writerState } from "../writer_identity.ts";
 
 /** A temp file this writer owns: created by it, or claimed by renaming it to its own name. */
 export interface OwnedTemp {
@@ -29,34 +25,6 @@ export interface OwnedTemp {
   readonly claimedBytes: number;
   /** Where the bytes came from, for diagnostics and tests. */
   readonly origin: "fresh" | "partial" | "dead-writer" | "stale-writer";
-}
-
-/**
- * Whether the writer named in a temp file or lock can still be working: on this host, ask
- * the OS about its pid (our own pid counts as alive); on another host — or with no owner
- * recorded — nobody can tell, and callers judge by age instead. The one place every
- * "may I take this over?" decision (claim, sweep, lock, prune, scan) asks.
- *
- * @example
- * ```ts
- * writerState(runtime.platform, { host: "node1", pid: 42, nonce: "00ff00ff" }); // "unknown" on node2
- * ```
- */
-export function writerState(platform: Runtime["platform"], owner: TempOwner | null): "alive" | "dead" | "unknown" {
-  if (owner === null || owner.host !== sanitizeHost(platform.hostname())) return "unknown";
-  return owner.pid === platform.pid() || platform.isProcessAlive(owner.pid) ? "alive" : "dead";
-}
-
-/**
- * A new identity for one writer: host, pid and 16 random bytes.
- *
- * @example
- * ```ts
- * const me = writerIdentity(runtime.platform); // { host: "node1", pid: 4242, nonce: "9f…" }
- * ```
- */
-export function writerIdentity(platform: Runtime["platform"]): TempOwner {
-  return { host: sanitizeHost(platform.hostname()), pid: platform.pid(), nonce: platform.randomHex(16) };
 }
 
 /**
@@ -208,7 +176,7 @@ export async function copyBetweenHandles(
   target: FileHandle,
   onChunk?: (chunk: Uint8Array) => void,
 ): Promise<number> {
-  const buffer = new Uint8Array(1 << 20);
+  const buffer = new Uint8Array(READ_CHUNK_BYTES);
   let position = 0;
   for (;;) {
     const n = await source.read(buffer, position);
@@ -332,29 +300,4 @@ export async function sweepAfterPublish(runtime: Runtime, blobsDir: string, etag
 export async function discardTemp(runtime: Runtime, temp: OwnedTemp): Promise<void> {
   await temp.handle.close().catch(() => {});
   await removeIfFile(runtime, temp.path).catch(() => {});
-}
-
-/**
- * Remove `path` if it is a file or symlink; absent is fine. Never removes a directory
- * (Deno's `unlink` deletes empty directories, so we always look first).
- *
- * @example
- * ```ts
- * await removeIfFile(runtime, "/c/models--a--b/blobs/x.partial");
- * ```
- */
-export async function removeIfFile(runtime: Runtime, path: string): Promise<void> {
-  let info;
-  try {
-    info = await runtime.fs.lstat(path);
-  } catch (err) {
-    if (isFsError(err, "ENOENT")) return;
-    throw err;
-  }
-  if (info.kind === "directory") return;
-  try {
-    await runtime.fs.removeFile(path);
-  } catch (err) {
-    if (!isFsError(err, "ENOENT")) throw err;
-  }
 }

@@ -36,24 +36,17 @@
  * @module
  */
 
+import { WRITE_CHUNK_BYTES } from "../defaults.ts";
 import { AbortedError, HubcacheError, NetworkError, UnsafeResponseError } from "../errors.ts";
-import {
-  backOff,
-  contentCodings,
-  hubErrorFor,
-  hubFetch,
-  type HubClient,
-  isRetryableStatus,
-  parseContentRange,
-  retryDelayMs,
-  type RequestSubject,
-} from "../hub/client.ts";
+import { type HubClient, hubFetch } from "../hub/client.ts";
+import { hubErrorFor, type RequestSubject } from "../hub/error_mapping.ts";
+import { contentCodings, parseContentRange } from "../hub/headers.ts";
+import { backOff, isRetryableStatus, retryDelayMs } from "../hub/retries.ts";
 import type { FileMetadata } from "../hub/metadata.ts";
 import type { FileHandle, Hasher, Runtime } from "../ports.ts";
 import { contentHasher, hashPrefix } from "../cache/content_hash.ts";
 import { printable } from "../cache/validate.ts";
 
-const WRITE_CHUNK = 1 << 20;
 
 /** Knobs and callbacks of one transfer. */
 export interface TransferOptions {
@@ -231,7 +224,7 @@ async function pumpBody(
   options: TransferOptions,
 ): Promise<PumpOutcome> {
   const reader = body.getReader();
-  const buffers = [new Uint8Array(WRITE_CHUNK), new Uint8Array(WRITE_CHUNK)];
+  const buffers = [new Uint8Array(WRITE_CHUNK_BYTES), new Uint8Array(WRITE_CHUNK_BYTES)];
   let current = 0;
   let fill = 0;
   let queued = state.written; // position of the next byte to write
@@ -280,12 +273,12 @@ async function pumpBody(
         chunk = chunk.subarray(0, Math.max(0, room));
       }
       while (chunk.length > 0) {
-        const n = Math.min(chunk.length, WRITE_CHUNK - fill);
+        const n = Math.min(chunk.length, WRITE_CHUNK_BYTES - fill);
         // One copy per byte: Deno hands out views into larger buffers, never keep `chunk`.
         buffers[current].set(chunk.subarray(0, n), fill);
         fill += n;
         chunk = chunk.subarray(n);
-        if (fill === WRITE_CHUNK) await flush();
+        if (fill === WRITE_CHUNK_BYTES) await flush();
       }
       if (overflow) break;
     }

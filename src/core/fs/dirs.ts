@@ -15,18 +15,10 @@
  * @module
  */
 
-import { dirname } from "../cache/layout.ts";
+import { isDirectory } from "./entries.ts";
+import { dirname } from "./paths.ts";
 import { isFsError, type Runtime } from "../ports.ts";
 import { retryTransient } from "./transient.ts";
-
-async function isDirectory(runtime: Runtime, dir: string): Promise<boolean> {
-  try {
-    return (await runtime.fs.stat(dir)).kind === "directory";
-  } catch (err) {
-    if (isFsError(err, "ENOENT")) return false;
-    throw err;
-  }
-}
 
 /**
  * Make sure `dir` exists; for every directory this call creates, fsync its parent so the

@@ -12,13 +12,28 @@
  * @module
  */
 
-import { ensureDir } from "./dirs.ts";
-import { joinPath, smallTempName } from "../cache/layout.ts";
+import { SCRATCH_MAX_ATTEMPTS } from "../defaults.ts";
 import { isFsError, type Runtime } from "../ports.ts";
-import { writerIdentity } from "../download/temp_files.ts";
+import { ownerName, parseOwnerName, type TempOwner, writerIdentity } from "../writer_identity.ts";
+import { ensureDir } from "./dirs.ts";
+import { isDirectory } from "./entries.ts";
+import { joinPath } from "./paths.ts";
 
-/** Starting over more often than this means something else is wrong: report its error. */
-const MAX_ATTEMPTS = 5;
+
+/**
+ * A unique name for a small file written whole then renamed (a ref, a copied pointer, a tree
+ * listing; a stale lock moved aside): `<purpose>.<host>-<pid>-<nonce>.tmp`, so `cache prune`
+ * can tell whose it is.
+ */
+export function scratchName(purpose: string, owner: TempOwner): string {
+  return `${purpose}.${ownerName(owner)}.tmp`;
+}
+
+/** The writer a {@link scratchName} names, or `null` when `name` is not one. */
+export function parseScratchName(name: string): TempOwner | null {
+  const m = /^[a-z-]+\.(.+)\.tmp$/.exec(name);
+  return m ? parseOwnerName(m[1]) : null;
+}
 
 /**
  * Run `work` with a fresh unique path `<tmpDir>/<purpose>.<host>-<pid>-<nonce>.tmp` (not
@@ -43,21 +58,13 @@ export async function withScratchPath<T>(
   for (let attempt = 1;; attempt++) {
     await ensureDir(runtime, tmpDir);
     try {
-      return await work(joinPath(tmpDir, smallTempName(purpose, writerIdentity(runtime.platform))));
+      return await work(joinPath(tmpDir, scratchName(purpose, writerIdentity(runtime.platform))));
     } catch (err) {
-      if (attempt < MAX_ATTEMPTS && isFsError(err, "ENOENT") && !(await isDirectory(runtime, tmpDir))) continue;
+      if (attempt < SCRATCH_MAX_ATTEMPTS && isFsError(err, "ENOENT") && !(await isDirectory(runtime, tmpDir).catch(() => false))) continue;
       throw err;
     } finally {
       // Fails while another writer's temp file is inside: then the last one out removes it.
       await runtime.fs.removeEmptyDir(tmpDir).catch(() => {});
     }
-  }
-}
-
-async function isDirectory(runtime: Runtime, path: string): Promise<boolean> {
-  try {
-    return (await runtime.fs.lstat(path)).kind === "directory";
-  } catch {
-    return false;
   }
 }

@@ -18,13 +18,9 @@
  * @module
  */
 
+import { LAG_HORIZON_MS, SIZE_SETTLE_PAUSES_MS, TRANSIENT_RETRY_PAUSES_MS } from "../defaults.ts";
 import { type FileSystem, type FsError, isFsError, type Platform, type Runtime } from "../ports.ts";
 
-/**
- * Pauses between attempts, in ms: 12 attempts spread over ~3 s, about three times the longest
- * `ESTALE` streak measured on GlusterFS, so a rename by another host is always outlived.
- */
-const BACKOFF_MS: readonly number[] = [10, 20, 40, 80, 160, 320, 500, 500, 500, 500, 500];
 
 /** The default judgement of {@link retryTransient}: a stale file handle. */
 function isStale(err: unknown): err is FsError {
@@ -51,20 +47,12 @@ export async function retryTransient<T>(
     try {
       return await op();
     } catch (err) {
-      if (attempt >= BACKOFF_MS.length || !(await isTransient(err))) throw err;
+      if (attempt >= TRANSIENT_RETRY_PAUSES_MS.length || !(await isTransient(err))) throw err;
     }
-    await platform.sleep(BACKOFF_MS[attempt]!);
+    await platform.sleep(TRANSIENT_RETRY_PAUSES_MS[attempt]!);
   }
 }
 
-/** Pauses before trusting a wrong-looking size: ~1.5 s, past GlusterFS's 1 s attribute cache. */
-const SETTLE_MS: readonly number[] = [100, 200, 400, 800];
-
-/**
- * Stale attributes are at most one cache period old, so their mtime is recent; a wrong size with
- * an older mtime is really wrong. Generous, for clocks of different hosts that disagree a little.
- */
-const LAG_HORIZON_MS = 10_000;
 
 /** Per runtime: `path` → the `size:mtime` already waited for in vain, not waited for again. */
 const settledWrong = new WeakMap<Runtime, Map<string, string>>();
@@ -91,11 +79,11 @@ export async function isFileOfSize(runtime: Runtime, path: string, size: number)
     if (info.size === size) return true;
     const state = `${info.size}:${info.mtimeMs}`;
     if (wrong.get(path) === state || runtime.platform.now() - info.mtimeMs > LAG_HORIZON_MS) return false;
-    if (attempt >= SETTLE_MS.length) {
+    if (attempt >= SIZE_SETTLE_PAUSES_MS.length) {
       wrong.set(path, state);
       return false;
     }
-    await runtime.platform.sleep(SETTLE_MS[attempt]!);
+    await runtime.platform.sleep(SIZE_SETTLE_PAUSES_MS[attempt]!);
   }
 }
 

@@ -5,9 +5,13 @@
  * @module
  */
 
-import { HubcacheError, UnsafeResponseError } from "../errors.ts";
-import { contentCodings, type HubClient, parseContentRange, type RequestSubject, requestWithRetries, resolveUrl } from "./client.ts";
 import { parseCommit, parseEtag, parseSize, printable, type RepoType } from "../cache/validate.ts";
+import { HubcacheError, UnsafeResponseError } from "../errors.ts";
+import type { HubClient } from "./client.ts";
+import type { RequestSubject } from "./error_mapping.ts";
+import { contentCodings, parseContentRange } from "./headers.ts";
+import { requestWithRetries } from "./retries.ts";
+import { resolveUrl } from "./urls.ts";
 
 /** What the Hub says about one file at one revision. */
 export interface FileMetadata {

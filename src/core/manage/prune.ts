@@ -31,19 +31,20 @@
  * @module
  */
 
+import { tempBlobName } from "../cache/layout.ts";
+import { printable } from "../cache/validate.ts";
+import { parseLockOwner } from "../download/lock.ts";
+import { InvalidInputError } from "../errors.ts";
+import { listFilesRecursive } from "../fs/entries.ts";
+import { dirname, joinPath } from "../fs/paths.ts";
+import { parseScratchName } from "../fs/scratch.ts";
+import { withTransientRetries } from "../fs/transient.ts";
 import type { Runtime } from "../ports.ts";
 import { isFsError } from "../ports.ts";
-import type { TempOwner } from "../cache/layout.ts";
-import { dirname, joinPath, parseSmallTempName, tempBlobName } from "../cache/layout.ts";
-import { parseLockOwner } from "../download/lock.ts";
-import { writerIdentity } from "../download/temp_files.ts";
-import { InvalidInputError } from "../errors.ts";
-import { printable } from "../cache/validate.ts";
-import type { CacheWarning, TempFileInfo } from "./scan.ts";
-import type { CacheInfo } from "./scan.ts";
-import { listFilesRecursive, ownerState, scanCache } from "./scan.ts";
+import { type TempOwner, writerIdentity, writerState } from "../writer_identity.ts";
 import { executeRemoval, planRemoval } from "./remove.ts";
-import { withTransientRetries } from "../fs/transient.ts";
+import type { CacheInfo, CacheWarning, TempFileInfo } from "./scan.ts";
+import { scanCache } from "./scan.ts";
 
 /**
  * How old an ownerless or foreign-host leftover must be before prune removes it: 1 day.
@@ -168,7 +169,7 @@ function describeAge(ms: number): string {
 
 /** Decide by owner first, age second. Returns the reason to remove, or `null` to keep (and records why). */
 function verdict(ctx: Ctx, item: { path: string; kind: PruneKind; bytes: number; mtimeMs: number }, owner: TempOwner | null): string | null {
-  const state = ownerState(ctx.runtime, owner);
+  const state = writerState(ctx.runtime.platform, owner);
   if (state === "alive") {
     ctx.kept.push({ ...strip(item), reason: `writer alive (pid ${owner!.pid} on this host)` });
     return null;
@@ -264,7 +265,7 @@ async function pruneLocks(ctx: Ctx, cacheDir: string): Promise<void> {
     if (aside >= 0) {
       // A stale lock moved aside by a waiter that died before removing it
       // (`<etag>.hubcache-lock.stale.<host>-<pid>-<nonce>.tmp`): owned by that waiter.
-      const owner = parseSmallTempName(entry.relative.slice(aside + ".hubcache-lock.".length));
+      const owner = parseScratchName(entry.relative.slice(aside + ".hubcache-lock.".length));
       if (owner === null) continue;
       await pruneSimple(ctx, { path: entry.path, kind: "lock", bytes: entry.info.size, mtimeMs: entry.info.mtimeMs }, owner);
       continue;

@@ -13,13 +13,13 @@
  * @module
  */
 
+import type { RepoType } from "../cache/validate.ts";
+import { listFilesRecursive, lstatOrNull, symlinkFirstHop } from "../fs/entries.ts";
+import { dirname, joinPath } from "../fs/paths.ts";
+import { withTransientRetries } from "../fs/transient.ts";
 import type { Runtime } from "../ports.ts";
 import { isFsError } from "../ports.ts";
-import { dirname, joinPath } from "../cache/layout.ts";
-import type { RepoType } from "../cache/validate.ts";
 import type { CachedRepoInfo, CachedRevisionInfo, CacheInfo } from "./scan.ts";
-import { listFilesRecursive, lstatOrNull, symlinkFirstHop } from "./scan.ts";
-import { withTransientRetries } from "../fs/transient.ts";
 
 /** The revisions chosen in one repo. */
 export interface RemovalSelection {

@@ -11,14 +11,16 @@
  * @module
  */
 
-import type { FileInfo, Runtime } from "../ports.ts";
-import { isFsError } from "../ports.ts";
-import type { TempOwner } from "../cache/layout.ts";
-import { writerState } from "../download/temp_files.ts";
-import { basename, dirname, joinPath, parseBlobsEntry, parseRepoFolderName, parseSmallTempName } from "../cache/layout.ts";
+import { parseBlobsEntry, parseRepoFolderName } from "../cache/layout.ts";
 import type { RepoType } from "../cache/validate.ts";
 import { CacheError } from "../errors.ts";
+import { listFilesRecursive, lstatOrNull, readdirOrEmpty, statOrNull, symlinkFirstHop } from "../fs/entries.ts";
+import { basename, dirname, joinPath } from "../fs/paths.ts";
+import { parseScratchName } from "../fs/scratch.ts";
 import { withTransientRetries } from "../fs/transient.ts";
+import type { FileInfo, Runtime } from "../ports.ts";
+import { isFsError } from "../ports.ts";
+import { type OwnerState, type TempOwner, writerState } from "../writer_identity.ts";
 
 /**
  * OS helper files the Python client ignores wherever it lists a folder.
@@ -68,9 +70,6 @@ export interface CachedRevisionInfo {
   /** Latest blob mtime of its files, or the snapshot folder's mtime when it is empty (ms). */
   readonly lastModifiedMs: number;
 }
-
-/** Who may still be writing a temp file. */
-export type OwnerState = "alive" | "dead" | "unknown";
 
 /** A temp file left in a repo folder by some writer. */
 export interface TempFileInfo {
@@ -153,148 +152,6 @@ class CorruptedRepo extends Error {}
 
 
 /**
- * Normalise an absolute POSIX path: collapse `.`, `..` and repeated slashes, without
- * touching the file system (Python's `os.path.abspath` on an absolute path).
- *
- * @example
- * ```ts
- * normalizePath("/c/m/snapshots/abc/../../blobs/x"); // "/c/m/blobs/x"
- * ```
- */
-export function normalizePath(path: string): string {
-  const out: string[] = [];
-  for (const seg of path.split("/")) {
-    if (seg === "" || seg === ".") continue;
-    if (seg === "..") out.pop();
-    else out.push(seg);
-  }
-  return "/" + out.join("/");
-}
-
-/**
- * Where a symlink's first hop lands: its target joined to the link's folder and normalised.
- *
- * @example
- * ```ts
- * await symlinkFirstHop(runtime, "/c/m/snapshots/abc/config.json"); // "/c/m/blobs/<etag>"
- * ```
- */
-export async function symlinkFirstHop(runtime: Runtime, linkPath: string): Promise<string> {
-  const target = await runtime.fs.readlink(linkPath);
-  return normalizePath(target.startsWith("/") ? target : joinPath(dirname(linkPath), target));
-}
-
-/** One non-directory entry below a folder, as {@link listFilesRecursive} reports it. */
-export interface TreeEntry {
-  /** Absolute path. */
-  readonly path: string;
-  /** Path relative to the folder listed, with `/` separators. */
-  readonly relative: string;
-  /** What `lstat` said. */
-  readonly info: FileInfo;
-}
-
-/**
- * Every non-directory entry below `dir`, recursively, as the Python client's
- * `glob("**\/*")` minus directories sees it: symlinks to directories are skipped, broken
- * symlinks are kept (so the caller can report them). Entries that vanish while we walk
- * are skipped. `[]` if `dir` does not exist.
- *
- * @example
- * ```ts
- * for (const e of await listFilesRecursive(runtime, snapshotDir)) console.log(e.relative);
- * ```
- */
-export async function listFilesRecursive(runtime: Runtime, dir: string): Promise<TreeEntry[]> {
-  const out: TreeEntry[] = [];
-  const walk = async (folder: string, prefix: string): Promise<void> => {
-    let names: string[];
-    try {
-      names = await runtime.fs.readdir(folder);
-    } catch (err) {
-      if (isFsError(err, "ENOENT", "ENOTDIR")) return;
-      throw err;
-    }
-    names.sort();
-    for (const name of names) {
-      const path = joinPath(folder, name);
-      const relative = prefix === "" ? name : `${prefix}/${name}`;
-      let info: FileInfo;
-      try {
-        info = await runtime.fs.lstat(path);
-      } catch (err) {
-        if (isFsError(err, "ENOENT")) continue;
-        throw err;
-      }
-      if (info.kind === "directory") {
-        await walk(path, relative);
-        continue;
-      }
-      if (info.kind === "symlink") {
-        // Python's `is_dir()` follows the link: a link to a directory is not a file.
-        try {
-          if ((await runtime.fs.stat(path)).kind === "directory") continue;
-        } catch {
-          // Broken (or looping) link: keep it, the caller reports it.
-        }
-      }
-      out.push({ path, relative, info });
-    }
-  };
-  await walk(dir, "");
-  return out;
-}
-
-async function statOrNull(runtime: Runtime, path: string): Promise<FileInfo | null> {
-  try {
-    return await runtime.fs.stat(path);
-  } catch (err) {
-    if (isFsError(err, "ENOENT", "ENOTDIR", "ELOOP")) return null;
-    throw err;
-  }
-}
-
-/**
- * `lstat`, or `null` when nothing is there (a concurrent writer or pruner may remove any
- * path between a listing and a look at it).
- *
- * @example
- * ```ts
- * if ((await lstatOrNull(runtime, path)) === null) return; // gone meanwhile
- * ```
- */
-export async function lstatOrNull(runtime: Runtime, path: string): Promise<FileInfo | null> {
-  try {
-    return await runtime.fs.lstat(path);
-  } catch (err) {
-    if (isFsError(err, "ENOENT", "ENOTDIR")) return null;
-    throw err;
-  }
-}
-
-async function readdirOrEmpty(runtime: Runtime, path: string): Promise<string[]> {
-  try {
-    return await runtime.fs.readdir(path);
-  } catch (err) {
-    if (isFsError(err, "ENOENT", "ENOTDIR")) return [];
-    throw err;
-  }
-}
-
-/**
- * Whether the writer of a temp file can still be alive: same host → ask the OS about the
- * pid; another host → unknown.
- *
- * @example
- * ```ts
- * ownerState(runtime, { host: "node1", pid: 42, nonce: "00ff00ff" }); // "unknown" on node2
- * ```
- */
-export function ownerState(runtime: Runtime, owner: TempOwner | null): OwnerState {
-  return writerState(runtime.platform, owner);
-}
-
-/**
  * The temp files of one repo folder: writers' leftovers in `blobs/` and everything in
  * `.hubcache-tmp/`, sorted by path.
  *
@@ -320,7 +177,7 @@ export async function scanRepoTempFiles(runtime: Runtime, repoPath: string): Pro
       kind: entry.kind,
       etag: entry.etag,
       owner,
-      ownerState: ownerState(runtime, owner),
+      ownerState: writerState(runtime.platform, owner),
       size: info.size,
       mtimeMs: info.mtimeMs,
     });
@@ -330,7 +187,7 @@ export async function scanRepoTempFiles(runtime: Runtime, repoPath: string): Pro
     const path = joinPath(tmpDir, name);
     const info = await lstatOrNull(runtime, path);
     if (info === null || info.kind === "directory") continue;
-    const owner = parseSmallTempName(name);
+    const owner = parseScratchName(name);
     out.push({
       path,
       name,
@@ -338,7 +195,7 @@ export async function scanRepoTempFiles(runtime: Runtime, repoPath: string): Pro
       kind: "small-temp",
       etag: null,
       owner,
-      ownerState: ownerState(runtime, owner),
+      ownerState: writerState(runtime.platform, owner),
       size: info.size,
       mtimeMs: info.mtimeMs,
     });
@@ -581,78 +438,4 @@ export async function scanCache(runtime: Runtime, cacheDir: string): Promise<Cac
   allTemps.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   // Blob paths are per repo, so the distinct blobs of the cache are the union of each repo's.
   return { cacheDir: root, sizeOnDisk: sum(repos.map((r) => r.sizeOnDisk)), repos, tempFiles: allTemps, warnings };
-}
-
-/**
- * Format a byte count as the Python client's `_format_size` does: decimal units, one
- * decimal, ties rounded to even (`1250` → `1.2K`), e.g. `0.0`, `999.0`, `7.9K`, `3.4G`.
- *
- * @example
- * ```ts
- * formatBytes(7_900); // "7.9K"
- * formatBytes(3_398_085_269); // "3.4G"
- * ```
- */
-export function formatBytes(bytes: number): string {
-  let n = bytes;
-  for (const unit of ["", "K", "M", "G", "T", "P", "E", "Z"]) {
-    if (Math.abs(n) < 1000) return toFixedHalfEven(n, 1) + unit;
-    n /= 1000;
-  }
-  return toFixedHalfEven(n, 1) + "Y";
-}
-
-/** `x.toFixed(digits)` but with Python's rounding: exact ties go to the even digit. */
-function toFixedHalfEven(x: number, digits: number): string {
-  const abs = Math.abs(x);
-  // toFixed(100) is the exact decimal expansion for the magnitudes we format (a double in
-  // [1, 1000) has at most 52 fractional digits), so a tie is visible as "5000…".
-  const exact = abs.toFixed(100);
-  const dot = exact.indexOf(".");
-  const kept = exact.slice(0, dot + 1 + digits);
-  const tail = exact.slice(dot + 1 + digits);
-  // toFixed rounds exact ties away from zero; Python rounds them to even.
-  const tieToEven = /^50*$/.test(tail) && Number(kept[kept.length - 1]) % 2 === 0;
-  const result = tieToEven ? kept : abs.toFixed(digits);
-  return (x < 0 ? "-" : "") + result;
-}
-
-/**
- * Format a past time relative to `nowMs` as the Python client's `format_timesince` does:
- * `a few seconds ago`, `3 minutes ago`, `1 hour ago`, `2 weeks ago`, `1 year ago`.
- *
- * @example
- * ```ts
- * formatTimeSince(Date.now() - 3 * 86_400_000, Date.now()); // "3 days ago"
- * ```
- */
-export function formatTimeSince(timeMs: number, nowMs: number): string {
-  const delta = (nowMs - timeMs) / 1000;
-  if (delta < 20) return "a few seconds ago";
-  const chunks: [string, number, number | null][] = [
-    // huggingface_hub 2.0 rolls over at 60 seconds, 60 minutes, 24 hours (1.x showed "60 minutes ago").
-    ["second", 1, 59],
-    ["minute", 60, 59],
-    ["hour", 3600, 23],
-    ["day", 86400, 6],
-    ["week", 7 * 86400, 6],
-    ["month", 30 * 86400, 11],
-    ["year", 365 * 86400, null],
-  ];
-  let value = 0;
-  let label = "second";
-  for (const [name, divider, max] of chunks) {
-    value = roundHalfEven(delta / divider);
-    label = name;
-    if (max !== null && value <= max) break;
-  }
-  return `${value} ${label}${value > 1 ? "s" : ""} ago`;
-}
-
-function roundHalfEven(x: number): number {
-  const floor = Math.floor(x);
-  const diff = x - floor;
-  if (diff > 0.5) return floor + 1;
-  if (diff < 0.5) return floor;
-  return floor % 2 === 0 ? floor : floor + 1;
 }

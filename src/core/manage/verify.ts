@@ -18,21 +18,24 @@
  * @module
  */
 
-import type { HashAlgorithm, Runtime } from "../ports.ts";
-import { isFsError } from "../ports.ts";
-import { basename, dirname, joinPath, parseBlobsEntry, type RepoLayout, repoLayout } from "../cache/layout.ts";
+import { DEFAULT_MAX_ATTEMPTS } from "../defaults.ts";
+import { hashAlgorithmFor, hashFile } from "../cache/content_hash.ts";
+import { parseBlobsEntry, type RepoLayout, repoLayout } from "../cache/layout.ts";
 import { etagOf, readTreeCache, writeTreeCache } from "../cache/tree_cache.ts";
-import { resolveRepoContext } from "../context.ts";
-import type { HubOptions } from "../options.ts";
-import { listTree } from "../download/snapshot.ts";
 import type { RepoType } from "../cache/validate.ts";
 import { isCommitHash, isEtag, validateRepoId, validateRevision } from "../cache/validate.ts";
+import { resolveRepoContext } from "../context.ts";
 import { CacheError, HubcacheError } from "../errors.ts";
-import { hashAlgorithmFor, hashFile } from "../cache/content_hash.ts";
-import type { TempFileInfo, TreeEntry } from "./scan.ts";
-import { listFilesRecursive, resolveCacheDir, scanRepoTempFiles, symlinkFirstHop } from "./scan.ts";
-import { referencedBlobs } from "./remove.ts";
+import { type DirEntry, listFilesRecursive, symlinkFirstHop } from "../fs/entries.ts";
+import { basename, dirname, joinPath } from "../fs/paths.ts";
 import { withTransientRetries } from "../fs/transient.ts";
+import { listTree } from "../hub/listing.ts";
+import type { HubOptions } from "../options.ts";
+import type { HashAlgorithm, Runtime } from "../ports.ts";
+import { isFsError } from "../ports.ts";
+import { referencedBlobs } from "./remove.ts";
+import type { TempFileInfo } from "./scan.ts";
+import { resolveCacheDir, scanRepoTempFiles } from "./scan.ts";
 
 /** The verdict on one file of one revision. */
 export type VerifyStatus = "ok" | "damaged" | "missing" | "unverifiable" | "vanished";
@@ -206,7 +209,7 @@ export async function verifyRepo(
   for (const commit of revisions) {
     const snapshot = joinPath(layout.snapshotsDir, commit);
     // What each file's own name says: a symlink into blobs/<etag> carries its address.
-    const pointers: { entry: TreeEntry; blobPath: string; named: string | null }[] = [];
+    const pointers: { entry: DirEntry; blobPath: string; named: string | null }[] = [];
     for (const entry of await listFilesRecursive(runtime, snapshot)) {
       if (entry.info.kind !== "symlink") {
         pointers.push({ entry, blobPath: entry.path, named: null });
@@ -374,7 +377,7 @@ async function fetchTree(
 ): Promise<Map<string, ListedFile> | null> {
   try {
     const ctx = resolveRepoContext({ ...hub, runtime, repo: repoId, repoType, revision: commit, cacheDir: layout.cacheDir, offline: false });
-    const files = await listTree(ctx, commit, 5);
+    const files = await listTree(ctx, commit, DEFAULT_MAX_ATTEMPTS);
     await writeTreeCache(runtime, layout, commit, files);
     notes.push(`fetched the file listing of ${commit} from ${ctx.client.endpoint} (cached in trees/${commit}.json)`);
     return await readTree(runtime, layout, commit);

@@ -1,0 +1,108 @@
+/**
+ * Every default and tuning value of hubcache, each documented once, here. `docs/DESIGN.md
+ * §Defaults` lists them; options that override one say so in their own documentation.
+ *
+ * @module
+ */
+
+/**
+ * The public Hub, used when neither `endpoint` nor `HF_ENDPOINT` is set.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_ENDPOINT } from "hubcache/core";
+ * console.log(new URL("/api/models/gpt2", DEFAULT_ENDPOINT).href); // "https://huggingface.co/api/models/gpt2"
+ * ```
+ */
+export const DEFAULT_ENDPOINT = "https://huggingface.co";
+
+/** The revision downloads and snapshots use when none is given, as in the Python client. */
+export const DEFAULT_REVISION = "main";
+
+/**
+ * Attempts of one request or one download on dropped connections, stalls, 5xx, 408 and 429
+ * (option `maxAttempts`). A download resets the count whenever bytes arrive, so a flaky link
+ * that keeps making progress is never given up on.
+ */
+export const DEFAULT_MAX_ATTEMPTS = 5;
+
+/** A response that sends no byte for this long is treated as dropped and retried (option `idleTimeoutMs`). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+
+/**
+ * A temp file of a writer on another host (or a legacy `<etag>.incomplete`) that has not grown
+ * for this long is judged abandoned and claimed for resume (option `staleAfterMs`). Long,
+ * because a writer judged only by time may be alive (a paused VM); claiming it costs a copy.
+ */
+export const DEFAULT_STALE_AFTER_MS = 10 * 60_000;
+
+/** Files a snapshot download fetches at once (option `concurrency`, CLI `--concurrency`). */
+export const DEFAULT_SNAPSHOT_CONCURRENCY = 8;
+
+/**
+ * How long a leftover whose writer cannot be asked (another host, no owner in its name) must be
+ * unmodified before `cache prune` removes it (option `olderThan`, CLI `--older-than`).
+ */
+export const DEFAULT_PRUNE_OLDER_THAN = "1d";
+
+/** A `.hubcache-lock` whose heartbeat is older than this is abandoned by its holder. */
+export const LOCK_STALE_AFTER_MS = 30_000;
+
+/**
+ * How often a lock holder refreshes its heartbeat: six times per stale period, at least once a
+ * second, so one late beat (a busy machine, a network file system's lag) never looks abandoned.
+ */
+export function lockHeartbeatMs(staleAfterMs: number): number {
+  return Math.max(1_000, Math.floor(staleAfterMs / 6));
+}
+
+/** A lock waiter's first pause; each next one doubles, up to {@link LOCK_POLL_MAX_MS}. */
+export const LOCK_POLL_FIRST_MS = 50;
+
+/** A lock waiter's longest pause between looks at the lock and the blob. */
+export const LOCK_POLL_MAX_MS = 500;
+
+/** Retry backoff: the first pause; each next attempt doubles it, with ±25 % jitter. */
+export const BACKOFF_BASE_MS = 500;
+
+/** Retry backoff: the longest pause computed by doubling. */
+export const BACKOFF_MAX_MS = 8_000;
+
+/** The longest `Retry-After` honoured: a server asking for more is retried after this. */
+export const RETRY_AFTER_MAX_MS = 60_000;
+
+/** Redirects followed for one request before it is refused as a loop. */
+export const MAX_REDIRECTS = 10;
+
+/** Pages of a tree listing followed before it is refused as never ending. */
+export const MAX_TREE_PAGES = 100_000;
+
+/**
+ * Bytes per write while downloading: network chunks (≤64 KiB on Node and Deno, ≤512 KiB on Bun)
+ * are coalesced into writes of this size, which roughly doubles throughput
+ * (`docs/DESIGN.md §Runtimes`).
+ */
+export const WRITE_CHUNK_BYTES = 1 << 20;
+
+/** Bytes per read when hashing or copying a file already on disk. */
+export const READ_CHUNK_BYTES = 1 << 20;
+
+/**
+ * Pauses between attempts of a file-system operation that failed with `ESTALE` (or met another
+ * host's half-visible change), in ms: 12 attempts spread over ~3 s, about three times the longest
+ * streak measured on GlusterFS, so a rename by another host is always outlived
+ * (`docs/DESIGN.md §Network file systems`).
+ */
+export const TRANSIENT_RETRY_PAUSES_MS: readonly number[] = [10, 20, 40, 80, 160, 320, 500, 500, 500, 500, 500];
+
+/** Pauses before trusting a wrong-looking size of a fresh file: ~1.5 s, past GlusterFS's 1 s attribute cache. */
+export const SIZE_SETTLE_PAUSES_MS: readonly number[] = [100, 200, 400, 800];
+
+/**
+ * Only a file modified this recently can show another host's stale size; an older file of the
+ * wrong size is really wrong. Generous, for clocks of different hosts that disagree a little.
+ */
+export const LAG_HORIZON_MS = 10_000;
+
+/** Restarts of a scratch-folder write whose folder another process removed meanwhile, before its error is reported. */
+export const SCRATCH_MAX_ATTEMPTS = 5;
