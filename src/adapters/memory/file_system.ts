@@ -1,139 +1,27 @@
 /**
- * The memory adapter: an in-memory POSIX-like file system with fault injection
- * and a crash model, plus a deterministic platform. For tests and edge runtimes.
- *
- * No `node:*` imports: this file must bundle for browsers.
- *
- * ## What it models
- * - Directories, regular files, symlinks (targets kept verbatim; relative ones
- *   resolve against the link's directory; `stat` follows, `lstat` does not; more
- *   than 40 hops is `ELOOP`) and hard links (several entries, one inode).
- * - Every operation is atomic: it mutates state synchronously after its checks,
- *   so `rename` is one step, as on a local POSIX file system.
- * - Open handles point at inodes, not paths: a writer whose file was renamed or
- *   unlinked keeps writing into that inode — the bug class behind seed 000.
- * - Errors follow Linux: `EEXIST` for exclusive create over anything (even a
- *   dangling symlink), `ENOTEMPTY`, `EISDIR`, `ENOTDIR`, `EINVAL` for moving a
- *   directory into itself, `EPERM` for hard-linking a directory.
- *
- * ## Crash model ({@link MemoryFileSystem.crash})
- * Each file inode remembers its content at its last `FileHandle.sync()` (empty if
- * never synced); each directory remembers its entry list at its last
- * `FileSystem.syncDir()` (empty if never synced). A crash rebuilds the tree from
- * the root using only those remembered states: unsynced data reverts, and entries
- * created, removed or renamed since the directory's last `syncDir` revert too —
- * including subdirectories whose parent was never synced after `mkdirp`. This is
- * the most pessimistic outcome a journaling file system allows, made
- * deterministic. `crash({ keepDirectoryEntries: true })` models the other
- * classic outcome: metadata reached the disk (the rename "happened") but file
- * data did not — the zero-length-file-after-rename failure.
- * Use {@link MemoryFileSystem.syncAll} to make a test fixture durable.
+ * The memory file system: an in-memory POSIX-like {@link FileSystem} (see `mod.ts` for what it
+ * models). Faults come from `faults.ts`, the crash model from `crash.ts`.
  *
  * @module
  */
 
-import { portableHashers } from "../portable_hasher.ts";
 import { dirname } from "../../core/fs/paths.ts";
 import { FsError } from "../../core/ports.ts";
-import type {
-  AdvisoryLocks,
-  FileHandle,
-  FileInfo,
-  FileSystem,
-  FsErrorCode,
-  HasherFactory,
-  Platform,
-  Runtime,
-} from "../../core/ports.ts";
-
-// ---------------------------------------------------------------------------
-// Inodes
-
-interface NodeBase {
-  readonly ino: number;
-  mtimeMs: number;
-  atimeMs: number;
-}
-
-interface FileNode extends NodeBase {
-  readonly kind: "file";
-  /** Backing store; bytes past `size` are spare capacity. */
-  buf: Uint8Array;
-  size: number;
-  /** `buf` is also referenced by the synced snapshot: copy before mutating. */
-  shared: boolean;
-  syncedBuf: Uint8Array;
-  syncedSize: number;
-}
-
-interface DirNode extends NodeBase {
-  readonly kind: "dir";
-  entries: Map<string, Node>;
-  synced: Map<string, Node>;
-}
-
-interface LinkNode extends NodeBase {
-  readonly kind: "symlink";
-  readonly target: string;
-}
-
-type Node = FileNode | DirNode | LinkNode;
-
-const EMPTY = new Uint8Array(0);
-const MAX_SYMLINK_HOPS = 40;
-
-// ---------------------------------------------------------------------------
-// Faults
-
-/** Operation names that faults and the {@link MemoryFileSystem.beforeOp} hook match on. */
-export type MemoryFsOp =
-  | keyof FileSystem
-  | "write"
-  | "read"
-  | "truncate"
-  | "sync"
-  | "size"
-  | "close"
-  | "tryLock";
-
-/** What {@link MemoryFileSystem.injectFault} accepts. */
-export interface FaultSpec {
-  /**
-   * The operation to fail: a {@link FileSystem} method name, a {@link FileHandle}
-   * method name, `"tryLock"`, `"open"` (any of the three opens) or `"*"`.
-   */
-  op: MemoryFsOp | "open" | "*";
-  /** The error code to fail with. */
-  code: FsErrorCode;
-  /** Fail the nth matching call (1-based). Default 1. */
-  nth?: number;
-  /** How many consecutive matching calls fail from the nth on. Default 1; `Infinity` for all. */
-  times?: number;
-  /** Match only calls where one of the paths involved contains this string. */
-  pathIncludes?: string;
-}
-
-/** A fault that has been injected. */
-export interface Fault {
-  /** How many calls this fault has failed so far. */
-  readonly fired: number;
-  /** How many calls matched (failed or not). */
-  readonly matched: number;
-  /** Stop injecting. */
-  remove(): void;
-}
-
-interface ActiveFault {
-  spec: Required<Omit<FaultSpec, "pathIncludes">> & { pathIncludes: string | undefined };
-  fired: number;
-  matched: number;
-  removed: boolean;
-}
-
-const OPEN_OPS: ReadonlySet<string> = new Set(["createExclusive", "openRead", "openReadWrite"]);
-
-// ---------------------------------------------------------------------------
-// Paths
+import type { FileHandle, FileInfo, FileSystem, FsErrorCode } from "../../core/ports.ts";
+import { type CrashOptions, syncTree, treeAfterCrash } from "./crash.ts";
+import { type Fault, FaultTable, type FaultSpec, type MemoryFsOp } from "./faults.ts";
+import {
+  type DirNode,
+  EMPTY,
+  ensureCapacity,
+  type FileNode,
+  infoOf,
+  type LinkNode,
+  MAX_SYMLINK_HOPS,
+  type Node,
+  syncFileNode,
+  writeInto,
+} from "./inodes.ts";
 
 function splitPath(path: string, syscall: string): string[] {
   if (typeof path !== "string" || !path.startsWith("/") || path.includes("\0")) {
@@ -155,22 +43,10 @@ interface Resolved {
   names: string[];
 }
 
-// ---------------------------------------------------------------------------
-// The file system
-
 /** Options of {@link MemoryFileSystem}. */
 export interface MemoryFileSystemOptions {
   /** Clock for timestamps. Default `Date.now`. */
   now?: () => number;
-}
-
-/** Options of {@link MemoryFileSystem.crash}. */
-export interface CrashOptions {
-  /**
-   * Keep every directory's current entries instead of its synced ones (metadata
-   * made it to disk, data did not). Default false.
-   */
-  keepDirectoryEntries?: boolean;
 }
 
 /**
@@ -207,7 +83,7 @@ export class MemoryFileSystem implements FileSystem {
   #now: () => number;
   #root: DirNode;
   #nextIno = 1;
-  #faults: ActiveFault[] = [];
+  #faults = new FaultTable();
   #handles = new Set<MemoryFileHandle>();
   #locks = new Map<Node, object>();
 
@@ -230,31 +106,7 @@ export class MemoryFileSystem implements FileSystem {
    * ```
    */
   injectFault(spec: FaultSpec): Fault {
-    const active: ActiveFault = {
-      spec: {
-        op: spec.op,
-        code: spec.code,
-        nth: spec.nth ?? 1,
-        times: spec.times ?? 1,
-        pathIncludes: spec.pathIncludes,
-      },
-      fired: 0,
-      matched: 0,
-      removed: false,
-    };
-    this.#faults.push(active);
-    return {
-      get fired(): number {
-        return active.fired;
-      },
-      get matched(): number {
-        return active.matched;
-      },
-      remove: (): void => {
-        active.removed = true;
-        this.#faults = this.#faults.filter((f) => f !== active);
-      },
-    };
+    return this.#faults.inject(spec);
   }
 
   /**
@@ -266,8 +118,7 @@ export class MemoryFileSystem implements FileSystem {
    * ```
    */
   clearFaults(): void {
-    for (const f of this.#faults) f.removed = true;
-    this.#faults = [];
+    this.#faults.clear();
   }
 
   /**
@@ -323,17 +174,7 @@ export class MemoryFileSystem implements FileSystem {
    * ```
    */
   syncAll(): void {
-    const seen = new Set<Node>();
-    const visit = (n: Node): void => {
-      if (seen.has(n)) return;
-      seen.add(n);
-      if (n.kind === "file") syncFileNode(n);
-      else if (n.kind === "dir") {
-        n.synced = new Map(n.entries);
-        for (const c of n.entries.values()) visit(c);
-      }
-    };
-    visit(this.#root);
+    syncTree(this.#root);
   }
 
   /**
@@ -355,29 +196,7 @@ export class MemoryFileSystem implements FileSystem {
     next.symlinksSupported = this.symlinksSupported;
     next.hardLinksSupported = this.hardLinksSupported;
     next.locksBroken = this.locksBroken;
-    const copies = new Map<Node, Node>();
-    const copy = (n: Node): Node => {
-      const done = copies.get(n);
-      if (done !== undefined) return done;
-      let c: Node;
-      if (n.kind === "file") {
-        const buf = n.syncedBuf.slice(0, n.syncedSize);
-        c = { kind: "file", ino: n.ino, mtimeMs: n.mtimeMs, atimeMs: n.atimeMs, buf, size: buf.length, shared: true, syncedBuf: buf, syncedSize: buf.length };
-        copies.set(n, c);
-      } else if (n.kind === "symlink") {
-        c = { ...n };
-        copies.set(n, c);
-      } else {
-        const d: DirNode = { kind: "dir", ino: n.ino, mtimeMs: n.mtimeMs, atimeMs: n.atimeMs, entries: new Map(), synced: new Map() };
-        copies.set(n, d);
-        const source = options.keepDirectoryEntries === true ? n.entries : n.synced;
-        for (const [name, child] of source) d.entries.set(name, copy(child));
-        d.synced = new Map(d.entries);
-        c = d;
-      }
-      return c;
-    };
-    next.#root = copy(this.#root) as DirNode;
+    next.#root = treeAfterCrash(this.#root, options);
     next.#nextIno = this.#nextIno;
     return next;
   }
@@ -625,16 +444,7 @@ export class MemoryFileSystem implements FileSystem {
 
   /** @internal Throws when an injected fault matches this call. */
   checkFault(op: MemoryFsOp, paths: readonly string[]): void {
-    for (const f of this.#faults) {
-      const s = f.spec;
-      if (s.op !== "*" && s.op !== op && !(s.op === "open" && OPEN_OPS.has(op))) continue;
-      if (s.pathIncludes !== undefined && !paths.some((p) => p.includes(s.pathIncludes!))) continue;
-      f.matched++;
-      if (f.matched >= s.nth && f.matched < s.nth + s.times) {
-        f.fired++;
-        throw new FsError(s.code, op, paths[0] ?? "", `${s.code}: ${op} '${paths[0] ?? ""}' (injected fault)`);
-      }
-    }
+    this.#faults.check(op, paths);
   }
 
   /** @internal */
@@ -734,44 +544,9 @@ export class MemoryFileSystem implements FileSystem {
   }
 }
 
+
 function fsErr(code: FsErrorCode, syscall: string, path: string): FsError {
   return new FsError(code, syscall, path);
-}
-
-function infoOf(n: Node): FileInfo {
-  const kind = n.kind === "dir" ? "directory" : n.kind;
-  const size = n.kind === "file" ? n.size : n.kind === "symlink" ? new TextEncoder().encode(n.target).length : 0;
-  return { kind, size, mtimeMs: n.mtimeMs, atimeMs: n.atimeMs };
-}
-
-function syncFileNode(f: FileNode): void {
-  f.syncedBuf = f.buf;
-  f.syncedSize = f.size;
-  f.shared = true;
-}
-
-/** Ensure `f.buf` is private and can hold `length` bytes; new bytes are zero. */
-function ensureCapacity(f: FileNode, length: number): void {
-  if (!f.shared && f.buf.length >= length) return;
-  const capacity = f.buf.length >= length ? f.buf.length : Math.max(length, f.buf.length * 2, 64);
-  const next = new Uint8Array(capacity);
-  next.set(f.buf.subarray(0, f.size));
-  f.buf = next;
-  f.shared = false;
-}
-
-/** One underlying write(2): copies `data` at `position`, zero-filling any gap. */
-function writeInto(f: FileNode, data: Uint8Array, position: number, replace: boolean): void {
-  if (replace) {
-    f.buf = EMPTY;
-    f.size = 0;
-    f.shared = false;
-  }
-  const end = position + data.length;
-  ensureCapacity(f, Math.max(end, f.size));
-  if (position > f.size) f.buf.fill(0, f.size, position);
-  f.buf.set(data, position);
-  if (end > f.size) f.size = end;
 }
 
 function badHandle(syscall: string, path: string, why: string): FsError {
@@ -870,254 +645,4 @@ class MemoryFileHandle implements FileHandle {
     if (this.#fs.beforeOp !== undefined) await this.#fs.beforeOp("close", [this.path]);
     this.#fs.checkFault("close", [this.path]);
   }
-}
-
-// ---------------------------------------------------------------------------
-// Clock
-
-/** How a {@link MemoryClock}'s `sleep` completes. */
-export type TimerMode =
-  /** Sleeps resolve only when a test calls `advance`. */
-  | "manual"
-  /** Sleeps resolve on their own, soon, advancing virtual time to their deadline. */
-  | "auto"
-  /** Sleeps take real time; `now()` is the real clock plus whatever `advance` added. */
-  | "real";
-
-interface Sleeper {
-  deadline: number;
-  seq: number;
-  resolve: () => void;
-}
-
-/**
- * A controllable clock.
- *
- * @example
- * ```ts
- * const clock = new MemoryClock({ timers: "manual" });
- * const done = clock.sleep(1000);
- * clock.advance(1000); // `done` resolves
- * ```
- */
-export class MemoryClock {
-  /** How sleeps resolve and where `now()` comes from (see {@link TimerMode}). */
-  readonly timers: TimerMode;
-  #now: number;
-  #offset = 0;
-  #sleepers: Sleeper[] = [];
-  #seq = 0;
-  #drainScheduled = false;
-
-  /**
-   * Default `"manual"` timers, starting at 1 700 000 000 000 ms (a fixed date, so file
-   * times in failing tests are reproducible).
-   */
-  constructor(options: { timers?: TimerMode; startMs?: number } = {}) {
-    this.timers = options.timers ?? "manual";
-    this.#now = options.startMs ?? 1_700_000_000_000;
-  }
-
-  /** Current time, ms since the epoch. */
-  now(): number {
-    return this.timers === "real" ? Date.now() + this.#offset : this.#now;
-  }
-
-  /** Sleeps not yet resolved (manual and auto modes). */
-  get pendingSleeps(): number {
-    return this.#sleepers.length;
-  }
-
-  /** Move time forward by `ms`, resolving every sleep whose deadline is reached, in deadline order. */
-  advance(ms: number): void {
-    if (this.timers === "real") {
-      this.#offset += ms;
-      return;
-    }
-    this.#advanceTo(this.#now + Math.max(0, ms));
-  }
-
-  /** Resolve after `ms` of this clock's time, or reject with the signal's reason. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      let cancel = (): void => {};
-      const onAbort = (): void => {
-        cancel();
-        reject(signal!.reason);
-      };
-      const done = (): void => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      if (this.timers === "real") {
-        const timer = setTimeout(done, Math.max(0, ms));
-        cancel = () => clearTimeout(timer);
-        return;
-      }
-      const sleeper: Sleeper = { deadline: this.#now + Math.max(0, ms), seq: this.#seq++, resolve: done };
-      cancel = () => {
-        this.#sleepers = this.#sleepers.filter((s) => s !== sleeper);
-      };
-      this.#sleepers.push(sleeper);
-      if (ms <= 0) this.#advanceTo(this.#now);
-      else if (this.timers === "auto") this.#scheduleDrain();
-    });
-  }
-
-  #advanceTo(target: number): void {
-    for (;;) {
-      const due = this.#sleepers
-        .filter((s) => s.deadline <= target)
-        .sort((a, b) => a.deadline - b.deadline || a.seq - b.seq);
-      if (due.length === 0) break;
-      const first = due[0]!;
-      this.#now = Math.max(this.#now, first.deadline);
-      this.#sleepers = this.#sleepers.filter((s) => s !== first);
-      first.resolve();
-    }
-    this.#now = Math.max(this.#now, target);
-  }
-
-  #scheduleDrain(): void {
-    if (this.#drainScheduled) return;
-    this.#drainScheduled = true;
-    // A macrotask lets every ready promise chain run first, so concurrent sleepers
-    // registered "at the same time" wake in deadline order.
-    setTimeout(() => {
-      this.#drainScheduled = false;
-      if (this.#sleepers.length === 0) return;
-      const earliest = Math.min(...this.#sleepers.map((s) => s.deadline));
-      this.#advanceTo(earliest);
-      if (this.#sleepers.length > 0) this.#scheduleDrain();
-    }, 0);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Platform
-
-/** A {@link Platform} whose identity, randomness and process table a test controls. */
-export interface MemoryPlatform extends Platform {
-  /** Pids `isProcessAlive` reports alive (besides this runtime's own). Share it between runtimes. */
-  readonly alivePids: Set<number>;
-  /** The environment `env()` reads; mutate freely. */
-  readonly envMap: Map<string, string>;
-}
-
-/** Deterministic 32-bit generator (splitmix32): same seed, same names, every run. */
-function seededBytes(seed: number): (n: number) => Uint8Array {
-  let state = seed >>> 0;
-  const next32 = (): number => {
-    state = (state + 0x9e3779b9) >>> 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-  return (n) => {
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i += 4) {
-      const v = next32();
-      for (let j = 0; j < 4 && i + j < n; j++) out[i + j] = (v >>> (8 * j)) & 0xff;
-    }
-    return out;
-  };
-}
-
-// ---------------------------------------------------------------------------
-// Runtime
-
-/** Options of {@link memoryRuntime}. */
-export interface MemoryRuntimeOptions {
-  /** Share a file system between runtimes to simulate processes on one machine. Default: a new one. */
-  fs?: MemoryFileSystem;
-  /** Share a clock between runtimes. Default: a new one with `timers` and `startMs`. */
-  clock?: MemoryClock;
-  /** Timer mode of a new clock. Default "manual". */
-  timers?: TimerMode;
-  /** Start time of a new clock. Default 1_700_000_000_000. */
-  startMs?: number;
-  /** Seed of `randomHex`. Default: the pid, so runtimes with distinct pids make distinct names. */
-  seed?: number;
-  /** Default "memhost". */
-  hostname?: string;
-  /** Default 4242. */
-  pid?: number;
-  /** Pids considered alive besides our own. Share the Set between runtimes. Default empty. */
-  alivePids?: Set<number>;
-  /** Environment variables. Default empty. */
-  env?: Record<string, string> | Map<string, string>;
-  /** Default "/home/user". */
-  homeDir?: string;
-  /** Default: the global `fetch`, looked up at call time. */
-  fetch?: typeof fetch;
-  /** Default: {@link portableHashers} (hash-wasm where WebAssembly compiles, else `@noble/hashes`). */
-  hashers?: HasherFactory;
-  /** Provide in-memory flock-like locks (see `fs.locksBroken`). Default true. */
-  locks?: boolean;
-}
-
-/** What {@link memoryRuntime} returns: a {@link Runtime} with its controls exposed. */
-export interface MemoryRuntime extends Runtime {
-  /** Always `"memory"`, so diagnostics say which adapter ran. */
-  readonly name: "memory";
-  /** The file system, typed so tests reach its fault and crash controls. */
-  readonly fs: MemoryFileSystem;
-  /** The clock behind `platform.now`/`sleep`; `advance` it to make timeouts fire. */
-  readonly clock: MemoryClock;
-  /** The platform, typed so tests reach `alivePids` and `envMap`. */
-  readonly platform: MemoryPlatform;
-}
-
-/**
- * A runtime that touches nothing outside memory (except `fetch`).
- *
- * @example
- * ```ts
- * const a = memoryRuntime({ pid: 100, timers: "auto" });
- * const b = memoryRuntime({ fs: a.fs, clock: a.clock, pid: 200, alivePids: a.platform.alivePids });
- * a.platform.alivePids.add(200);
- * // a and b now behave like two processes sharing one disk.
- * ```
- */
-export function memoryRuntime(options: MemoryRuntimeOptions = {}): MemoryRuntime {
-  const clock = options.clock ?? new MemoryClock({ timers: options.timers, startMs: options.startMs });
-  const fs = options.fs ?? new MemoryFileSystem({ now: () => clock.now() });
-  const pid = options.pid ?? 4242;
-  const random = seededBytes(options.seed ?? pid);
-  const alivePids = options.alivePids ?? new Set<number>();
-  const envMap = options.env instanceof Map ? options.env : new Map(Object.entries(options.env ?? {}));
-  const hostname = options.hostname ?? "memhost";
-  const homeDir = options.homeDir ?? "/home/user";
-  const platform: MemoryPlatform = {
-    alivePids,
-    envMap,
-    now: () => clock.now(),
-    sleep: (ms, signal) => clock.sleep(ms, signal),
-    randomHex(bytes: number): string {
-      let hex = "";
-      for (const b of random(bytes)) hex += b.toString(16).padStart(2, "0");
-      return hex;
-    },
-    hostname: () => hostname,
-    pid: () => pid,
-    isProcessAlive: (p) => p === pid || alivePids.has(p),
-    env: (name) => envMap.get(name),
-    homeDir: () => homeDir,
-  };
-  const locks: AdvisoryLocks | undefined = options.locks === false ? undefined : { tryLock: (path) => fs.lockFile(path) };
-  return {
-    name: "memory",
-    fs,
-    clock,
-    platform,
-    hashers: options.hashers ?? portableHashers(),
-    fetch: options.fetch ?? (((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init)) as typeof fetch),
-    ...(locks !== undefined ? { locks } : {}),
-  };
 }
