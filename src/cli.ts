@@ -18,6 +18,7 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { defaultRuntime } from "./adapters/runtime_auto.ts";
 import { runCli } from "./cli/main.ts";
+import { testHooksFromEnvironment, withTestHooks } from "./cli/test_hooks.ts";
 
 const controller = new AbortController();
 let interrupted = 0;
@@ -31,8 +32,11 @@ process.on("SIGINT", onSignal);
 process.on("SIGTERM", onSignal);
 
 const argv = absoluteCacheDir(process.argv.slice(2));
+// The torture suite's switch (crash points, a short idle timeout); the library never reads it.
+const hooks = testHooksFromEnvironment();
 const code = await runCli(argv, {
-  runtime: defaultRuntime(),
+  runtime: withTestHooks(defaultRuntime(), hooks),
+  ...(hooks.idleTimeoutMs !== undefined ? { idleTimeoutMs: hooks.idleTimeoutMs } : {}),
   stdout: (line) => void process.stdout.write(line + "\n"),
   stderr: (text) => void process.stderr.write(text),
   stderrIsTTY: process.stderr.isTTY === true,

@@ -4,8 +4,9 @@ import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { runCli } from "../src/cli/main.ts";
 import type { CliContext } from "../src/cli/context.ts";
-import { bytes, type HubFixture, startHub, TOKEN } from "./_support/hub.ts";
-import { runCliProcess } from "./_support/cli.ts";
+import { bytes, type HubFixture, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
+import { finished, libraryCommand, runCliProcess, spawnCli } from "./_support/cli.ts";
+import { currentRuntimeName } from "./_support/runtime.ts";
 
 interface Captured {
   ctx: CliContext;
@@ -111,5 +112,17 @@ describe("hubcache download (CLI contract)", () => {
     }
     assert.equal(new Set(outputs).size, 1);
     assert.equal(outputs[0].split("\n").length, 3);
+  });
+
+  test("the torture suite's crash switch acts on the CLI entry only: the CLI dies at the checkpoint, an application using the library does not", async () => {
+    const rt = currentRuntimeName();
+    const env = { HUBCACHE_TEST_HOOKS: "crash-at=temp-created" };
+    const cli = await runCliProcess(rt, ["download", "org/cli", "b/c.bin", "--force", ...common], env);
+    assert.equal(cli.signal, "SIGKILL", `the ${rt} CLI was not killed at temp-created: code ${cli.code}, ${cli.stderr}`);
+    const app = await finished(spawnCli(rt, [fx.hub.endpoint, fx.cacheDir, TOKEN, "org/cli", "b/c.bin"], env, libraryCommand(rt)));
+    assert.equal(app.code, 0, `${rt}: ${app.stderr}`);
+    const path = app.stdout.trim();
+    assert.ok(path.startsWith(join(fx.cacheDir, "models--org--cli", "snapshots")) && path.endsWith("/b/c.bin"), path);
+    assert.ok(sameBytes(new Uint8Array(await fsp.readFile(path)), bytes(2_500_000, 5)), "the application's download holds exact bytes");
   });
 });

@@ -8,7 +8,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { CHECKPOINT_NAMES, crashHook, parseCrashSpec, withCrashPoints } from "../src/cli/crash_points.ts";
+import { CHECKPOINT_NAMES, crashHook, parseCrashSpec, parseTestHooks, withTestHooks } from "../src/cli/test_hooks.ts";
 import { defaultRuntime } from "../src/adapters/runtime_auto.ts";
 import type { CheckpointName, Runtime } from "../src/core/ports.ts";
 import { runCrashes } from "./torture/crashes.ts";
@@ -23,19 +23,25 @@ function explain(report: PartReport): string {
     report.violations.map((v) => `- round ${v.round}: ${v.detail}${v.replay ? `\n  replay: ${v.replay}` : ""}`).join("\n");
 }
 
-function fakeRuntime(env: Record<string, string>, checkpoint?: Runtime["checkpoint"]): Runtime {
-  const platform = { env: (name: string) => env[name] } as unknown as Runtime["platform"];
-  return { name: "fake", platform, ...(checkpoint ? { checkpoint } : {}) } as unknown as Runtime;
+function fakeRuntime(checkpoint?: Runtime["checkpoint"]): Runtime {
+  return { name: "fake", ...(checkpoint ? { checkpoint } : {}) } as unknown as Runtime;
 }
 
-describe("crash points (HUBCACHE_CRASH_AT)", () => {
-  test("parse '<checkpoint>[:<n>]' and reject unknown checkpoints", () => {
+describe("test hooks (HUBCACHE_TEST_HOOKS, read by the CLI entry only)", () => {
+  test("parse 'crash-at=<checkpoint>[:<n>]' and reject unknown checkpoints", () => {
     assert.deepEqual(parseCrashSpec("bytes-written:3"), { checkpoint: "bytes-written", occurrence: 3 });
     assert.deepEqual(parseCrashSpec("renamed"), { checkpoint: "renamed", occurrence: 1 });
     for (const name of CHECKPOINT_NAMES) assert.equal(parseCrashSpec(name).checkpoint, name);
     assert.throws(() => parseCrashSpec("byte-written"), /expected <checkpoint>\[:<n>\]/);
     assert.throws(() => parseCrashSpec("renamed:0"), /positive integer/);
     assert.throws(() => parseCrashSpec("renamed:x"), RangeError);
+    assert.deepEqual(parseTestHooks("crash-at=fsynced:2, idle-timeout-ms=400"), {
+      crashAt: { checkpoint: "fsynced", occurrence: 2 },
+      idleTimeoutMs: 400,
+    });
+    assert.deepEqual(parseTestHooks(" "), {});
+    assert.throws(() => parseTestHooks("idle-timeout-ms=0"), /positive integer/);
+    assert.throws(() => parseTestHooks("crash-at=renamed,slow=1"), /unknown hook 'slow'/);
   });
 
   test("the hook fires exactly at the n-th occurrence of its checkpoint", () => {
@@ -50,27 +56,27 @@ describe("crash points (HUBCACHE_CRASH_AT)", () => {
     assert.deepEqual(fired, [5]);
   });
 
-  test("without the variable the runtime is returned untouched (production pays nothing)", async () => {
-    const base = fakeRuntime({});
-    assert.equal(withCrashPoints(base), base);
-    assert.equal(withCrashPoints(fakeRuntime({ HUBCACHE_CRASH_AT: " " })).checkpoint, undefined);
-    if (!process.env.HUBCACHE_CRASH_AT) assert.equal(defaultRuntime().checkpoint, undefined);
+  test("without a crash hook the runtime is returned untouched, and the library's default runtime has none", async () => {
+    const base = fakeRuntime();
+    assert.equal(withTestHooks(base, {}), base);
+    assert.equal(withTestHooks(base, { idleTimeoutMs: 400 }), base);
+    assert.equal(defaultRuntime().checkpoint, undefined);
     let crashed = 0;
-    const armed = withCrashPoints(fakeRuntime({ HUBCACHE_CRASH_AT: "renamed:2" }), () => crashed++);
+    const armed = withTestHooks(fakeRuntime(), parseTestHooks("crash-at=renamed:2"), () => crashed++);
     for (const name of ["renamed", "fsynced", "renamed", "renamed"] as CheckpointName[]) await armed.checkpoint?.(name);
     assert.equal(crashed, 1);
   });
 
   test("an existing checkpoint hook still runs before the crash hook", async () => {
     const seen: string[] = [];
-    const armed = withCrashPoints(fakeRuntime({ HUBCACHE_CRASH_AT: "fsynced" }, (name) => void seen.push(name)), () => seen.push("crash"));
+    const armed = withTestHooks(fakeRuntime((name) => void seen.push(name)), parseTestHooks("crash-at=fsynced"), () => seen.push("crash"));
     await armed.checkpoint?.("temp-created");
     await armed.checkpoint?.("fsynced");
     assert.deepEqual(seen, ["temp-created", "fsynced", "crash"]);
   });
 
-  test("a typo in HUBCACHE_CRASH_AT fails loudly instead of never firing", () => {
-    assert.throws(() => withCrashPoints(fakeRuntime({ HUBCACHE_CRASH_AT: "pointer-create" })), /HUBCACHE_CRASH_AT/);
+  test("a typo in HUBCACHE_TEST_HOOKS fails loudly instead of never firing", () => {
+    assert.throws(() => parseTestHooks("crash-at=pointer-create"), /HUBCACHE_TEST_HOOKS/);
   });
 });
 

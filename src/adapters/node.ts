@@ -313,6 +313,7 @@ export function nodePlatform(): Platform {
   return {
     now: () => Date.now(),
     sleep: abortableSleep,
+    timeout: abortableSleep,
     randomHex: (bytes) => randomBytes(bytes).toString("hex"),
     hostname(): string {
       try {

@@ -5,7 +5,6 @@
  */
 
 import { bunRuntime } from "./bun.ts";
-import { withCrashPoints } from "../cli/crash_points.ts";
 import { denoRuntime } from "./deno.ts";
 import { nodeRuntime } from "./node.ts";
 import type { Runtime } from "../core/ports.ts";
@@ -43,8 +42,6 @@ let cached: Runtime | undefined;
 export function defaultRuntime(): Runtime {
   if (cached !== undefined) return cached;
   const name = detectRuntime();
-  const base = name === "deno" ? denoRuntime() : name === "bun" ? bunRuntime() : nodeRuntime();
-  // HUBCACHE_CRASH_AT (torture tests) is read once, here; unset, the runtime has no hook.
-  cached = withCrashPoints(base);
+  cached = name === "deno" ? denoRuntime() : name === "bun" ? bunRuntime() : nodeRuntime();
   return cached;
 }

@@ -21,6 +21,8 @@ export interface CliContext {
   readonly signal: AbortSignal;
   /** Ask the person at the terminal a yes/no question; absent when stdin is not a terminal. */
   confirm?(question: string): Promise<boolean>;
+  /** How long a download may receive nothing before its connection counts as dropped (default 60 s). */
+  readonly idleTimeoutMs?: number;
 }
 
 /** A command: returns the process exit code. */

@@ -92,21 +92,8 @@ export function commonOptions(args: ParsedArgs, ctx: CliContext): Omit<DownloadF
     signal: ctx.signal,
     // Even with --quiet: something else touched the cache, and the user should know what.
     onWarning: (w) => ctx.stderr(`hubcache: warning: ${w.code}: ${w.message}\n`),
-    ...idleTimeoutFromEnv(ctx),
+    ...(ctx.idleTimeoutMs !== undefined ? { idleTimeoutMs: ctx.idleTimeoutMs } : {}),
   };
-}
-
-/**
- * `HUBCACHE_IDLE_TIMEOUT_MS`: how long a response may send nothing before it counts as dropped
- * (default 60 s). An environment variable rather than a flag: torture tests use it to make
- * stalled connections fail fast; people rarely need it.
- */
-function idleTimeoutFromEnv(ctx: CliContext): { idleTimeoutMs?: number } {
-  const raw = ctx.runtime.platform.env("HUBCACHE_IDLE_TIMEOUT_MS");
-  if (raw === undefined || raw.trim() === "") return {};
-  const ms = Number(raw);
-  if (!Number.isSafeInteger(ms) || ms < 1) throw new InvalidInputError(`HUBCACHE_IDLE_TIMEOUT_MS must be a positive integer (ms), got '${raw}'`);
-  return { idleTimeoutMs: ms };
 }
 
 /**

@@ -192,6 +192,14 @@ export interface Platform {
   now(): number;
   /** Resolve after `ms`, or reject with the signal's reason when it aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolve after `ms`, or reject with the signal's reason when it aborts first: like `sleep`,
+   * for a timer that guards other work (a download's idle timeout, a lock's heartbeat) and is
+   * aborted once that work is done. Real clocks treat both alike. A simulated clock that skips
+   * ahead to end a `sleep` must not skip ahead to fire a `timeout`: the work it guards (a
+   * network read) takes real time that such a clock cannot see.
+   */
+  timeout(ms: number, signal: AbortSignal): Promise<void>;
   /** Hex string of `bytes` random bytes (temp names use 16: cacache saw collisions with 4). */
   randomHex(bytes: number): string;
   /** This machine's host name, as other processes on it will see it. */

@@ -47,6 +47,27 @@ export function cliCommand(runtime: RuntimeName): string[] {
 }
 
 /**
+ * The command line that runs `tests/_support/library_download.ts` (hubcache used as a library
+ * by an application) on `runtime`.
+ *
+ * @example
+ * ```ts
+ * const [cmd, ...args] = libraryCommand("bun");
+ * ```
+ */
+export function libraryCommand(runtime: RuntimeName): string[] {
+  const root = repoRoot();
+  switch (runtime) {
+    case "node":
+      return ["node", join(root, "dist", "tests", "_support", "library_download.js")];
+    case "deno":
+      return [join(root, "node_modules", ".bin", "deno"), "run", "-A", "--quiet", join(root, "tests", "_support", "library_download.ts")];
+    case "bun":
+      return [join(root, "node_modules", ".bin", "bun"), join(root, "tests", "_support", "library_download.ts")];
+  }
+}
+
+/**
  * Start the CLI as a child process.
  *
  * @example
@@ -54,8 +75,8 @@ export function cliCommand(runtime: RuntimeName): string[] {
  * const child = spawnCli("bun", ["download", "org/x", "a.bin", "--quiet"], { HF_HUB_CACHE: dir });
  * ```
  */
-export function spawnCli(runtime: RuntimeName, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const [cmd, ...pre] = cliCommand(runtime);
+export function spawnCli(runtime: RuntimeName, args: string[], env: Record<string, string> = {}, command: string[] = cliCommand(runtime)): ChildProcess {
+  const [cmd, ...pre] = command;
   const cleanEnv = { ...process.env };
   delete cleanEnv.HF_TOKEN;
   delete cleanEnv.HF_HUB_OFFLINE;

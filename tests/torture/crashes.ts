@@ -2,7 +2,7 @@
  * Torture part 2 — crashes: real CLI processes SIGKILLed at every named checkpoint and at
  * random instants, then finished by another process, usually on another runtime.
  *
- * (a) Named points (`HUBCACHE_CRASH_AT=<checkpoint>[:n]`, see `src/adapters/crash_points.ts`):
+ * (a) Named points (`HUBCACHE_TEST_HOOKS=crash-at=<checkpoint>[:n]`, see `src/cli/test_hooks.ts`):
  * the follow-up must succeed with exact bytes and leave no temp file; after a kill at
  * `bytes-written` or `partial-released` it must resume (a `Range` from > 0 reaches the
  * emulator); for every other point the body is served in full exactly once over both runs
@@ -19,7 +19,7 @@
 
 import { join } from "node:path";
 import type { HubEmulator } from "../../src/testing/mod.ts";
-import { CHECKPOINT_NAMES } from "../../src/cli/crash_points.ts";
+import { CHECKPOINT_NAMES } from "../../src/cli/test_hooks.ts";
 import type { CheckpointName } from "../../src/core/ports.ts";
 import { currentRuntimeName } from "../_support/runtime.ts";
 import {
@@ -221,7 +221,7 @@ async function namedRound(hub: HubEmulator, cacheDir: string, round: number, c: 
   }
   const writerArgs = cliArgs(hub, cacheDir, repoId, [file], [...extra, "--lock", "none"]);
   const [killed, writer] = await Promise.all([
-    runCli(c.killed, c.variant === "with-writer" ? writerArgs : args, { env: { HUBCACHE_CRASH_AT: `${c.checkpoint}:${occurrence}` } }),
+    runCli(c.killed, c.variant === "with-writer" ? writerArgs : args, { env: { HUBCACHE_TEST_HOOKS: `crash-at=${c.checkpoint}:${occurrence}` } }),
     c.variant === "with-writer" ? runCli(c.next, writerArgs, { delayMs: r.int(0, 100) }) : Promise.resolve(undefined),
   ]);
   await armed;

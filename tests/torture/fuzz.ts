@@ -105,6 +105,7 @@ const stubPlatform = (seed: number): Platform => {
   return {
     now: () => 1_700_000_000_000,
     sleep: () => Promise.resolve(),
+    timeout: (_ms, signal) => new Promise<void>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true })),
     randomHex: (bytes) => {
       let hex = "";
       for (let i = 0; i < bytes; i++) {

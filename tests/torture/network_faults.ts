@@ -8,8 +8,8 @@
  * clean run succeeds with exact bytes, resuming from any `.partial` the failure left.
  *
  * A stall only matters once it outlasts the idle timeout: those cases set
- * `HUBCACHE_IDLE_TIMEOUT_MS` (read by `src/cli/download_command.ts`) so the CLI gives up on the
- * silent connection and resumes.
+ * `HUBCACHE_TEST_HOOKS=idle-timeout-ms=400` (read by `src/cli.ts`, see `src/cli/test_hooks.ts`)
+ * so the CLI gives up on the silent connection and resumes.
  *
  * @module
  */
@@ -105,7 +105,7 @@ const KINDS: FaultKindSpec[] = [
     name: "stall>idle-timeout",
     offsets: true,
     recoverable: true,
-    env: { HUBCACHE_IDLE_TIMEOUT_MS: "400" },
+    env: { HUBCACHE_TEST_HOOKS: "idle-timeout-ms=400" },
     faults: (c) => [{ kind: "stall", afterBytes: servedOffset(c), ms: 2_500, match: c.match }],
   },
   { name: "stall<idle-timeout", offsets: true, recoverable: true, faults: (c) => [{ kind: "stall", afterBytes: servedOffset(c), ms: 600, match: c.match }] },

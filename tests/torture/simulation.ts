@@ -25,11 +25,12 @@
  * download of every file must succeed, then a final prune must leave no temp file (10).
  *
  * Real time does not enter: the clock is virtual, hashing is synchronous (node:crypto), and the
- * scheduler waits for quiescence with `setImmediate`, never a timer. The core's two real-time
- * timers cannot fire inside a seed: the idle timeout is set to 15 s and the lock heartbeat
- * ticks every 5 s, while a seed takes ~0.1 s. The same seed gives the same interleaving on
- * Node, Deno and Bun (checked: same step count and digest), so `replay.mjs` (Node) replays a
- * seed found on any of them.
+ * scheduler waits for quiescence with `setImmediate`, never a timer. The core's timers — the
+ * idle timeout of a body read (15 s here) and the lock heartbeat (every 5 s) — go through the
+ * platform's `timeout`, so they are waiters of this scheduler like every sleep: they fire when
+ * virtual time reaches them (after a clock jump, or when every actor is waiting), never by real
+ * time. The same seed gives the same interleaving on Node, Deno and Bun (checked: same step
+ * count and digest), so `replay.mjs` (Node) replays a seed found on any of them.
  *
  * @module
  */
@@ -828,6 +829,7 @@ class Simulation {
     const platform: Platform = {
       now: () => actor.sim?.now ?? START_MS,
       sleep: (ms, signal) => actor.sim ? actor.sim.sleep(actor, ms, signal) : never(),
+      timeout: (ms, signal) => actor.sim ? actor.sim.sleep(actor, ms, signal) : never(),
       randomHex: (bytes) => [...actor.rng.bytes(bytes)].map((b) => b.toString(16).padStart(2, "0")).join(""),
       hostname: () => actor.host,
       pid: () => actor.pid,

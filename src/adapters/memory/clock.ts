@@ -2,21 +2,29 @@
  * A controllable clock for the memory runtime: time that passes only when a test says so
  * (`manual`), that skips ahead to end every sleep at once (`auto`), or real time (`real`).
  *
+ * It keeps the `Platform` port's two kinds of wait apart. A sleep is all its caller waits for,
+ * so `auto` may skip time ahead to end it. A timeout guards other work (a network read that
+ * takes real time, a lock held while bytes arrive): skipping ahead to fire it would time out
+ * work that is still going, so a timeout fires only when time passes for another reason — a
+ * test's `advance`, or the end of a sleep further ahead.
+ *
  * @module
  */
 
-/** How a {@link MemoryClock}'s `sleep` completes. */
+/** How a {@link MemoryClock}'s sleeps complete. */
 export type TimerMode =
-  /** Sleeps resolve only when a test calls `advance`. */
+  /** Sleeps and timeouts resolve only when a test calls `advance`. */
   | "manual"
-  /** Sleeps resolve on their own, soon, advancing virtual time to their deadline. */
+  /** Sleeps resolve on their own, soon, advancing virtual time to their deadline (timeouts do not). */
   | "auto"
-  /** Sleeps take real time; `now()` is the real clock plus whatever `advance` added. */
+  /** Sleeps and timeouts take real time; `now()` is the real clock plus whatever `advance` added. */
   | "real";
 
 interface Sleeper {
   deadline: number;
   seq: number;
+  /** A timeout: never the reason `auto` skips time ahead. */
+  guard: boolean;
   resolve: () => void;
 }
 
@@ -53,9 +61,9 @@ export class MemoryClock {
     return this.timers === "real" ? Date.now() + this.#offset : this.#now;
   }
 
-  /** Sleeps not yet resolved (manual and auto modes). */
+  /** Sleeps not yet resolved (manual and auto modes), timeouts not counted. */
   get pendingSleeps(): number {
-    return this.#sleepers.length;
+    return this.#sleepers.filter((s) => !s.guard).length;
   }
 
   /** Move time forward by `ms`, resolving every sleep whose deadline is reached, in deadline order. */
@@ -69,6 +77,15 @@ export class MemoryClock {
 
   /** Resolve after `ms` of this clock's time, or reject with the signal's reason. */
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return this.#wait(ms, signal, false);
+  }
+
+  /** Like {@link MemoryClock.sleep}, but `auto` never skips time ahead for it (see the module documentation). */
+  timeout(ms: number, signal: AbortSignal): Promise<void> {
+    return this.#wait(ms, signal, true);
+  }
+
+  #wait(ms: number, signal: AbortSignal | undefined, guard: boolean): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) {
         reject(signal.reason);
@@ -89,13 +106,13 @@ export class MemoryClock {
         cancel = () => clearTimeout(timer);
         return;
       }
-      const sleeper: Sleeper = { deadline: this.#now + Math.max(0, ms), seq: this.#seq++, resolve: done };
+      const sleeper: Sleeper = { deadline: this.#now + Math.max(0, ms), seq: this.#seq++, guard, resolve: done };
       cancel = () => {
         this.#sleepers = this.#sleepers.filter((s) => s !== sleeper);
       };
       this.#sleepers.push(sleeper);
       if (ms <= 0) this.#advanceTo(this.#now);
-      else if (this.timers === "auto") this.#scheduleDrain();
+      else if (this.timers === "auto" && !guard) this.#scheduleDrain();
     });
   }
 
@@ -120,10 +137,10 @@ export class MemoryClock {
     // registered "at the same time" wake in deadline order.
     setTimeout(() => {
       this.#drainScheduled = false;
-      if (this.#sleepers.length === 0) return;
-      const earliest = Math.min(...this.#sleepers.map((s) => s.deadline));
-      this.#advanceTo(earliest);
-      if (this.#sleepers.length > 0) this.#scheduleDrain();
+      const sleeps = this.#sleepers.filter((s) => !s.guard);
+      if (sleeps.length === 0) return;
+      this.#advanceTo(Math.min(...sleeps.map((s) => s.deadline)));
+      if (this.#sleepers.some((s) => !s.guard)) this.#scheduleDrain();
     }, 0);
   }
 }

@@ -106,6 +106,7 @@ export function memoryRuntime(options: MemoryRuntimeOptions = {}): MemoryRuntime
     envMap,
     now: () => clock.now(),
     sleep: (ms, signal) => clock.sleep(ms, signal),
+    timeout: (ms, signal) => clock.timeout(ms, signal),
     randomHex(bytes: number): string {
       let hex = "";
       for (const b of random(bytes)) hex += b.toString(16).padStart(2, "0");

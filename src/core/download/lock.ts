@@ -119,18 +119,23 @@ function holdWithHeartbeat(
   heartbeatMs: number,
   flock: { release(): Promise<void> } | undefined,
 ): HeldLock {
-  const timer = setInterval(() => {
-    const now = runtime.platform.now();
-    runtime.fs.utimes(path, now, now).catch(() => {});
-  }, heartbeatMs);
-  // Node would otherwise keep a finished CLI alive until the next tick.
-  (timer as unknown as { unref?: () => void }).unref?.();
+  // The heartbeat runs on the platform's clock (a simulation decides when it beats) until
+  // `release` aborts it.
+  const stop = new AbortController();
+  const beat = async (): Promise<void> => {
+    for (;;) {
+      await runtime.platform.timeout(heartbeatMs, stop.signal);
+      const now = runtime.platform.now();
+      await runtime.fs.utimes(path, now, now).catch(() => {});
+    }
+  };
+  beat().catch(() => {}); // ends with the abort
   let released = false;
   return {
     async release(): Promise<void> {
       if (released) return;
       released = true;
-      clearInterval(timer);
+      stop.abort();
       await flock?.release().catch(() => {});
       // Only remove the lock if it is still ours: a waiter may have judged us stale.
       const owner = await readOwner(runtime, path);

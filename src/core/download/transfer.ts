@@ -43,7 +43,7 @@ import { hubErrorFor, type RequestSubject } from "../hub/error_mapping.ts";
 import { contentCodings, parseContentRange } from "../hub/headers.ts";
 import { backOff, isRetryableStatus, retryDelayMs } from "../hub/retries.ts";
 import type { FileMetadata } from "../hub/metadata.ts";
-import type { FileHandle, Hasher, Runtime } from "../ports.ts";
+import type { FileHandle, Hasher, Platform, Runtime } from "../ports.ts";
 import { contentHasher, hashPrefix } from "../cache/content_hash.ts";
 import { printable } from "../cache/validate.ts";
 
@@ -264,7 +264,7 @@ async function pumpBody(
   let overflow = false;
   try {
     for (;;) {
-      const { value, done } = await readWithIdleTimeout(reader, options.idleTimeoutMs);
+      const { value, done } = await readWithIdleTimeout(reader, options.idleTimeoutMs, options.runtime.platform);
       if (done) break;
       let chunk = value;
       const room = total - (queued + fill);
@@ -301,24 +301,20 @@ async function pumpBody(
   return { error, overflow };
 }
 
+/**
+ * The next chunk, or a {@link NetworkError} when none comes for `idleTimeoutMs`: a stalled
+ * connection is treated as dropped and retried. The timer runs on the platform's clock, so a
+ * simulation decides when it fires.
+ */
 function readWithIdleTimeout(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   idleTimeoutMs: number,
+  platform: Platform,
 ): Promise<ReadableStreamReadResult<Uint8Array>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new NetworkError(`no data received for ${Math.round(idleTimeoutMs / 1000)} s`)),
-      idleTimeoutMs,
-    );
-    reader.read().then(
-      (r) => {
-        clearTimeout(timer);
-        resolve(r);
-      },
-      (e) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
+  const done = new AbortController();
+  const idle = platform.timeout(idleTimeoutMs, done.signal).then(() => {
+    throw new NetworkError(`no data received for ${Math.round(idleTimeoutMs / 1000)} s`);
   });
+  // Whichever wins, the timer goes: its rejection is handled by the race.
+  return Promise.race([reader.read(), idle]).finally(() => done.abort());
 }
