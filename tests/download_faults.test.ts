@@ -4,7 +4,8 @@ import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { downloadFile } from "../src/core/download/download.ts";
 import { AbortedError, NetworkError } from "../src/core/errors.ts";
-import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub } from "./_support/hub.ts";
+import { memoryRuntime } from "../src/adapters/memory/mod.ts";
+import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
 
 const SIZE = 3_000_000;
 
@@ -55,6 +56,23 @@ describe("network faults: every answer ends in exact bytes or a typed error", ()
     assert.ok(Date.now() - started < 4_000, "should not wait for the stall to end");
     assert.ok(sameBytes(await readBytes(path), f.data));
     assert.equal(gets().length, 2);
+  });
+
+  test("the idle timeout runs on the runtime's clock: a simulated clock decides when a stalled connection is given up", async () => {
+    const f = newFile();
+    // The stall outlasts the test by far in real time; only virtual time can end it early.
+    fx.hub.injectFault({ kind: "stall", afterBytes: 1_200_000, ms: 30_000, match: { path: f.path, cdn: true } });
+    const rt = memoryRuntime({ timers: "manual" });
+    let settled = false;
+    const download = downloadFile({ runtime: rt, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/net", path: f.path, idleTimeoutMs: 3_600_000 })
+      .finally(() => (settled = true));
+    while (!settled) {
+      await new Promise((r) => setTimeout(r, 10));
+      rt.clock.advance(60_000);
+    }
+    const path = await download;
+    assert.ok(sameBytes(await rt.fs.readFile(path), f.data));
+    assert.ok(gets().some((r) => /^bytes=[1-9]\d*-$/.test(r)), `the stalled body was given up and resumed: ${gets().join(", ")}`);
   });
 
   test("a server that ignores Range (200 to a ranged request) restarts from zero, never appends", async () => {

@@ -5,7 +5,8 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { downloadFile } from "../src/core/download/download.ts";
 import { acquireDownloadLock } from "../src/core/download/lock.ts";
-import { repoLayout } from "../src/core/cache/layout.ts";
+import { memoryRuntime } from "../src/adapters/memory/mod.ts";
+import { ownLockPath, repoLayout } from "../src/core/cache/layout.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub } from "./_support/hub.ts";
 
 describe("the de-duplication lock never blocks on a holder that cannot be working", () => {
@@ -74,6 +75,29 @@ describe("the de-duplication lock never blocks on a holder that cannot be workin
     const result = await acquireDownloadLock(fx.runtime, layout, etag, { staleAfterMs: 60_000, isDone: async () => done });
     assert.equal(result, "done");
     await fsp.rm(f.lock);
+  });
+
+  test("the holder's heartbeat runs on the runtime's clock: each period of simulated time refreshes the lock, and release stops it", async () => {
+    const rt = memoryRuntime({ timers: "manual", startMs: 5_000_000 });
+    const layout = repoLayout("/cache", "model", "org/heartbeat");
+    const etag = "e".repeat(64);
+    const held = await acquireDownloadLock(rt, layout, etag, { staleAfterMs: 60_000, isDone: async () => false });
+    assert.notEqual(held, "done");
+    const lock = ownLockPath(layout, etag);
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 0));
+    };
+    const created = (await rt.fs.stat(lock)).mtimeMs;
+    for (let beat = 1; beat <= 3; beat++) {
+      rt.clock.advance(10_000); // a sixth of the stale time
+      await settle();
+      assert.equal((await rt.fs.stat(lock)).mtimeMs, created + beat * 10_000, `beat ${beat}`);
+    }
+    if (held !== "done") await held.release();
+    assert.equal(await rt.fs.stat(lock).then(() => "present", () => "removed"), "removed");
+    rt.clock.advance(60_000);
+    await settle();
+    assert.deepEqual(rt.fs.openHandles(), []);
   });
 
   test("an aborted waiter ends with AbortedError", async () => {

@@ -328,6 +328,23 @@ describe("memory adapter: clock and platform", () => {
     assert.ok(Date.now() - started < 5000);
   });
 
+  test("auto timers never skip ahead to fire a timeout (it guards work that takes real time), but a sleep further ahead fires it", async () => {
+    const rt = memoryRuntime({ timers: "auto", startMs: 0 });
+    const guard = new AbortController();
+    let fired = false;
+    const watchdog = rt.platform.timeout(1_000, guard.signal).then(() => (fired = true));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 0));
+    assert.equal(fired, false, "nothing but the timeout waits, yet virtual time stayed put");
+    assert.equal(rt.platform.now(), 0);
+    assert.equal(rt.clock.pendingSleeps, 0, "a timeout is not a sleep");
+    await rt.platform.sleep(5_000);
+    await watchdog;
+    assert.equal(fired, true, "time passing for a sleep fires the timeout on the way");
+    const cancelled = rt.platform.timeout(10, guard.signal);
+    guard.abort(new Error("work done"));
+    await assert.rejects(cancelled, /work done/);
+  });
+
   test("real timers take real time", async () => {
     const clock = new MemoryClock({ timers: "real" });
     const t0 = Date.now();
