@@ -7,13 +7,14 @@ import { spawn } from "node:child_process";
 import { testRuntime } from "./_support/runtime.ts";
 import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
 import { etagOf, fakeCommit, type PyFile, setTimes, type WrittenRepo, writePythonRepo, writeRepoFile } from "./_support/python_cache.ts";
-import { DEFAULT_PRUNE_AGE_MS, parseDuration, pruneCache } from "../src/core/manage/prune.ts";
+import { DEFAULT_PRUNE_OLDER_THAN } from "../src/core/defaults.ts";
+import { parseDuration, pruneCache } from "../src/core/manage/prune.ts";
 import { parseLockOwner } from "../src/core/download/lock.ts";
 import { scanCache } from "../src/core/manage/scan.ts";
 import { sanitizeHost } from "../src/core/writer_identity.ts";
 import type { Runtime } from "../src/core/ports.ts";
 import { InvalidInputError } from "../src/core/errors.ts";
-import { cacheCommand } from "../src/cli/cache_commands.ts";
+import { runCli } from "../src/cli/main.ts";
 
 const rt = testRuntime();
 const HOUR = 3_600_000;
@@ -68,7 +69,7 @@ describe("cache prune", () => {
     await fsp.writeFile(lock, JSON.stringify({ host, pid: me }));
     for (const p of [temp, small, lock]) await setTimes(p, Date.now() - 30 * DAY);
 
-    const result = await pruneCache(rt, dir, { olderThanMs: 0, detachedRevisions: false });
+    const result = await pruneCache({ runtime: rt, cacheDir: dir, olderThan: "0", detachedRevisions: false });
     assert.deepEqual(result.removed, []);
     assert.deepEqual(result.errors, []);
     for (const p of [temp, small, lock]) assert.equal(await exists(p), true, p);
@@ -80,7 +81,7 @@ describe("cache prune", () => {
     const dead = await deadPid();
     const temp = await writeRepoFile(repo.repoPath, `blobs/${E}.${host}-${dead}-0123456789abcdef.incomplete`, "dead bytes");
     const small = await writeRepoFile(repo.repoPath, `.hubcache-tmp/pointer.${host}-${dead}-00ff00ff.tmp`, "x");
-    const result = await pruneCache(rt, dir, { detachedRevisions: false });
+    const result = await pruneCache({ runtime: rt, cacheDir: dir, detachedRevisions: false });
     assert.deepEqual(result.errors, []);
     assert.equal(await exists(temp), false);
     assert.equal(await exists(small), false);
@@ -95,7 +96,7 @@ describe("cache prune", () => {
     const etag = etagOf(mb1);
     const done = await writeRepoFile(repo.repoPath, `blobs/${etag}.partial`, "x".repeat(40));
     const pending = await writeRepoFile(repo.repoPath, `blobs/${E}.partial`, "y".repeat(40));
-    const result = await pruneCache(rt, dir, { detachedRevisions: false });
+    const result = await pruneCache({ runtime: rt, cacheDir: dir, detachedRevisions: false });
     assert.deepEqual(result.errors, []);
     assert.equal(await exists(done), false);
     assert.equal(await exists(pending), true);
@@ -106,7 +107,7 @@ describe("cache prune", () => {
     await fsp.mkdir(path.join(repo.repoPath, ".hubcache-tmp"));
     const other = await writePythonRepo(dir, { repoType: "dataset", repoId: "org/d", revisions: [{ commit: C1, refs: ["main"], files: [cfg] }] });
     const live = await writeRepoFile(other.repoPath, `.hubcache-tmp/ref.${host}-${me}-00ff00ff.tmp`, C1);
-    await pruneCache(rt, dir, { detachedRevisions: false });
+    await pruneCache({ runtime: rt, cacheDir: dir, detachedRevisions: false });
     assert.equal(await exists(path.join(repo.repoPath, ".hubcache-tmp")), false);
     assert.equal(await exists(live), true);
   });
@@ -133,8 +134,8 @@ describe("cache prune", () => {
     const small = await writeRepoFile(other.repoPath, ".hubcache-tmp/mystery.tmp", "?");
     await setTimes(small, Date.now() - 2 * DAY);
 
-    const result = await pruneCache(rt, dir, { detachedRevisions: false }); // default: 1 day
-    assert.equal(DEFAULT_PRUNE_AGE_MS, DAY);
+    const result = await pruneCache({ runtime: rt, cacheDir: dir, detachedRevisions: false }); // default: 1 day
+    assert.equal(parseDuration(DEFAULT_PRUNE_OLDER_THAN), DAY);
     assert.deepEqual(result.errors, []);
     for (const p of fresh) assert.equal(await exists(p), true, `kept ${p}`);
     for (const p of [...old, small]) assert.equal(await exists(p), false, `removed ${p}`);
@@ -144,13 +145,13 @@ describe("cache prune", () => {
 
     // With a shorter duration the fresh ones stay (seconds old) until they are old enough.
     for (const p of fresh) await setTimes(p, Date.now() - 2 * HOUR);
-    const second = await pruneCache(rt, dir, { olderThanMs: parseDuration("1h"), detachedRevisions: false });
+    const second = await pruneCache({ runtime: rt, cacheDir: dir, olderThan: "1h", detachedRevisions: false });
     assert.equal(second.removed.length, 4);
     for (const p of fresh) assert.equal(await exists(p), false);
   });
 
   test("detached revisions and the blobs only they use go; shared blobs, refs and the folder stay", async () => {
-    const result = await pruneCache(rt, dir, { olderThanMs: 0 });
+    const result = await pruneCache({ runtime: rt, cacheDir: dir, olderThan: "0" });
     assert.deepEqual(result.errors, []);
     assert.equal(await exists(path.join(repo.repoPath, "snapshots", C2)), false);
     assert.equal(await exists(blobs(etagOf(mb2))), false);
@@ -158,20 +159,20 @@ describe("cache prune", () => {
     assert.equal(await exists(blobs(etagOf(mb1))), true);
     assert.deepEqual(result.removed.map((r) => r.kind).sort(), ["blob", "revision"]);
     assert.equal(result.freedBytes, 120);
-    const info = await scanCache(rt, dir);
+    const info = await scanCache({ runtime: rt, cacheDir: dir });
     assert.deepEqual(info.repos[0].revisions.map((r) => r.commitHash), [C1]);
   });
 
   test("a repo whose only revision is detached keeps its folder (a writer may be in it)", async () => {
     const lone = await writePythonRepo(dir, { repoType: "space", repoId: "u/s", revisions: [{ commit: C2, files: [mb2] }] });
-    await pruneCache(rt, dir, { olderThanMs: 0 });
+    await pruneCache({ runtime: rt, cacheDir: dir, olderThan: "0" });
     assert.equal(await exists(lone.repoPath), true);
     assert.equal(await exists(path.join(lone.repoPath, "blobs", etagOf(mb2))), false);
-    assert.deepEqual((await scanCache(rt, dir)).warnings, []);
+    assert.deepEqual((await scanCache({ runtime: rt, cacheDir: dir })).warnings, []);
   });
 
   test("a detached revision changed recently may be a download in progress: kept", async () => {
-    const result = await pruneCache(rt, dir); // default 1 day; the fixture was just written
+    const result = await pruneCache({ runtime: rt, cacheDir: dir }); // default 1 day; the fixture was just written
     assert.equal(await exists(path.join(repo.repoPath, "snapshots", C2)), true);
     assert.ok(result.kept.some((k) => k.kind === "revision" && /download may still be writing/.test(k.reason)));
   });
@@ -179,7 +180,7 @@ describe("cache prune", () => {
   test("--dry-run reports what would go and removes nothing", async () => {
     const dead = await deadPid();
     const temp = await writeRepoFile(repo.repoPath, `blobs/${E}.${host}-${dead}-0123456789abcdef.incomplete`, "dead");
-    const result = await pruneCache(rt, dir, { olderThanMs: 0, dryRun: true });
+    const result = await pruneCache({ runtime: rt, cacheDir: dir, olderThan: "0", dryRun: true });
     assert.equal(result.dryRun, true);
     assert.deepEqual(result.removed.map((r) => r.kind).sort(), ["blob", "revision", "temp"]);
     assert.equal(result.freedBytes, 124);
@@ -203,7 +204,7 @@ describe("cache prune", () => {
         },
       },
     };
-    const result = await pruneCache(racing, dir, { detachedRevisions: false });
+    const result = await pruneCache({ runtime: racing, cacheDir: dir, detachedRevisions: false });
     assert.deepEqual(result.errors, []);
     assert.deepEqual(result.removed, []);
     assert.ok(result.kept.some((k) => k.path === partial && /gone before we got to it/.test(k.reason)));
@@ -230,7 +231,7 @@ describe("cache prune", () => {
         },
       },
     };
-    const result = await pruneCache(racing, dir, { detachedRevisions: false });
+    const result = await pruneCache({ runtime: racing, cacheDir: dir, detachedRevisions: false });
     assert.deepEqual(result.errors, []);
     assert.deepEqual(result.removed, []);
     assert.equal(await fsp.readFile(partial, "utf8"), "fresh progress");
@@ -255,7 +256,7 @@ describe("cache prune", () => {
     const pythonLocks = (await fsp.readdir(locks)).filter((n) => n.endsWith(".lock"));
     assert.ok(pythonLocks.length >= 3);
 
-    const result = await pruneCache(rt, dir, { detachedRevisions: false });
+    const result = await pruneCache({ runtime: rt, cacheDir: dir, detachedRevisions: false });
     assert.deepEqual(result.errors, []);
     assert.equal(await exists(deadJson), false);
     assert.equal(await exists(deadText), false);
@@ -271,13 +272,13 @@ describe("cache prune", () => {
     await setTimes(stale, Date.now() - 3 * HOUR);
 
     const preview = capture();
-    assert.equal(await cacheCommand(["prune", "--older-than", "2h", "--dry-run", "--cache-dir", dir], preview.ctx), 0);
+    assert.equal(await runCli(["cache", "prune", "--older-than", "2h", "--dry-run", "--cache-dir", dir], preview.ctx), 0);
     assert.match(preview.out.join("\n"), /would remove partial .*\.partial \(10\.0\)/);
     assert.match(preview.out.join("\n"), /Dry run: would remove 1 item\(s\), freeing 10\.0; kept 1 in use or younger than 2h/);
     assert.equal(await exists(stale), true);
 
     const json = capture();
-    assert.equal(await cacheCommand(["prune", "--older-than=2h", "--json", "--cache-dir", dir], json.ctx), 0);
+    assert.equal(await runCli(["cache", "prune", "--older-than=2h", "--json", "--cache-dir", dir], json.ctx), 0);
     const report = JSON.parse(json.out.join("\n")) as { dry_run: boolean; freed_size: number; removed: { kind: string }[] };
     assert.equal(report.dry_run, false);
     assert.equal(report.freed_size, 10);
@@ -285,7 +286,7 @@ describe("cache prune", () => {
     assert.equal(await exists(stale), false);
 
     const bad = capture();
-    assert.equal(await cacheCommand(["prune", "--older-than", "soon", "--cache-dir", dir], bad.ctx), 2);
+    assert.equal(await runCli(["cache", "prune", "--older-than", "soon", "--cache-dir", dir], bad.ctx), 2);
     assert.match(bad.err.join(""), /invalid duration 'soon'/);
   });
 });

@@ -35,10 +35,10 @@ describe("cache commands racing live downloads", () => {
       await waitFor(async () => (await listDir(join(fx.cacheDir, "models--org--live", "blobs"))).some((n) => n.endsWith(".incomplete")), 30_000, "writers to start");
       while (running) {
         loops++;
-        await pruneCache(fx.runtime, fx.cacheDir, {});
-        const info = await scanCache(fx.runtime, fx.cacheDir);
+        await pruneCache({ runtime: fx.runtime, cacheDir: fx.cacheDir });
+        const info = await scanCache({ runtime: fx.runtime, cacheDir: fx.cacheDir });
         assert.ok(Array.isArray(info.repos));
-        const report = await verifyRepo(fx.runtime, fx.cacheDir, "model", "org/live").catch((e) => {
+        const report = await verifyRepo({ runtime: fx.runtime, cacheDir: fx.cacheDir, repoType: "model", repo: "org/live", offline: true }).catch((e) => {
           // Before the first snapshot exists there is nothing to verify yet.
           if (e?.code === "CacheError") return null;
           throw e;
@@ -57,7 +57,7 @@ describe("cache commands racing live downloads", () => {
     assert.ok(loops >= 3, `the loop ran ${loops} times`);
     const etag = fx.hub.repo("org/live").fileInfo("model.bin").sha256;
     assert.ok(sameBytes(await readBytes(join(fx.cacheDir, "models--org--live", "blobs", etag)), data));
-    const final = await verifyRepo(fx.runtime, fx.cacheDir, "model", "org/live");
+    const final = await verifyRepo({ runtime: fx.runtime, cacheDir: fx.cacheDir, repoType: "model", repo: "org/live", offline: true });
     assert.equal(final.healthy, true);
   });
 
@@ -80,7 +80,7 @@ describe("cache commands racing live downloads", () => {
     }
     const [result, pruned] = await Promise.all([
       finished(spawnCli("deno", args("org/killed", ["model.bin"]))),
-      pruneCache(fx.runtime, fx.cacheDir, {}),
+      pruneCache({ runtime: fx.runtime, cacheDir: fx.cacheDir }),
     ]);
     assert.equal(result.code, 0, result.stderr);
     assert.ok(pruned);
@@ -99,9 +99,9 @@ describe("cache commands racing live downloads", () => {
     const child = finished(spawnCli("node", args("org/rm-race", [])));
     try {
       for (let i = 0; i < 20; i++) {
-        const info = await scanCache(fx.runtime, fx.cacheDir);
-        const plan = planRemoval(info, [old]);
-        await executeRemoval(fx.runtime, plan);
+        const info = await scanCache({ runtime: fx.runtime, cacheDir: fx.cacheDir });
+        const plan = await planRemoval({ runtime: fx.runtime, scanned: info, targets: [old] });
+        await executeRemoval({ runtime: fx.runtime, plan: plan });
         await new Promise((r) => setTimeout(r, 20));
       }
     } finally {
@@ -111,7 +111,7 @@ describe("cache commands racing live downloads", () => {
     assert.equal(run.code, 0, run.stderr);
     const dir = run.stdout.trim();
     assert.ok(sameBytes(await readBytes(join(dir, "shared.bin")), shared), "the new snapshot's shared file must resolve");
-    const report = await verifyRepo(fx.runtime, fx.cacheDir, "model", "org/rm-race");
+    const report = await verifyRepo({ runtime: fx.runtime, cacheDir: fx.cacheDir, repoType: "model", repo: "org/rm-race", offline: true });
     assert.equal(report.healthy, true, JSON.stringify(report.files.filter((f) => f.status !== "ok")));
     assert.deepEqual(await listDir(join(fx.cacheDir, "models--org--rm-race", "snapshots")), [dir.split("/").pop()]);
   });

@@ -20,7 +20,8 @@ import { formatBytes, formatTimeSince } from "../src/cli/format.ts";
 import type { CacheInfo } from "../src/core/manage/scan.ts";
 import { CacheError } from "../src/core/errors.ts";
 import { sanitizeHost } from "../src/core/writer_identity.ts";
-import { cacheCommand } from "../src/cli/cache_commands.ts";
+import { runCli } from "../src/cli/main.ts";
+import { memoryRuntime } from "../src/adapters/memory/mod.ts";
 
 const rt = testRuntime();
 const S = 1000;
@@ -87,7 +88,7 @@ describe("scanCache on a cache written by the Python client", () => {
     for (const f of set.files) await setTimes(f.blobPath, BASE + 10 * S, BASE + 11 * S);
     await writePythonRepo(dir, { repoType: "space", repoId: "user/demo", revisions: [{ commit: C5, refs: ["main"], files: [app] }] });
     await writePythonRepo(dir, { repoType: "model", repoId: "gpt2", revisions: [{ commit: C6, refs: ["main"], files: [tiny] }] });
-    info = await scanCache(rt, dir);
+    info = await scanCache({ runtime: rt, cacheDir: dir });
   });
   after(() => removeTempDir(dir));
 
@@ -161,7 +162,7 @@ describe("scanCache on a cache written by the Python client", () => {
 
   test("cache ls --format json prints `hf cache ls --format json`: its keys, human sizes and times, json.dumps spacing", async () => {
     const { ctx, out, err } = capture();
-    assert.equal(await cacheCommand(["ls", "--format", "json", "--cache-dir", dir], ctx), 0);
+    assert.equal(await runCli(["cache", "ls", "--format", "json", "--cache-dir", dir], ctx), 0);
     assert.deepEqual(err, []);
     assert.equal(out.length, 1, "one line, as json.dumps writes it");
     const records = JSON.parse(out[0]) as Record<string, unknown>[];
@@ -180,13 +181,13 @@ describe("scanCache on a cache written by the Python client", () => {
     assert.ok(out[0].startsWith('[{"id": "dataset/org/set", "repo_id": "org/set", "repo_type": "dataset", "size": '), out[0]);
     // --json is the same format.
     const alias = capture();
-    assert.equal(await cacheCommand(["ls", "--json", "--cache-dir", dir], alias.ctx), 0);
+    assert.equal(await runCli(["cache", "ls", "--json", "--cache-dir", dir], alias.ctx), 0);
     assert.deepEqual(alias.out, out);
   });
 
   test("cache ls --revisions --format json prints one `hf` record per revision", async () => {
     const { ctx, out } = capture();
-    assert.equal(await cacheCommand(["ls", "--revisions", "--format=json", `--cache-dir=${dir}`], ctx), 0);
+    assert.equal(await runCli(["cache", "ls", "--revisions", "--format=json", `--cache-dir=${dir}`], ctx), 0);
     const records = JSON.parse(out.join("\n")) as Record<string, unknown>[];
     assert.equal(records.length, 6);
     assert.deepEqual(records.find((r) => r.revision === C2), {
@@ -205,7 +206,7 @@ describe("scanCache on a cache written by the Python client", () => {
 
   test("cache ls --format scan-json prints scan_cache_dir()'s numbers under its dataclass names", async () => {
     const { ctx, out } = capture();
-    assert.equal(await cacheCommand(["ls", "--format", "scan-json", "--cache-dir", dir], ctx), 0);
+    assert.equal(await runCli(["cache", "ls", "--format", "scan-json", "--cache-dir", dir], ctx), 0);
     const scan = JSON.parse(out.join("\n")) as Record<string, unknown>;
     assert.deepEqual(Object.keys(scan), ["cache_dir", "size_on_disk", "repos", "incomplete_files", "warnings", "temp_files"]);
     assert.equal(scan.size_on_disk, 351);
@@ -242,13 +243,13 @@ describe("scanCache on a cache written by the Python client", () => {
 
   test("cache ls refuses an unknown format", async () => {
     const { ctx, err } = capture();
-    assert.equal(await cacheCommand(["ls", "--format", "yaml", "--cache-dir", dir], ctx), 2);
+    assert.equal(await runCli(["cache", "ls", "--format", "yaml", "--cache-dir", dir], ctx), 2);
     assert.match(err.join(""), /--format must be table, json, scan-json/);
   });
 
   test("cache ls prints a table, a total and a temp file summary", async () => {
     const { ctx, out } = capture();
-    assert.equal(await cacheCommand(["ls", "--cache-dir", dir], ctx), 0);
+    assert.equal(await runCli(["cache", "ls", "--cache-dir", dir], ctx), 0);
     const text = out.join("\n");
     const [header, rule, ...rows] = text.split("\n");
     assert.match(header, /^REPO ID\s+REPO TYPE\s+SIZE ON DISK\s+NB FILES\s+LAST_ACCESSED\s+LAST_MODIFIED\s+REFS\s+LOCAL PATH$/);
@@ -284,7 +285,7 @@ describe("scanCache edge cases", () => {
     await fsp.mkdir(path.join(root, "junk"));
     await fsp.mkdir(path.join(root, "widgets--x--y", "snapshots"), { recursive: true });
 
-    const info = await scanCache(rt, root);
+    const info = await scanCache({ runtime: rt, cacheDir: root });
     assert.deepEqual(info.repos.map((r) => r.repoId), ["ok/one"]);
     const byFolder = new Map(info.warnings.map((w) => [path.basename(w.path), w.message]));
     assert.deepEqual([...byFolder.keys()].sort(), [
@@ -297,7 +298,7 @@ describe("scanCache edge cases", () => {
     assert.match(byFolder.get("widgets--x--y")!, /repo type/);
 
     const { ctx, err } = capture();
-    assert.equal(await cacheCommand(["ls", "--cache-dir", root], ctx), 0);
+    assert.equal(await runCli(["cache", "ls", "--cache-dir", root], ctx), 0);
     assert.match(err.join(""), /Got 6 warning\(s\) while scanning/);
   });
 
@@ -307,7 +308,7 @@ describe("scanCache edge cases", () => {
     const repo = await writePythonRepo(root, { repoType: "model", repoId: "org/nl", revisions: [{ commit: C1, files: [cfg] }] });
     await fsp.mkdir(path.join(repo.repoPath, "refs"), { recursive: true });
     await fsp.writeFile(path.join(repo.repoPath, "refs", "main"), `${C1}\n`);
-    const info = await scanCache(rt, root);
+    const info = await scanCache({ runtime: rt, cacheDir: root });
     assert.deepEqual(info.warnings, []);
     assert.deepEqual(info.repos[0].revisions[0].refs, ["main"]);
   });
@@ -323,7 +324,7 @@ describe("scanCache edge cases", () => {
     const now = Math.floor(Date.now() / S) * S;
     await setTimes(snap, now - 7200 * S, now - 3600 * S);
     await setTimes(repoPath, now - 9000 * S, now - 5000 * S);
-    const info = await scanCache(rt, root);
+    const info = await scanCache({ runtime: rt, cacheDir: root });
     const repo = info.repos[0];
     assert.equal(repo.nbFiles, 0);
     assert.equal(repo.sizeOnDisk, 0);
@@ -350,7 +351,7 @@ describe("scanCache edge cases", () => {
     await writeRepoFile(repo.repoPath, `.hubcache-tmp/ref.${host}-${rt.platform.pid()}-00ff00ff.tmp`, C1);
     await writeRepoFile(repo.repoPath, ".hubcache-tmp/mystery", "?");
 
-    const info = await scanCache(rt, root);
+    const info = await scanCache({ runtime: rt, cacheDir: root });
     const byName = new Map(info.tempFiles.map((t) => [t.name, t]));
     assert.equal(info.tempFiles.length, 7);
     assert.deepEqual([byName.get(names.alive)!.kind, byName.get(names.alive)!.ownerState], ["temp", "alive"]);
@@ -368,17 +369,27 @@ describe("scanCache edge cases", () => {
   });
 
   test("a missing cache folder is a CacheError, and `cache ls` says so on one line", async () => {
-    await assert.rejects(scanCache(rt, path.join(dir, "nope")), CacheError);
+    await assert.rejects(scanCache({ runtime: rt, cacheDir: path.join(dir, "nope") }), CacheError);
     const { ctx, err, out } = capture();
-    assert.equal(await cacheCommand(["ls", "--cache-dir", path.join(dir, "nope")], ctx), 1);
+    assert.equal(await runCli(["cache", "ls", "--cache-dir", path.join(dir, "nope")], ctx), 1);
     assert.deepEqual(out, []);
     assert.equal(err.length, 1);
-    assert.match(err[0], /^hubcache cache ls: cache directory not found: .*nope\n$/);
+    assert.match(err[0], /^hubcache: CacheError: cache directory not found: .*nope\n$/);
+  });
+
+  test("a cache command's file-system error is reported as every command's is: code, what to do, where", async () => {
+    const mem = memoryRuntime();
+    await mem.fs.mkdirp("/cache/models--org--x/snapshots");
+    mem.fs.injectFault({ op: "readdir", code: "EACCES", pathIncludes: "/cache", times: Infinity });
+    const { ctx, err, out } = captureCli(mem);
+    assert.equal(await runCli(["cache", "ls", "--cache-dir", "/cache"], ctx), 1);
+    assert.deepEqual(out, []);
+    assert.deepEqual(err, ["hubcache: EACCES: permission denied; check the cache directory's permissions or pass --cache-dir (readdir /cache)\n"]);
   });
 
   test("unknown options are usage errors (exit 2), not silently ignored", async () => {
     const { ctx, err } = capture();
-    assert.equal(await cacheCommand(["ls", "--jsno"], ctx), 2);
+    assert.equal(await runCli(["cache", "ls", "--jsno"], ctx), 2);
     assert.match(err.join(""), /unknown option '--jsno'/i);
   });
 });

@@ -24,7 +24,7 @@ import { executeRemoval, planRemoval } from "../src/core/manage/remove.ts";
 import { memoryRuntime } from "../src/adapters/memory/mod.ts";
 import type { Runtime } from "../src/core/ports.ts";
 import { CacheError, InvalidInputError } from "../src/core/errors.ts";
-import { cacheCommand } from "../src/cli/cache_commands.ts";
+import { runCli } from "../src/cli/main.ts";
 import { type HubFixture, startHub, TOKEN } from "./_support/hub.ts";
 
 const rt = testRuntime();
@@ -111,7 +111,7 @@ describe("cache verify", () => {
   const blob = (f: PyFile): string => path.join(repo.repoPath, "blobs", etagOf(f));
 
   test("a healthy repo verifies: every file of every revision, or one revision by ref or hash", async () => {
-    const all = await verifyRepo(rt, dir, "model", "org/v");
+    const all = await verifyRepo({ runtime: rt, cacheDir: dir, repoType: "model", repo: "org/v", offline: true });
     assert.equal(all.healthy, true);
     assert.deepEqual(all.revisions, [C1, C2].sort());
     assert.equal(all.files.length, 5);
@@ -121,11 +121,11 @@ describe("cache verify", () => {
     assert.equal(lfs.algorithm, "sha256");
     assert.equal(all.files.find((f) => f.path === "config.json")!.algorithm, "sha1");
 
-    assert.deepEqual((await verifyRepo(rt, dir, "model", "org/v", { revision: "refs/pr/1" })).revisions, [C2]);
-    assert.deepEqual((await verifyRepo(rt, dir, "model", "org/v", { revision: C1.toUpperCase() })).revisions, [C1]);
-    await assert.rejects(verifyRepo(rt, dir, "model", "org/v", { revision: "nope" }), CacheError);
-    await assert.rejects(verifyRepo(rt, dir, "model", "org/absent"), CacheError);
-    await assert.rejects(verifyRepo(rt, dir, "model", "../escape"), InvalidInputError);
+    assert.deepEqual((await verifyRepo({ runtime: rt, cacheDir: dir, repoType: "model", repo: "org/v", offline: true, revision: "refs/pr/1" })).revisions, [C2]);
+    assert.deepEqual((await verifyRepo({ runtime: rt, cacheDir: dir, repoType: "model", repo: "org/v", offline: true, revision: C1.toUpperCase() })).revisions, [C1]);
+    await assert.rejects(verifyRepo({ runtime: rt, cacheDir: dir, repoType: "model", repo: "org/v", offline: true, revision: "nope" }), CacheError);
+    await assert.rejects(verifyRepo({ runtime: rt, cacheDir: dir, repoType: "model", repo: "org/absent", offline: true }), CacheError);
+    await assert.rejects(verifyRepo({ runtime: rt, cacheDir: dir, repoType: "model", repo: "../escape", offline: true }), InvalidInputError);
   });
 
   test("a flipped byte makes a blob damaged (sha256 and git sha1 alike)", async () => {
@@ -134,7 +134,7 @@ describe("cache verify", () => {
       bytes[3] ^= 0x01;
       await fsp.writeFile(blob(f), bytes);
     }
-    const report = await verifyRepo(rt, dir, "model", "org/v");
+    const report = await verifyRepo({ runtime: rt, cacheDir: dir, repoType: "model", repo: "org/v", offline: true });
     assert.equal(report.healthy, false);
     // cfg is in both revisions: reported once per revision, hashed once.
     assert.deepEqual(report.damaged.map((f) => `${f.commit === C1 ? 1 : 2}:${f.path}`).sort(), ["1:config.json", "1:model.bin", "2:config.json"]);
@@ -147,7 +147,7 @@ describe("cache verify", () => {
   test("a truncated blob is damaged; a missing blob (dangling pointer) is missing", async () => {
     await fsp.truncate(blob(onnx), 10);
     await fsp.unlink(blob(mb2));
-    const report = await verifyRepo(rt, dir, "model", "org/v");
+    const report = await verifyRepo({ runtime: rt, cacheDir: dir, repoType: "model", repo: "org/v", offline: true });
     assert.equal(report.healthy, false);
     assert.deepEqual(report.damaged.map((f) => f.path), ["onnx/model.onnx"]);
     assert.equal(report.damaged[0].actualSize, 10);
@@ -161,7 +161,7 @@ describe("cache verify", () => {
     const junk = await writeRepoFile(repo.repoPath, "blobs/notes.txt", "?");
     await writeRepoFile(repo.repoPath, `blobs/${"e".repeat(64)}.partial`, "resume");
     await writeRepoFile(repo.repoPath, `blobs/${"e".repeat(64)}.incomplete`, "legacy");
-    const report = await verifyRepo(rt, dir, "model", "org/v");
+    const report = await verifyRepo({ runtime: rt, cacheDir: dir, repoType: "model", repo: "org/v", offline: true });
     assert.equal(report.healthy, true);
     assert.deepEqual(report.extra.map((e) => e.path).sort(), [junk, orphan].sort());
     assert.match(report.extra.find((e) => e.path === orphan)!.reason, /linked by no snapshot/);
@@ -179,20 +179,20 @@ describe("cache verify", () => {
         { commit: C2, refs: ["dev"], files: [cfg] }, // no tree listing
       ],
     });
-    const ok = await verifyRepo(rt, dir, "dataset", "org/plain", { revision: "main" });
+    const ok = await verifyRepo({ runtime: rt, cacheDir: dir, repoType: "dataset", repo: "org/plain", offline: true, revision: "main" });
     assert.equal(ok.healthy, true);
     assert.deepEqual(ok.files.map((f) => [f.path, f.status, f.expected]), [
       ["config.json", "ok", etagOf(cfg)],
       ["model.bin", "ok", etagOf(mb1)],
     ]);
-    const noTree = await verifyRepo(rt, dir, "dataset", "org/plain", { revision: "dev" });
+    const noTree = await verifyRepo({ runtime: rt, cacheDir: dir, repoType: "dataset", repo: "org/plain", offline: true, revision: "dev" });
     assert.deepEqual(noTree.files.map((f) => f.status), ["unverifiable"]);
     assert.equal(noTree.healthy, true);
 
     // Damage in a no-symlink copy, and a file the listing does not know.
     await fsp.appendFile(path.join(plain.repoPath, "snapshots", C1, "model.bin"), "!");
     await fsp.writeFile(path.join(plain.repoPath, "snapshots", C1, "user-notes.txt"), "mine");
-    const bad = await verifyRepo(rt, dir, "dataset", "org/plain", { revision: C1 });
+    const bad = await verifyRepo({ runtime: rt, cacheDir: dir, repoType: "dataset", repo: "org/plain", offline: true, revision: C1 });
     assert.deepEqual(bad.damaged.map((f) => f.path), ["model.bin"]);
     assert.equal(bad.damaged[0].expectedSize, 100);
     assert.equal(bad.damaged[0].actualSize, 101);
@@ -202,7 +202,7 @@ describe("cache verify", () => {
   test("a pointer to another blob than the tree listing names is damaged", async () => {
     // The listing says model.bin is mb2, the pointer targets mb1's (intact) blob.
     await writePythonTree(repo.repoPath, C1, [cfg, mb2, onnx]);
-    const report = await verifyRepo(rt, dir, "model", "org/v", { revision: "main" });
+    const report = await verifyRepo({ runtime: rt, cacheDir: dir, repoType: "model", repo: "org/v", offline: true, revision: "main" });
     assert.deepEqual(report.damaged.map((f) => f.path), ["model.bin"]);
     assert.match(report.damaged[0].detail, /trees\/.*\.json lists/);
   });
@@ -211,7 +211,7 @@ describe("cache verify", () => {
     await fsp.appendFile(blob(mb1), "corrupt");
     await writeRepoFile(repo.repoPath, `blobs/${"e".repeat(64)}.partial`, "resume");
     const before = await fingerprint(dir);
-    await verifyRepo(rt, dir, "model", "org/v");
+    await verifyRepo({ runtime: rt, cacheDir: dir, repoType: "model", repo: "org/v", offline: true });
     assert.deepEqual(await fingerprint(dir), before);
   });
 
@@ -231,7 +231,7 @@ describe("cache verify", () => {
         },
       },
     };
-    const report = await verifyRepo(racing, dir, "model", "org/v");
+    const report = await verifyRepo({ runtime: racing, cacheDir: dir, repoType: "model", repo: "org/v", offline: true });
     assert.equal(report.healthy, true);
     assert.deepEqual(report.files.filter((f) => f.status === "vanished").map((f) => f.path), ["model.bin"]);
     assert.ok(report.notes.some((n) => /removed while verifying/.test(n)));
@@ -239,27 +239,28 @@ describe("cache verify", () => {
 
   test("the CLI exits 0 when healthy, 1 on damage, with --json for scripts", async () => {
     const good = capture();
-    assert.equal(await cacheCommand(["verify", "org/v", "--cache-dir", dir], good.ctx), 0);
+    assert.equal(await runCli(["cache", "verify", "org/v", "--cache-dir", dir], good.ctx), 0);
     assert.match(good.out.join("\n"), /Verified 5 file\(s\) of 2 revision\(s\) for 'org\/v' \(model\)/);
     assert.match(good.out.join("\n"), /All checksums match\./);
 
     await fsp.truncate(blob(cfg), 1);
     const badRun = capture();
-    assert.equal(await cacheCommand(["verify", "org/v", "--revision", "main", "--cache-dir", dir], badRun.ctx), 1);
+    assert.equal(await runCli(["cache", "verify", "org/v", "--revision", "main", "--cache-dir", dir], badRun.ctx), 1);
     assert.match(badRun.out.join("\n"), /config\.json @ [0-9a-f]{40}: git-sha1 mismatch/);
-    assert.match(badRun.err.join(""), /1 damaged and 0 missing file\(s\)/);
+    assert.match(badRun.err.join(""), /^hubcache: IntegrityError: 1 damaged and 0 missing file\(s\) in 'org\/v' \(model\)/);
+    assert.equal(badRun.err.length, 1);
 
     const json = capture();
-    assert.equal(await cacheCommand(["verify", "org/v", "--json", "--cache-dir", dir], json.ctx), 1);
+    assert.equal(await runCli(["cache", "verify", "org/v", "--json", "--cache-dir", dir], json.ctx), 1);
     const report = JSON.parse(json.out.join("\n")) as Record<string, unknown>;
     assert.equal(report.ok, false);
     assert.equal(report.checked_count, 5);
     assert.equal((report.mismatches as unknown[]).length, 2);
 
     const absent = capture();
-    assert.equal(await cacheCommand(["verify", "org/none", "--repo-type", "dataset", "--cache-dir", dir], absent.ctx), 1);
+    assert.equal(await runCli(["cache", "verify", "org/none", "--repo-type", "dataset", "--cache-dir", dir], absent.ctx), 1);
     assert.equal(absent.err.length, 1);
-    assert.match(absent.err[0], /dataset 'org\/none' is not in the cache/);
+    assert.match(absent.err[0], /^hubcache: CacheError: dataset 'org\/none' is not in the cache/);
   });
 });
 
@@ -281,19 +282,19 @@ describe("the cache tools work through the ports alone", () => {
     await mem.fs.writeFile(`${repoDir}/blobs/${etag}.memhost-7-0123456789abcdef.incomplete`, enc.encode("dead"));
     await mem.fs.writeFile(`${repoDir}/blobs/${etag}.memhost-100-0123456789abcdef.incomplete`, enc.encode("live"));
 
-    const info = await scanCache(mem, root);
+    const info = await scanCache({ runtime: mem, cacheDir: root });
     assert.equal(info.repos[0].sizeOnDisk, 100);
     assert.deepEqual(info.tempFiles.map((t) => t.ownerState).sort(), ["alive", "dead"]);
-    assert.equal((await verifyRepo(mem, root, "model", "org/mem")).healthy, true);
+    assert.equal((await verifyRepo({ runtime: mem, cacheDir: root, repoType: "model", repo: "org/mem", offline: true })).healthy, true);
 
-    const pruned = await pruneCache(mem, root);
+    const pruned = await pruneCache({ runtime: mem, cacheDir: root });
     assert.deepEqual(pruned.removed.map((r) => r.path), [`${repoDir}/blobs/${etag}.memhost-7-0123456789abcdef.incomplete`]);
     assert.deepEqual((await mem.fs.readdir(`${repoDir}/blobs`)).sort(), [etag, `${etag}.memhost-100-0123456789abcdef.incomplete`].sort());
 
     await mem.fs.writeFile(`${repoDir}/blobs/${etag}`, enc.encode("y".repeat(100)));
-    assert.equal((await verifyRepo(mem, root, "model", "org/mem")).damaged.length, 1);
+    assert.equal((await verifyRepo({ runtime: mem, cacheDir: root, repoType: "model", repo: "org/mem", offline: true })).damaged.length, 1);
 
-    const removal = await executeRemoval(mem, planRemoval(await scanCache(mem, root), ["org/mem"]));
+    const removal = await executeRemoval({ runtime: mem, plan: (await planRemoval({ runtime: mem, cacheDir: root, targets: ["org/mem"] })) });
     assert.equal(removal.freedBytes, 100);
     assert.deepEqual(await mem.fs.readdir(root), []);
   });
@@ -320,7 +321,7 @@ describe("cache verify of a revision without trees/<commit>.json (no-symlink cac
 
   test("offline it says which files it could not verify and exits 1", async () => {
     const c = capture();
-    assert.equal(await cacheCommand(["verify", "org/flat", "--offline", "--cache-dir", fx.cacheDir], c.ctx), 1);
+    assert.equal(await runCli(["cache", "verify", "org/flat", "--offline", "--cache-dir", fx.cacheDir], c.ctx), 1);
     assert.match(c.out.join("\n"), /2 file\(s\) could not be verified/);
     assert.match(c.out.join("\n"), /config\.json @ [0-9a-f]{40}: no trees\/[0-9a-f]{40}\.json to tell its hash/);
     assert.match(c.errText(), /2 file\(s\) of 'org\/flat' \(model\) could not be verified .*without --offline/);
@@ -329,7 +330,7 @@ describe("cache verify of a revision without trees/<commit>.json (no-symlink cac
 
   test("online it fetches the listing, caches it in trees/, checks every file and exits 0", async () => {
     const c = capture();
-    assert.equal(await cacheCommand(["verify", "org/flat", "--endpoint", fx.hub.endpoint, "--token", TOKEN, "--cache-dir", fx.cacheDir], c.ctx), 0, c.errText());
+    assert.equal(await runCli(["cache", "verify", "org/flat", "--endpoint", fx.hub.endpoint, "--token", TOKEN, "--cache-dir", fx.cacheDir], c.ctx), 0, c.errText());
     assert.match(c.out.join("\n"), /Verified 2 file\(s\) of 1 revision\(s\)/);
     assert.match(c.out.join("\n"), /All checksums match\./);
     assert.match(c.out.join("\n"), /note: fetched the file listing/);
@@ -338,7 +339,7 @@ describe("cache verify of a revision without trees/<commit>.json (no-symlink cac
     fx.hub.clearRequests();
     await fsp.appendFile(path.join(fx.cacheDir, "models--org--flat", "snapshots", commit, "model.bin"), "!");
     const again = capture();
-    assert.equal(await cacheCommand(["verify", "org/flat", "--offline", "--cache-dir", fx.cacheDir], again.ctx), 1);
+    assert.equal(await runCli(["cache", "verify", "org/flat", "--offline", "--cache-dir", fx.cacheDir], again.ctx), 1);
     assert.match(again.out.join("\n"), /model\.bin @ [0-9a-f]{40}: sha256 mismatch/);
     assert.deepEqual(fx.hub.requests, []);
   });
@@ -351,7 +352,7 @@ describe("cache verify of a revision without trees/<commit>.json (no-symlink cac
       revisions: [{ commit, refs: ["main"], files: [cfg] }],
     });
     const c = capture();
-    assert.equal(await cacheCommand(["verify", "org/gone", "--endpoint", fx.hub.endpoint, "--token", TOKEN, "--cache-dir", fx.cacheDir], c.ctx), 1);
+    assert.equal(await runCli(["cache", "verify", "org/gone", "--endpoint", fx.hub.endpoint, "--token", TOKEN, "--cache-dir", fx.cacheDir], c.ctx), 1);
     assert.match(c.out.join("\n"), /note: could not fetch the file listing of [0-9a-f]{40}: .*org\/gone/);
     assert.match(c.errText(), /1 file\(s\) of 'org\/gone' \(model\) could not be verified/);
   });

@@ -86,7 +86,7 @@ describe("transient file-system errors of network file systems (memory adapter)"
     const rt = fresh();
     await download(rt);
     const fault = rt.fs.injectFault({ op: "read", code: "ESTALE", times: 1, pathIncludes: "/blobs/" });
-    const report = await verifyRepo(rt, "/cache", "model", REPO);
+    const report = await verifyRepo({ runtime: rt, cacheDir: "/cache", repoType: "model", repo: REPO, offline: true });
     assert.equal(fault.fired, 1);
     assert.equal(report.healthy, true);
     assert.equal(report.files.filter((f) => f.status === "ok").length, 1);
@@ -96,12 +96,12 @@ describe("transient file-system errors of network file systems (memory adapter)"
     const rt = fresh();
     await download(rt);
     let fault = rt.fs.injectFault({ op: "readdir", code: "ESTALE", times: 2, pathIncludes: "models--org--nfs" });
-    const info = await scanCache(rt, "/cache");
+    const info = await scanCache({ runtime: rt, cacheDir: "/cache" });
     assert.deepEqual(info.warnings, []);
     assert.equal(info.repos[0]?.nbFiles, 1);
     assert.equal(fault.fired, 2);
     fault = rt.fs.injectFault({ op: "readdir", code: "ESTALE", times: 2, pathIncludes: "models--org--nfs" });
-    const result = await pruneCache(rt, "/cache");
+    const result = await pruneCache({ runtime: rt, cacheDir: "/cache" });
     assert.deepEqual(result.errors, []);
     assert.deepEqual(result.warnings, []);
     assert.equal(fault.fired, 2);

@@ -15,7 +15,7 @@ import { nodeLocks } from "../src/adapters/node.ts";
 import { EntryNotFoundError } from "../src/core/errors.ts";
 import { scanCache } from "../src/core/manage/scan.ts";
 import { verifyRepo } from "../src/core/manage/verify.ts";
-import { cacheCommand } from "../src/cli/cache_commands.ts";
+import { runCli } from "../src/cli/main.ts";
 import { captureCli } from "./_support/capture.ts";
 import { pythonClient } from "./_support/python_client.ts";
 import { currentRuntimeName } from "./_support/runtime.ts";
@@ -196,7 +196,7 @@ interface ScanDump {
 
 /** Our scan in the shape of {@link PY_SCAN}. */
 async function ourScan(fx: HubFixture): Promise<ScanDump> {
-  const info = await scanCache(fx.runtime, fx.cacheDir);
+  const info = await scanCache({ runtime: fx.runtime, cacheDir: fx.cacheDir });
   const byCodePoint = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
   return {
     warnings: info.warnings.map((w) => w.message),
@@ -287,7 +287,7 @@ print(json.dumps({"files": out, "absent": "no-exist" if absent is _CACHED_NO_EXI
       const theirs = await py.client.runHf(["cache", "ls", "--format", "json", ...extra], env);
       assert.equal(theirs.code, 0, theirs.stderr);
       const ours = captureCli(fx.runtime);
-      assert.equal(await cacheCommand(["ls", "--format", "json", ...extra, "--cache-dir", fx.cacheDir], ours.ctx), 0);
+      assert.equal(await runCli(["cache", "ls", "--format", "json", ...extra, "--cache-dir", fx.cacheDir], ours.ctx), 0);
       assert.equal(ours.out.join("\n"), theirs.stdout.trimEnd(), `hf cache ls --format json ${extra.join(" ")}`);
       // Field by field too, so a difference reads well when it fails.
       assert.deepEqual(JSON.parse(ours.out.join("\n")), JSON.parse(theirs.stdout));
@@ -325,7 +325,7 @@ print(json.dumps({
     }
     assert.ok(sameBytes(await readBytes(join(dir, "weights/model.bin")), weights));
     assert.deepEqual(await ourScan(fx), await python(fx, `${PY_SCAN}\nprint(json.dumps(dump_scan()))`));
-    const report = await verifyRepo(fx.runtime, fx.cacheDir, "model", "org/theirs");
+    const report = await verifyRepo({ runtime: fx.runtime, cacheDir: fx.cacheDir, repoType: "model", repo: "org/theirs", offline: true });
     assert.deepEqual([report.healthy, report.unverifiable.length, report.files.length], [true, 0, 4]);
   });
 
@@ -340,10 +340,10 @@ print(json.dumps([hf_hub_download("org/theirsflat", p) for p in ARGS]))
     assert.equal(cdnGets(fx, "model.bin"), 0);
 
     const offline = captureCli(fx.runtime);
-    assert.equal(await cacheCommand(["verify", "org/theirsflat", "--offline", "--cache-dir", fx.cacheDir], offline.ctx), 1);
+    assert.equal(await runCli(["cache", "verify", "org/theirsflat", "--offline", "--cache-dir", fx.cacheDir], offline.ctx), 1);
     assert.match(offline.errText(), /2 file\(s\) of 'org\/theirsflat' \(model\) could not be verified/);
     const online = captureCli(fx.runtime);
-    assert.equal(await cacheCommand(["verify", "org/theirsflat", "--endpoint", fx.hub.endpoint, "--token", TOKEN, "--cache-dir", fx.cacheDir], online.ctx), 0, online.errText());
+    assert.equal(await runCli(["cache", "verify", "org/theirsflat", "--endpoint", fx.hub.endpoint, "--token", TOKEN, "--cache-dir", fx.cacheDir], online.ctx), 0, online.errText());
     assert.match(online.out.join("\n"), /Verified 2 file\(s\) of 1 revision\(s\)/);
     // The listing we cached is one the Python client reads back.
     const entries = await python(fx, `

@@ -5,19 +5,19 @@
  * @module
  */
 
-import type { CliCommand, CliContext } from "./context.ts";
-import { booleanFlag, type FlagSpec, type ParsedArgs, parseFlags, stringFlag } from "./args.ts";
-import { defaultCacheDir, envFlag } from "../core/environment.ts";
-import { HubcacheError, InvalidInputError } from "../core/errors.ts";
-import type { RepoType } from "../core/cache/validate.ts";
 import { validateRepoType } from "../core/cache/validate.ts";
-import type { CacheInfo } from "../core/manage/scan.ts";
-import { scanCache } from "../core/manage/scan.ts";
-import { formatBytes, formatTimeSince, tabulate } from "./format.ts";
-import { executeRemoval, planRemoval } from "../core/manage/remove.ts";
-import type { RemovalPlan } from "../core/manage/remove.ts";
-import { DEFAULT_PRUNE_AGE_MS, parseDuration, pruneCache } from "../core/manage/prune.ts";
+import { DEFAULT_PRUNE_OLDER_THAN } from "../core/defaults.ts";
+import { envFlag } from "../core/environment.ts";
+import { CacheError, HubcacheError, InvalidInputError } from "../core/errors.ts";
+import { pruneCache } from "../core/manage/prune.ts";
+import { executeRemoval, planRemoval, type RemovalPlan } from "../core/manage/remove.ts";
+import { type CacheWarning, scanCache } from "../core/manage/scan.ts";
 import { verifyRepo } from "../core/manage/verify.ts";
+import type { Runtime } from "../core/ports.ts";
+import { booleanFlag, type FlagSpec, type ParsedArgs, parseFlags, stringFlag } from "./args.ts";
+import type { CliCommand, CliContext } from "./context.ts";
+import { CliError, EXIT } from "./errors.ts";
+import { formatBytes, formatTimeSince, tabulate } from "./format.ts";
 import { hfLsJson, LS_FORMATS, scanJson } from "./ls_formats.ts";
 
 const B: FlagSpec = { type: "boolean" };
@@ -45,56 +45,40 @@ const USAGE = [
 ].join("\n");
 
 /**
- * The `cache` command: `argv` is what follows `cache` on the command line.
- *
- * @example
- * ```ts
- * const code = await cacheCommand(["ls", "--format", "json"], ctx); // prints what `hf cache ls --format json` prints
- * ```
+ * The `cache` command: `argv` is what follows `cache` on the command line. Failures are thrown
+ * for `runCli` to report (`src/cli/errors.ts`), like every command's.
  */
 export const cacheCommand: CliCommand = async (argv: string[], ctx: CliContext): Promise<number> => {
   const [sub, ...rest] = argv;
-  try {
-    switch (sub) {
-      case "ls":
-      case "list":
-      case "scan":
-        return await cacheLs(rest, ctx);
-      case "rm":
-      case "delete":
-        return await cacheRm(rest, ctx);
-      case "prune":
-        return await cachePrune(rest, ctx);
-      case "verify":
-        return await cacheVerify(rest, ctx);
-      case "help":
-      case "--help":
-      case "-h":
-        ctx.stdout(USAGE);
-        return 0;
-      case undefined:
-        ctx.stderr(`${USAGE}\n`);
-        return 2;
-      default:
-        throw new InvalidInputError(`unknown cache command '${sub}' (expected ls, rm, prune or verify)`);
-    }
-  } catch (err) {
-    if (err instanceof InvalidInputError) {
-      ctx.stderr(`hubcache cache${sub ? ` ${sub}` : ""}: ${err.message}${err.message.includes("--help") ? "" : " (see 'hubcache cache --help')"}\n`);
-      return 2;
-    }
-    if (err instanceof HubcacheError) {
-      ctx.stderr(`hubcache cache ${sub}: ${err.message}\n`);
-      // A bad repo id or revision is the caller's mistake, as in the rest of the CLI.
-      return err.code === "InvalidInput" ? 2 : 1;
-    }
-    ctx.stderr(`hubcache cache ${sub}: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
+  switch (sub) {
+    case "ls":
+    case "list":
+    case "scan":
+      return await cacheLs(rest, ctx);
+    case "rm":
+    case "delete":
+      return await cacheRm(rest, ctx);
+    case "prune":
+      return await cachePrune(rest, ctx);
+    case "verify":
+      return await cacheVerify(rest, ctx);
+    case "help":
+    case "--help":
+    case "-h":
+      ctx.stdout(USAGE);
+      return EXIT.ok;
+    case undefined:
+      ctx.stderr(`${USAGE}\n`);
+      return EXIT.usage;
+    default:
+      throw new InvalidInputError(`unknown cache command '${sub}': expected ls, rm, prune or verify (see 'hubcache cache --help')`);
   }
 };
 
-function cacheDirOf(args: ParsedArgs, ctx: CliContext): string {
-  return stringFlag(args, "cache-dir") ?? defaultCacheDir(ctx.runtime.platform);
+/** The options every cache command passes to the library: the runtime and `--cache-dir` when given. */
+function where(args: ParsedArgs, ctx: CliContext): { runtime: Runtime; cacheDir?: string } {
+  const cacheDir = stringFlag(args, "cache-dir");
+  return { runtime: ctx.runtime, ...(cacheDir !== undefined ? { cacheDir } : {}) };
 }
 
 function helpRequested(args: ParsedArgs, ctx: CliContext): boolean {
@@ -114,8 +98,8 @@ async function cacheLs(argv: string[], ctx: CliContext): Promise<number> {
   const format = stringFlag(args, "format") ?? (booleanFlag(args, "json") ? "json" : "table");
   if (!LS_FORMATS.includes(format)) throw new InvalidInputError(`--format must be ${LS_FORMATS.join(", ")}; got '${format}'`);
   const withRevisions = booleanFlag(args, "revisions");
-  const info = await scanCache(ctx.runtime, cacheDirOf(args, ctx));
-  reportWarnings(info, ctx);
+  const info = await scanCache(where(args, ctx));
+  reportWarnings(info.warnings, ctx);
   const now = ctx.runtime.platform.now();
   if (format === "json") {
     ctx.stdout(hfLsJson(info, withRevisions, now));
@@ -175,10 +159,10 @@ async function cacheLs(argv: string[], ctx: CliContext): Promise<number> {
   return 0;
 }
 
-function reportWarnings(info: CacheInfo, ctx: CliContext): void {
-  if (info.warnings.length === 0) return;
-  ctx.stderr(`Got ${info.warnings.length} warning(s) while scanning (these repos are not listed):\n`);
-  for (const w of info.warnings) ctx.stderr(`  - ${w.message}\n`);
+function reportWarnings(warnings: readonly CacheWarning[], ctx: CliContext): void {
+  if (warnings.length === 0) return;
+  ctx.stderr(`Got ${warnings.length} warning(s) while scanning (these repos are not listed):\n`);
+  for (const w of warnings) ctx.stderr(`  - ${w.message}\n`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -213,24 +197,17 @@ async function cacheRm(argv: string[], ctx: CliContext): Promise<number> {
   if (helpRequested(args, ctx)) return 0;
   if (args.positionals.length === 0) throw new InvalidInputError("rm needs at least one repo id or commit hash");
   const typeArg = stringFlag(args, "repo-type");
-  let repoType: RepoType | undefined;
-  try {
-    repoType = typeArg === undefined ? undefined : validateRepoType(typeArg);
-  } catch (err) {
-    throw new InvalidInputError((err as Error).message);
-  }
-  const info = await scanCache(ctx.runtime, cacheDirOf(args, ctx));
-  reportWarnings(info, ctx);
-  const plan = planRemoval(info, args.positionals, { repoType });
-  for (const m of plan.missing) {
-    ctx.stderr(
-      `not in the cache: '${m}' (give a commit hash, 'org/name' with --repo-type, or 'type/org/name' as 'hf cache ls' shows)\n`,
-    );
-  }
+  const repoType = typeArg === undefined ? undefined : validateRepoType(typeArg);
+  const plan = await planRemoval({ ...where(args, ctx), targets: args.positionals, repoType });
+  reportWarnings(plan.warnings, ctx);
+  const missing = plan.missing.map((m) => `'${m}'`).join(", ");
+  const howToName = "give a commit hash, 'org/name' with --repo-type, or 'type/org/name' as 'hf cache ls' shows";
   if (plan.selections.length === 0) {
     ctx.stdout("Nothing to delete.");
-    return plan.missing.length > 0 ? 1 : 0;
+    if (plan.missing.length > 0) throw new CacheError(`not in the cache: ${missing} (${howToName})`);
+    return EXIT.ok;
   }
+  if (plan.missing.length > 0) ctx.stderr(`hubcache: warning: not in the cache: ${missing} (${howToName})\n`);
   for (const line of describePlan(plan)) ctx.stdout(line);
   if (booleanFlag(args, "dry-run")) {
     ctx.stdout("Dry run: no files were deleted.");
@@ -238,23 +215,29 @@ async function cacheRm(argv: string[], ctx: CliContext): Promise<number> {
   }
   if (!booleanFlag(args, "yes")) {
     if (ctx.confirm === undefined) {
-      ctx.stderr("hubcache cache rm: not deleting without confirmation: stdin is not a terminal, pass -y to delete (or --dry-run to preview)\n");
-      return 1;
+      throw new CliError("NotConfirmed", "not deleting without confirmation: stdin is not a terminal; pass -y to delete (or --dry-run to preview)");
     }
     if (!(await ctx.confirm("Proceed with deletion?"))) {
       ctx.stdout("Deletion cancelled.");
       return 0;
     }
   }
-  const result = await executeRemoval(ctx.runtime, plan);
+  const result = await executeRemoval({ runtime: ctx.runtime, plan });
   const repos = plan.selections.filter((s) => s.entireRepo).length;
   const revisions = plan.selections.reduce((n, s) => n + s.revisions.length, 0);
   for (const p of result.keptInUse) ctx.stdout(`kept (started being used by another process meanwhile): ${p}`);
   ctx.stdout(
     `Deleted ${repos} repo(s) and ${revisions} revision(s); freed ${formatBytes(result.freedBytes)} (${result.freedBytes} bytes).`,
   );
-  for (const e of result.errors) ctx.stderr(`could not delete ${e.path}: ${e.message}\n`);
-  return result.errors.length > 0 ? 1 : 0;
+  failedPaths("delete", result.errors, ctx);
+  return EXIT.ok;
+}
+
+/** Per-path failures of `rm`/`prune`, listed; then one error line for the command (the rest went on). */
+function failedPaths(verb: string, errors: readonly { path: string; message: string }[], ctx: CliContext): void {
+  if (errors.length === 0) return;
+  for (const e of errors) ctx.stderr(`could not ${verb} ${e.path}: ${e.message}\n`);
+  throw new CacheError(`could not ${verb} ${errors.length} path(s), listed above; everything else was done`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -272,23 +255,15 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
   }, "cache prune");
   if (helpRequested(args, ctx)) return 0;
   if (args.positionals.length > 0) throw new InvalidInputError(`prune takes no arguments, got '${args.positionals[0]}'`);
-  const olderThan = stringFlag(args, "older-than");
-  let olderThanMs = DEFAULT_PRUNE_AGE_MS;
-  if (olderThan !== undefined) {
-    try {
-      olderThanMs = parseDuration(olderThan);
-    } catch (err) {
-      throw new InvalidInputError((err as Error).message);
-    }
-  }
+  const olderThan = stringFlag(args, "older-than") ?? DEFAULT_PRUNE_OLDER_THAN;
   const dryRun = booleanFlag(args, "dry-run");
-  const result = await pruneCache(ctx.runtime, cacheDirOf(args, ctx), {
-    olderThanMs,
+  const result = await pruneCache({
+    ...where(args, ctx),
+    olderThan,
     dryRun,
     detachedRevisions: !booleanFlag(args, "keep-detached"),
   });
-  for (const w of result.warnings) ctx.stderr(`warning: ${w.message}\n`);
-  for (const e of result.errors) ctx.stderr(`could not remove ${e.path}: ${e.message}\n`);
+  for (const w of result.warnings) ctx.stderr(`hubcache: warning: ${w.message}\n`);
   if (booleanFlag(args, "json")) {
     const item = (i: { path: string; kind: string; bytes: number; reason: string }): Record<string, unknown> => ({
       path: i.path,
@@ -307,7 +282,8 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
       null,
       2,
     ));
-    return result.errors.length > 0 ? 1 : 0;
+    failedPaths("remove", result.errors, ctx);
+    return EXIT.ok;
   }
   const verb = dryRun ? "would remove" : "removed";
   for (const i of result.removed) ctx.stdout(`${verb} ${i.kind} ${i.path} (${formatBytes(i.bytes)}): ${i.reason}`);
@@ -316,10 +292,11 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
     `${dryRun ? "Dry run: would remove" : "Removed"} ${result.removed.length} item(s), ` +
       `${dryRun ? "freeing" : "freed"} ${formatBytes(result.freedBytes)}` +
       (result.kept.length > 0
-        ? `; kept ${result.kept.length} in use or younger than ${olderThan ?? "1d"}${booleanFlag(args, "verbose") ? "" : " (-v lists them)"}.`
+        ? `; kept ${result.kept.length} in use or younger than ${olderThan}${booleanFlag(args, "verbose") ? "" : " (-v lists them)"}.`
         : "."),
   );
-  return result.errors.length > 0 ? 1 : 0;
+  failedPaths("remove", result.errors, ctx);
+  return EXIT.ok;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -328,22 +305,40 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
 async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
   const args = parseFlags(argv, { ...COMMON, revision: S, "repo-type": S, json: B, endpoint: S, token: S, offline: B }, "cache verify");
   if (helpRequested(args, ctx)) return 0;
-  if (args.positionals.length !== 1) throw new InvalidInputError("verify needs exactly one repo id");
-  let repoType: RepoType = "model";
-  try {
-    repoType = validateRepoType(stringFlag(args, "repo-type") ?? "model");
-  } catch (err) {
-    throw new InvalidInputError((err as Error).message);
-  }
-  const repoId = args.positionals[0];
+  if (args.positionals.length !== 1) throw new InvalidInputError("verify needs exactly one repo id (see 'hubcache cache --help')");
   // Online unless told otherwise, as `download`: a revision without trees/<commit>.json (the
   // Python client's no-symlink caches) can only be checked with the listing from the Hub.
   const offline = booleanFlag(args, "offline") || envFlag(ctx.runtime.platform, "HF_HUB_OFFLINE");
-  const hub = offline ? undefined : { endpoint: stringFlag(args, "endpoint"), token: stringFlag(args, "token"), signal: ctx.signal };
-  const report = await verifyRepo(ctx.runtime, cacheDirOf(args, ctx), repoType, repoId, { revision: stringFlag(args, "revision"), hub });
+  const report = await verifyRepo({
+    ...where(args, ctx),
+    repo: args.positionals[0],
+    repoType: validateRepoType(stringFlag(args, "repo-type") ?? "model"),
+    revision: stringFlag(args, "revision"),
+    offline,
+    endpoint: stringFlag(args, "endpoint"),
+    token: stringFlag(args, "token"),
+    signal: ctx.signal,
+  });
   const checked = report.files.filter((f) => f.status === "ok" || f.status === "damaged").length;
+  const label = `'${report.repoId}' (${report.repoType})`;
   // Exit 0 only if every file was checked: a verify that could not look is no proof.
-  const ok = report.healthy && report.unverifiable.length === 0;
+  const verdict = (): number => {
+    if (!report.healthy) {
+      throw new HubcacheError(
+        "IntegrityError",
+        `${report.damaged.length} damaged and ${report.missing.length} missing file(s) in ${label}` +
+          `${report.unverifiable.length > 0 ? `; ${report.unverifiable.length} could not be verified` : ""}: ` +
+          `download them again with --force`,
+      );
+    }
+    if (report.unverifiable.length > 0) {
+      throw new CacheError(
+        `${report.unverifiable.length} file(s) of ${label} could not be verified ` +
+          `(no listing of their hashes${offline ? "; run without --offline so it can be fetched from the Hub" : ""})`,
+      );
+    }
+    return EXIT.ok;
+  };
   if (booleanFlag(args, "json")) {
     ctx.stdout(JSON.stringify(
       {
@@ -352,7 +347,7 @@ async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
         verified_path: report.repoPath,
         revisions: report.revisions,
         checked_count: checked,
-        ok,
+        ok: report.healthy && report.unverifiable.length === 0,
         mismatches: report.damaged.map((f) => ({
           path: f.path,
           revision: f.commit,
@@ -370,9 +365,8 @@ async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
       null,
       2,
     ));
-    return ok ? 0 : 1;
+    return verdict();
   }
-  const label = `'${report.repoId}' (${report.repoType})`;
   if (report.revisions.length === 0) ctx.stdout(`No cached revision of ${label}.`);
   if (report.damaged.length > 0) {
     ctx.stdout("Checksum verification failed for the following file(s):");
@@ -393,21 +387,10 @@ async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
   for (const n of report.notes) ctx.stdout(`note: ${n}`);
   if (!report.healthy) {
     ctx.stdout(`Verification failed for ${label} in ${report.repoPath}.`);
-    ctx.stderr(
-      `hubcache cache verify: ${report.damaged.length} damaged and ${report.missing.length} missing file(s) in ${label}` +
-        `${report.unverifiable.length > 0 ? `; ${report.unverifiable.length} could not be verified` : ""}\n`,
-    );
-    return 1;
+    return verdict();
   }
   ctx.stdout(`Verified ${checked} file(s) of ${report.revisions.length} revision(s) for ${label} in ${report.repoPath}.`);
-  if (report.unverifiable.length > 0) {
-    ctx.stdout("All checked checksums match, but not every file could be checked.");
-    ctx.stderr(
-      `hubcache cache verify: ${report.unverifiable.length} file(s) of ${label} could not be verified ` +
-        `(no listing of their hashes${offline ? "; run without --offline so it can be fetched from the Hub" : ""})\n`,
-    );
-    return 1;
-  }
-  ctx.stdout("All checksums match.");
-  return 0;
+  if (report.unverifiable.length > 0) ctx.stdout("All checked checksums match, but not every file could be checked.");
+  else ctx.stdout("All checksums match.");
+  return verdict();
 }

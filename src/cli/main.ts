@@ -5,9 +5,9 @@
  */
 
 import { VERSION } from "../core/version.ts";
-import { HubcacheError } from "../core/errors.ts";
-import { FsError } from "../core/ports.ts";
+import { InvalidInputError } from "../core/errors.ts";
 import type { CliContext } from "./context.ts";
+import { EXIT, reportError } from "./errors.ts";
 import { downloadCommand } from "./download_command.ts";
 import { cacheCommand } from "./cache_commands.ts";
 
@@ -31,18 +31,6 @@ Usage:
   hubcache --version | --help
 
 Run 'hubcache <command> --help' for a command's options.`;
-
-/**
- * Exit codes: 0 ok, 1 failure, 2 usage error, 130 interrupted (128 + SIGINT, as shells report
- * it, so scripts can tell a Ctrl-C from a failure).
- *
- * @example
- * ```ts
- * const code = await runCli(["download", "gpt2", "config.json"], ctx);
- * if (code === EXIT.usage) console.error("bad arguments");
- * ```
- */
-export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
 
 /**
  * Run the CLI with `argv` (without the program name) and return the exit code.
@@ -71,34 +59,9 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
         ctx.stdout(USAGE);
         return command === undefined ? EXIT.usage : EXIT.ok;
       default:
-        ctx.stderr(`hubcache: unknown command '${command}'. Run 'hubcache --help'.\n`);
-        return EXIT.usage;
+        throw new InvalidInputError(`unknown command '${command}' (run 'hubcache --help')`);
     }
   } catch (err) {
     return reportError(err, ctx);
   }
-}
-
-function reportError(err: unknown, ctx: CliContext): number {
-  if (err instanceof HubcacheError) {
-    ctx.stderr(`hubcache: ${err.code}: ${err.message}\n`);
-    if (err.code === "Aborted") return EXIT.interrupted;
-    return err.code === "InvalidInput" ? EXIT.usage : EXIT.failure;
-  }
-  if (err instanceof FsError) {
-    const hint = err.code === "ENOSPC"
-      ? "the disk is full; free space and run again (the partial download was kept)"
-      : err.code === "EACCES" || err.code === "EPERM"
-      ? "permission denied; check the cache directory's permissions or pass --cache-dir"
-      : err.code === "ESTALE"
-      ? "a file changed under us on a network file system (stale file handle) and kept changing while we retried; run again"
-      : "a file-system operation failed";
-    // The runtime's own words too: a code we could not name ("UNKNOWN", "Unknown system error
-    // -116") is only diagnosable with them.
-    const said = err.rawMessage !== undefined ? `: ${err.rawMessage}` : "";
-    ctx.stderr(`hubcache: ${err.code}: ${hint} (${err.syscall} ${err.path}${said})\n`);
-    return EXIT.failure;
-  }
-  ctx.stderr(`hubcache: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-  return EXIT.failure;
 }

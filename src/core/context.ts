@@ -6,7 +6,7 @@
  */
 
 import { DEFAULT_REVISION } from "./defaults.ts";
-import { defaultCacheDir, defaultEndpoint, defaultToken, envFlag } from "./environment.ts";
+import { envCacheDir, envEndpoint, envToken, envFlag } from "./environment.ts";
 import { InvalidInputError } from "./errors.ts";
 import type { HubClient } from "./hub/client.ts";
 import { repoLayout, type RepoLayout } from "./cache/layout.ts";
@@ -54,8 +54,8 @@ export function resolveRepoContext(options: HubOptions & { runtime: Runtime }): 
   const repoType = validateRepoType(options.repoType ?? "model");
   const repoId = validateRepoId(options.repo);
   const revision = validateRevision(options.revision ?? DEFAULT_REVISION);
-  const cacheDir = normaliseDir(options.cacheDir ?? defaultCacheDir(platform), "cache directory");
-  const endpoint = (options.endpoint ?? defaultEndpoint(platform)).replace(/\/+$/, "");
+  const cacheDir = normaliseDir(options.cacheDir ?? envCacheDir(platform), "cache directory");
+  const endpoint = (options.endpoint ?? envEndpoint(platform)).replace(/\/+$/, "");
   let parsed: URL;
   try {
     parsed = new URL(endpoint);
@@ -65,7 +65,7 @@ export function resolveRepoContext(options: HubOptions & { runtime: Runtime }): 
   if (parsed.protocol !== "https:" && parsed.protocol !== "http:") {
     throw new InvalidInputError(`invalid endpoint '${endpoint}': only http and https are supported`);
   }
-  const token = options.token === false ? undefined : options.token ?? defaultToken(platform);
+  const token = options.token === false ? undefined : options.token ?? envToken(platform);
   const offline = options.offline ?? envFlag(platform, "HF_HUB_OFFLINE");
   const client: HubClient = {
     endpoint,

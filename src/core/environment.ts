@@ -1,24 +1,21 @@
 /**
- * Defaults from the environment, with the Python client's variable names and
- * precedence. Read lazily, at call time, because Deno asks permission per access.
+ * Defaults from the environment, with the Python client's variable names and precedence. Read
+ * lazily, at call time, because Deno asks permission per variable; only variables a user sets
+ * are ever read (`HF_*`, `XDG_CACHE_HOME`, `HUBCACHE_HOSTNAME` in the adapters).
  *
  * @module
  */
 
-import type { Platform } from "./ports.ts";
 import { DEFAULT_ENDPOINT } from "./defaults.ts";
 import { joinPath } from "./fs/paths.ts";
+import type { WithRuntime } from "./options.ts";
+import type { Platform } from "./ports.ts";
 
 /**
- * The cache root: `HF_HUB_CACHE` > `HUGGINGFACE_HUB_CACHE` > `$HF_HOME/hub` >
- * `$XDG_CACHE_HOME/huggingface/hub` > `~/.cache/huggingface/hub`.
- *
- * @example
- * ```ts
- * defaultCacheDir(runtime.platform); // "/home/me/.cache/huggingface/hub"
- * ```
+ * The cache root the environment names: `HF_HUB_CACHE` > `HUGGINGFACE_HUB_CACHE` >
+ * `$HF_HOME/hub` > `$XDG_CACHE_HOME/huggingface/hub` > `~/.cache/huggingface/hub`.
  */
-export function defaultCacheDir(platform: Platform): string {
+export function envCacheDir(platform: Platform): string {
   const explicit = nonEmpty(platform.env("HF_HUB_CACHE")) ?? nonEmpty(platform.env("HUGGINGFACE_HUB_CACHE"));
   if (explicit) return expandHome(explicit, platform);
   const hfHome = nonEmpty(platform.env("HF_HOME"));
@@ -29,38 +26,37 @@ export function defaultCacheDir(platform: Platform): string {
 }
 
 /**
- * `HF_ENDPOINT` or the public Hub, without a trailing slash (URLs are built by appending `/…`).
+ * The cache root every operation uses when it is given no `cacheDir`, as the Python client
+ * finds it: `HF_HUB_CACHE` > `HUGGINGFACE_HUB_CACHE` > `$HF_HOME/hub` >
+ * `$XDG_CACHE_HOME/huggingface/hub` > `~/.cache/huggingface/hub`.
  *
  * @example
  * ```ts
- * defaultEndpoint(runtime.platform); // "https://huggingface.co", or HF_ENDPOINT when set
+ * import { defaultCacheDir } from "hubcache/core";
+ * import { memoryRuntime } from "hubcache/adapters/memory";
+ *
+ * const runtime = memoryRuntime({ env: { HF_HOME: "/data/hf" } });
+ * console.log(defaultCacheDir({ runtime })); // "/data/hf/hub"
  * ```
  */
-export function defaultEndpoint(platform: Platform): string {
+export function defaultCacheDir(options: WithRuntime<object>): string {
+  return envCacheDir(options.runtime.platform);
+}
+
+/** `HF_ENDPOINT` or the public Hub, without a trailing slash (URLs are built by appending `/…`). */
+export function envEndpoint(platform: Platform): string {
   return (nonEmpty(platform.env("HF_ENDPOINT")) ?? DEFAULT_ENDPOINT).replace(/\/+$/, "");
 }
 
 /**
  * `HF_TOKEN` (or the older `HUGGING_FACE_HUB_TOKEN`), if set. Unlike the Python client we do
  * not read the token file that `hf auth login` writes.
- *
- * @example
- * ```ts
- * const token = defaultToken(runtime.platform); // undefined when neither variable is set
- * ```
  */
-export function defaultToken(platform: Platform): string | undefined {
+export function envToken(platform: Platform): string | undefined {
   return nonEmpty(platform.env("HF_TOKEN")) ?? nonEmpty(platform.env("HUGGING_FACE_HUB_TOKEN"));
 }
 
-/**
- * A boolean environment flag as the Python client reads it: `1`, `true`, `yes`, `on`.
- *
- * @example
- * ```ts
- * envFlag(runtime.platform, "HF_HUB_OFFLINE"); // false
- * ```
- */
+/** A boolean environment flag as the Python client reads it: `1`, `true`, `yes`, `on`. */
 export function envFlag(platform: Platform, name: string): boolean {
   return ["1", "true", "yes", "on"].includes((platform.env(name) ?? "").trim().toLowerCase());
 }

@@ -18,9 +18,8 @@ export * from "./options.ts";
 export { downloadFile } from "./download/download.ts";
 export { downloadSnapshot, type DownloadSnapshotOptions, type SnapshotProgress } from "./download/snapshot.ts";
 export { filterPaths, globToRegExp } from "./download/patterns.ts";
-export { readTreeCache, type TreeFile } from "./cache/tree_cache.ts";
-export { lookupCached, type CachedLookup } from "./cache/lookup.ts";
-export { defaultCacheDir, defaultEndpoint, defaultToken, envFlag } from "./environment.ts";
+export { type CachedLookup, lookupCached, type LookupCachedOptions } from "./cache/lookup.ts";
+export { defaultCacheDir } from "./environment.ts";
 export { DEFAULT_ENDPOINT } from "./defaults.ts";
 export { VERSION } from "./version.ts";
 export type { OwnerState, TempOwner } from "./writer_identity.ts";
@@ -36,7 +35,7 @@ export {
   type BlobsEntry,
   type RepoLayout,
 } from "./cache/layout.ts";
-export { hashAlgorithmFor, hashFile } from "./cache/content_hash.ts";
+export { hashAlgorithmFor } from "./cache/content_hash.ts";
 export {
   isCommitHash,
   parseEtag,
@@ -56,6 +55,7 @@ export {
 } from "./manage/scan.ts";
 export {
   executeRemoval,
+  type ExecuteRemovalOptions,
   planRemoval,
   type PlannedBlob,
   type PlannedRef,

@@ -1,5 +1,7 @@
 /**
- * The options shared by every operation that talks to the Hub or the cache.
+ * The options every public operation takes: one object, with the runtime and the cache root
+ * optional in `hubcache` (the running runtime's adapter, the cache the environment names) and
+ * the runtime required in `hubcache/core` ({@link WithRuntime}).
  *
  * @module
  */
@@ -7,16 +9,25 @@
 import type { Runtime } from "./ports.ts";
 import type { RepoType } from "./cache/validate.ts";
 
-/** Options every Hub operation takes. Unset fields default from the environment (config.ts). */
-export interface HubOptions {
+/** Where an operation runs: every public operation's options extend these. */
+export interface CacheOptions {
+  /** Cache root, absolute. Default: `HF_HUB_CACHE` > `HUGGINGFACE_HUB_CACHE` > `$HF_HOME/hub` > `$XDG_CACHE_HOME/huggingface/hub` > `~/.cache/huggingface/hub`. */
+  cacheDir?: string;
+  /** The adapter bundle: optional in `hubcache` (the running runtime's), required in `hubcache/core`. */
+  runtime?: Runtime;
+}
+
+/** `O` as `hubcache/core` takes it: with the {@link Runtime} given explicitly. */
+export type WithRuntime<O> = O & { runtime: Runtime };
+
+/** Options of every operation on one repo. Unset fields default from the environment. */
+export interface HubOptions extends CacheOptions {
   /** `name` or `namespace/name`. */
   repo: string;
   /** Default `"model"`. */
   repoType?: RepoType;
   /** Branch, tag, full commit hash or `refs/pr/N`. Default `"main"`. */
   revision?: string;
-  /** Cache root. Default: `HF_HUB_CACHE` etc., see `defaultCacheDir`. */
-  cacheDir?: string;
   /** Hub base URL. Default `HF_ENDPOINT` or `https://huggingface.co`. */
   endpoint?: string;
   /** Bearer token; `false` to send none even if `HF_TOKEN` is set. */
@@ -27,8 +38,6 @@ export interface HubOptions {
   signal?: AbortSignal;
   /** Override the runtime's `fetch` (proxies, instrumentation). */
   fetch?: typeof fetch;
-  /** The adapter bundle; `mod.ts` picks the running runtime's. */
-  runtime?: Runtime;
   /** Sent as `User-Agent`. */
   userAgent?: string;
 }

@@ -97,7 +97,7 @@ interface ActorPlan {
   readonly abortAt?: number;
   readonly maxAttempts: number;
   readonly concurrency: number;
-  readonly olderThanMs: number;
+  readonly olderThan: string;
   readonly reads: number;
   /** Start only once the clock jump happened (a process launched later). */
   readonly afterJump?: boolean;
@@ -128,7 +128,7 @@ function zombieScenario(rng: Prng, hub: SimHub): SimScenario {
   const big = hub.filesAt(hub.commits[0]!).filter((f) => f.content.length > MiB_ * 1.1).map((f) => f.path);
   const path = rng.pick(big);
   const job: Job = { path, revision: hub.commits[0]!, force: false, retries: rng.chance(0.5) ? 1 : 0 };
-  const base = { kind: "writer" as const, lock: "none" as const, symlinks: "auto" as const, jobs: [job], maxAttempts: 4, concurrency: 1, olderThanMs: 0, reads: 0 };
+  const base = { kind: "writer" as const, lock: "none" as const, symlinks: "auto" as const, jobs: [job], maxAttempts: 4, concurrency: 1, olderThan: "0", reads: 0 };
   const actors: ActorPlan[] = [
     { ...base, host: "otherhost" },
     { ...base, host: "simhost", afterJump: true },
@@ -162,7 +162,7 @@ function makeScenario(rng: Prng, hub: SimHub): SimScenario {
     jobs: [] as Job[],
     maxAttempts: 3,
     concurrency: 1,
-    olderThanMs: 0,
+    olderThan: "0",
     reads: 0,
   };
   const writers = rng.range(2, 5);
@@ -197,7 +197,7 @@ function makeScenario(rng: Prng, hub: SimHub): SimScenario {
   }
   const readers = rng.chance(0.6) ? rng.range(1, 2) : 0;
   for (let i = 0; i < readers; i++) actors.push({ ...base, kind: "reader", reads: rng.range(2, 8) });
-  if (rng.chance(0.35)) actors.push({ ...base, kind: "pruner", olderThanMs: rng.pick([0, 0, 60_000, 86_400_000]) });
+  if (rng.chance(0.35)) actors.push({ ...base, kind: "pruner", olderThan: rng.pick(["0", "0", "1m", "1d"]) });
   if (rng.chance(0.3)) actors.push({ ...base, kind: "verifier" });
 
   const kills = rng.chance(0.45) ? rng.range(1, 2) : 0;
@@ -240,7 +240,7 @@ function describeActor(a: ActorPlan): string {
     case "reader":
       return `reader(${a.reads})`;
     case "pruner":
-      return `pruner(olderThan=${a.olderThanMs}ms)`;
+      return `pruner(olderThan=${a.olderThan})`;
     default:
       return a.kind;
   }
@@ -1128,13 +1128,12 @@ async function snapshotBody(sim: Simulation, actor: Actor, rt: Runtime): Promise
 }
 
 async function readerBody(sim: Simulation, actor: Actor, rt: Runtime): Promise<void> {
-  const layout = REPO_LAYOUT(sim.hub);
   const paths = [...new Set(sim.hub.commits.flatMap((c) => sim.hub.filesAt(c).map((f) => f.path)))].sort();
   for (let i = 0; i < actor.plan.reads; i++) {
     const path = actor.rng.pick(paths);
     let hit;
     try {
-      hit = await lookupCached(rt, layout, "main", path);
+      hit = await lookupCached({ runtime: rt, cacheDir: CACHE, repo: sim.hub.repoId, path });
     } catch (err) {
       if (!isTypedError(err)) sim.violation(actor, `lookupCached('${path}') threw ${describeError(err)}`);
       continue;
@@ -1188,7 +1187,7 @@ async function readerBody(sim: Simulation, actor: Actor, rt: Runtime): Promise<v
 async function prunerBody(sim: Simulation, actor: Actor, rt: Runtime): Promise<void> {
   sim.prunerStarted = true;
   try {
-    await pruneCache(rt, CACHE, { olderThanMs: actor.plan.olderThanMs });
+    await pruneCache({ runtime: rt, cacheDir: CACHE, olderThan: actor.plan.olderThan });
   } catch (err) {
     if (!isTypedError(err)) sim.violation(actor, `pruneCache threw ${describeError(err)}`);
   }
@@ -1196,7 +1195,7 @@ async function prunerBody(sim: Simulation, actor: Actor, rt: Runtime): Promise<v
 
 async function verifierBody(sim: Simulation, actor: Actor, rt: Runtime): Promise<void> {
   try {
-    const report = await verifyRepo(rt, CACHE, "model", sim.hub.repoId);
+    const report = await verifyRepo({ runtime: rt, cacheDir: CACHE, repo: sim.hub.repoId, offline: true });
     for (const d of report.damaged.slice(0, 2)) sim.violation(actor, `verifyRepo reported damage: ${d.commit.slice(0, 8)}/${d.path}: ${d.detail}`);
   } catch (err) {
     if (!isTypedError(err)) sim.violation(actor, `verifyRepo threw ${describeError(err)}`);
@@ -1267,7 +1266,7 @@ export async function runSimulationSeed(seed: number, options: SeedOptions = {})
     if (sim.violations.length === 0) {
       const pruner = sim.addActor({ ...sim.scenario.actors[0]!, kind: "final-prune", host: "simhost", abortAt: undefined }, "final");
       sim.start(pruner, async (a, rt) => {
-        const r = await pruneCache(rt, CACHE, { olderThanMs: 0 });
+        const r = await pruneCache({ runtime: rt, cacheDir: CACHE, olderThan: "0" });
         for (const e of r.errors.slice(0, 2)) sim.violation(a, `final prune could not remove ${e.path.slice(CACHE.length)}: ${e.message}`);
       });
       await sim.run("final", maxSteps, false);

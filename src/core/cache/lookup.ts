@@ -5,12 +5,15 @@
  * @module
  */
 
-import { pointerPath, type RepoLayout } from "./layout.ts";
+import { DEFAULT_REVISION } from "../defaults.ts";
+import { envCacheDir } from "../environment.ts";
+import { withTransientRetries } from "../fs/transient.ts";
+import type { CacheOptions, WithRuntime } from "../options.ts";
 import type { Runtime } from "../ports.ts";
+import { pointerPath, type RepoLayout, repoLayout } from "./layout.ts";
 import { isKnownAbsent } from "./no_exist.ts";
 import { readRef } from "./refs.ts";
-import { isCommitHash } from "./validate.ts";
-import { withTransientRetries } from "../fs/transient.ts";
+import { isCommitHash, type RepoType, validateRepoId, validateRepoPath, validateRepoType, validateRevision } from "./validate.ts";
 
 /** What the cache knows about one file at one revision. */
 export type CachedLookup =
@@ -22,16 +25,42 @@ export type CachedLookup =
   /** The revision is known but the file was never downloaded for it. */
   | { readonly kind: "missing"; readonly commit: string };
 
+/** Options of {@link lookupCached}. */
+export interface LookupCachedOptions extends CacheOptions {
+  /** `name` or `namespace/name`. */
+  repo: string;
+  /** The file's path inside the repo. */
+  path: string;
+  /** Default `"model"`. */
+  repoType?: RepoType;
+  /** Branch, tag, commit or `refs/pr/N`, as cached in `refs/`. Default `"main"`. */
+  revision?: string;
+}
+
 /**
- * Look a file up through `refs/` → `snapshots/` (and `.no_exist/`), touching no network.
+ * What the cache alone knows about one file at one revision — the Python client's
+ * `try_to_load_from_cache` — through `refs/` → `snapshots/` (and `.no_exist/`), touching no
+ * network.
  *
  * @example
  * ```ts
- * const hit = await lookupCached(runtime, layout, "main", "config.json");
+ * import { lookupCached } from "hubcache/core";
+ * import { nodeRuntime } from "hubcache/adapters/node";
+ *
+ * const hit = await lookupCached({ runtime: nodeRuntime(), repo: "openai-community/gpt2", path: "config.json" });
  * if (hit.kind === "hit") console.log(hit.path);
+ * else if (hit.kind === "absent") console.log(`not in the repo at ${hit.commit}`);
  * ```
  */
-export async function lookupCached(
+export async function lookupCached(options: WithRuntime<LookupCachedOptions>): Promise<CachedLookup> {
+  const runtime = withTransientRetries(options.runtime);
+  const repoType = validateRepoType(options.repoType ?? "model");
+  const layout = repoLayout(options.cacheDir ?? envCacheDir(runtime.platform), repoType, validateRepoId(options.repo));
+  return await lookupInCache(runtime, layout, validateRevision(options.revision ?? DEFAULT_REVISION), validateRepoPath(options.path));
+}
+
+/** {@link lookupCached} for a repo whose layout is known. */
+export async function lookupInCache(
   runtime: Runtime,
   layout: RepoLayout,
   revision: string,

@@ -23,7 +23,7 @@
  */
 
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_MS } from "../defaults.ts";
-import { lookupCached } from "../cache/lookup.ts";
+import { lookupInCache } from "../cache/lookup.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
 import { envFlag } from "../environment.ts";
 import {
@@ -76,7 +76,7 @@ export async function downloadFile(options: DownloadFileOptions & { runtime: Run
   const report = progressReporter(path, options.onProgress);
 
   if (!force && isCommitHash(ctx.revision)) {
-    const cached = await lookupCached(ctx.runtime, ctx.layout, ctx.revision, path);
+    const cached = await lookupInCache(ctx.runtime, ctx.layout, ctx.revision, path);
     if (cached.kind === "hit") return report.cached(cached.path);
   }
   if (ctx.offline) return await answerFromCache(ctx, path, "offline mode (HF_HUB_OFFLINE / --offline) is on");
@@ -147,7 +147,7 @@ export async function fetchIntoCache(
 }
 
 async function answerFromCache(ctx: RepoContext, path: string, why: string, cause?: unknown): Promise<string> {
-  const cached = await lookupCached(ctx.runtime, ctx.layout, ctx.revision, path);
+  const cached = await lookupInCache(ctx.runtime, ctx.layout, ctx.revision, path);
   switch (cached.kind) {
     case "hit":
       return cached.path;

@@ -1,16 +1,16 @@
 /**
- * `cache prune`: remove what killed or finished processes left behind (DESIGN invariant 10)
+ * `cache prune`: remove what killed or finished processes left behind (`docs/DESIGN.md §Invariants 10`)
  * without ever touching a live writer's file.
  *
  * Rules, per thing found:
  * - `blobs/<etag>.<host>-<pid>-<nonce>.incomplete` (a hubcache writer): same host and pid
  *   gone → removed at once; same host and pid alive → kept, always; other host → removed
- *   only when unmodified for `olderThanMs`.
+ *   only when unmodified for `olderThan`.
  * - `blobs/<etag>.partial`: removed at once when `blobs/<etag>` is complete (nobody will
  *   resume it: the next download finds the blob); otherwise like the next ones.
  * - `blobs/<etag>.partial`, legacy `<etag>.incomplete`, other clients' temps
  *   (`<etag>.<uuid>.incomplete`): no owner to ask, so removed only when unmodified for
- *   `olderThanMs` (a writer appending to one keeps its mtime fresh).
+ *   `olderThan` (a writer appending to one keeps its mtime fresh).
  * - `<repo>/.hubcache-tmp/*`: like hubcache temps (owner in the name; age when none); the
  *   folder itself once empty.
  * - `.locks/<repo>/*.hubcache-lock`: holder (read from the file) gone on this host →
@@ -18,7 +18,7 @@
  *   aside (`….hubcache-lock.stale.<host>-<pid>-<nonce>.tmp`). Python's `*.lock` files are
  *   never touched (filelock leaves them in place on purpose).
  * - detached revisions (no ref points at them) whose snapshot has not changed for
- *   `olderThanMs`, plus the blobs only they used (the `hf cache prune` rule, with an age
+ *   `olderThan`, plus the blobs only they used (the `hf cache prune` rule, with an age
  *   guard because a download in progress may not have written its ref yet). Repo folders
  *   are kept.
  *
@@ -42,19 +42,11 @@ import { withTransientRetries } from "../fs/transient.ts";
 import type { Runtime } from "../ports.ts";
 import { isFsError } from "../ports.ts";
 import { type TempOwner, writerIdentity, writerState } from "../writer_identity.ts";
-import { executeRemoval, planRemoval } from "./remove.ts";
+import { DEFAULT_PRUNE_OLDER_THAN } from "../defaults.ts";
+import type { CacheOptions, WithRuntime } from "../options.ts";
+import { executeRemoval, planFromScan } from "./remove.ts";
 import type { CacheInfo, CacheWarning, TempFileInfo } from "./scan.ts";
 import { scanCache } from "./scan.ts";
-
-/**
- * How old an ownerless or foreign-host leftover must be before prune removes it: 1 day.
- *
- * @example
- * ```ts
- * await pruneCache(runtime, cacheDir, { olderThanMs: DEFAULT_PRUNE_AGE_MS * 7 });
- * ```
- */
-export const DEFAULT_PRUNE_AGE_MS: number = 24 * 60 * 60 * 1000;
 
 const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
   s: 1000,
@@ -92,9 +84,13 @@ export function parseDuration(value: string): number {
 }
 
 /** Options of {@link pruneCache}. */
-export interface PruneOptions {
-  /** Leftovers with no live owner we can ask must be unmodified this long. Default 1 day. */
-  readonly olderThanMs?: number;
+export interface PruneOptions extends CacheOptions {
+  /**
+   * Leftovers whose writer cannot be asked (another host, no owner in the name) and detached
+   * revisions must be unmodified this long: a duration as {@link parseDuration} reads it
+   * (`"30m"`, `"2h"`, `"7d"`; `"0"` for any age). Default `"1d"`.
+   */
+  readonly olderThan?: string;
   /** Report what would go, remove nothing. */
   readonly dryRun?: boolean;
   /** Also remove detached revisions and the blobs only they use. Default `true`. */
@@ -338,7 +334,7 @@ async function pruneDetached(ctx: Ctx, info: CacheInfo): Promise<void> {
     }
   }
   if (commits.length === 0) return;
-  const plan = planRemoval(info, commits, { keepRepoFolders: true });
+  const plan = planFromScan(info, commits, { keepRepoFolders: true });
   const snapshotBytes = new Map<string, number>();
   for (const sel of plan.selections) {
     for (const rev of sel.revisions) {
@@ -353,7 +349,7 @@ async function pruneDetached(ctx: Ctx, info: CacheInfo): Promise<void> {
     for (const b of plan.blobs) ctx.removed.push({ path: b.path, kind: "blob", bytes: b.size, reason: "used only by detached revisions" });
     return;
   }
-  const result = await executeRemoval(ctx.runtime, plan);
+  const result = await executeRemoval({ runtime: ctx.runtime, plan });
   const removed = new Set(result.removed);
   for (const s of plan.snapshots) {
     if (removed.has(s)) ctx.removed.push({ path: s, kind: "revision", bytes: snapshotBytes.get(s) ?? 0, reason });
@@ -381,21 +377,21 @@ async function removeEmptyScratchDirs(runtime: Runtime, info: CacheInfo): Promis
 }
 
 /**
- * Remove stale temp files, partials, lock files and detached revisions from a cache,
- * never touching a live writer's file. See the module documentation for the rules.
+ * Remove stale temp files, partials, lock files and detached revisions from a cache, never
+ * touching a live writer's file. See the module documentation for the rules.
  *
  * @example
  * ```ts
- * const result = await pruneCache(runtime, cacheDir, { olderThanMs: parseDuration("2h") });
- * console.log(`freed ${formatBytes(result.freedBytes)}`);
+ * import { pruneCache } from "hubcache/core";
+ * import { nodeRuntime } from "hubcache/adapters/node";
+ *
+ * const result = await pruneCache({ runtime: nodeRuntime(), olderThan: "2h", dryRun: true });
+ * for (const item of result.removed) console.log(`would remove ${item.path}: ${item.reason}`);
  * ```
  */
-export async function pruneCache(runtime: Runtime, cacheDir: string, options: PruneOptions = {}): Promise<PruneResult> {
-  runtime = withTransientRetries(runtime);
-  const olderThanMs = options.olderThanMs ?? DEFAULT_PRUNE_AGE_MS;
-  if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
-    throw new InvalidInputError(`olderThanMs must be a non-negative number of milliseconds, got ${olderThanMs}`);
-  }
+export async function pruneCache(options: WithRuntime<PruneOptions>): Promise<PruneResult> {
+  const runtime = withTransientRetries(options.runtime);
+  const olderThanMs = parseDuration(options.olderThan ?? DEFAULT_PRUNE_OLDER_THAN);
   const ctx: Ctx = {
     runtime,
     now: runtime.platform.now(),
@@ -407,7 +403,7 @@ export async function pruneCache(runtime: Runtime, cacheDir: string, options: Pr
   };
   // One scan serves both passes: removing detached revisions keeps repo folders, so it
   // never moves or removes a temp file.
-  const info = await scanCache(runtime, cacheDir);
+  const info = await scanCache({ runtime, cacheDir: options.cacheDir });
   if (options.detachedRevisions ?? true) await pruneDetached(ctx, info);
   for (const t of info.tempFiles) {
     if (t.kind === "small-temp") {

@@ -19,7 +19,9 @@ import { dirname, joinPath } from "../fs/paths.ts";
 import { withTransientRetries } from "../fs/transient.ts";
 import type { Runtime } from "../ports.ts";
 import { isFsError } from "../ports.ts";
-import type { CachedRepoInfo, CachedRevisionInfo, CacheInfo } from "./scan.ts";
+import type { CacheOptions, WithRuntime } from "../options.ts";
+import type { CachedRepoInfo, CachedRevisionInfo, CacheInfo, CacheWarning } from "./scan.ts";
+import { scanCache } from "./scan.ts";
 
 /** The revisions chosen in one repo. */
 export interface RemovalSelection {
@@ -69,10 +71,18 @@ export interface RemovalPlan {
   readonly expectedFreedBytes: number;
   /** Targets that matched nothing, as given. */
   readonly missing: readonly string[];
+  /** The scan's warnings: damaged repos, which no target can match. */
+  readonly warnings: readonly CacheWarning[];
 }
 
 /** Options of {@link planRemoval}. */
-export interface PlanRemovalOptions {
+export interface PlanRemovalOptions extends CacheOptions {
+  /**
+   * What to remove: commit hashes (any repo: hashes are unique), `type/id` as `hf cache rm`
+   * takes them (`model/gpt2`, `dataset/org/set`), or bare repo ids (`org/name`, models unless
+   * `repoType` says otherwise).
+   */
+  readonly targets: readonly string[];
   /** Treat non-hash targets as repo ids of this type (`org/name`), not `type/org/name`. */
   readonly repoType?: RepoType;
   /**
@@ -81,23 +91,39 @@ export interface PlanRemovalOptions {
    * has in it). `cache prune` uses this.
    */
   readonly keepRepoFolders?: boolean;
+  /** Plan against this scan of the cache instead of scanning `cacheDir` now. */
+  readonly scanned?: CacheInfo;
 }
 
 const HEX40 = /^[0-9a-fA-F]{40}$/;
 
 /**
- * Work out what removing `targets` deletes. A target is a commit hash (any repo: hashes
- * are unique), a `type/id` as `hf cache rm` takes it (`model/gpt2`, `dataset/org/set`),
- * or a bare repo id (`org/name`, a model unless `options.repoType` says otherwise).
+ * Work out what removing `options.targets` deletes (the Python client's
+ * `scan_cache_dir().delete_revisions(…)`); nothing is touched until {@link executeRemoval}.
  *
  * @example
  * ```ts
- * const info = await scanCache(runtime, cacheDir);
- * const plan = planRemoval(info, ["openai-community/gpt2", "0123…cdef"]);
- * console.log(formatBytes(plan.expectedFreedBytes));
+ * import { executeRemoval, planRemoval } from "hubcache/core";
+ * import { nodeRuntime } from "hubcache/adapters/node";
+ *
+ * const runtime = nodeRuntime();
+ * const plan = await planRemoval({ runtime, targets: ["openai-community/gpt2"] });
+ * console.log(`${plan.expectedFreedBytes} bytes to free; not in the cache: ${plan.missing.join(", ")}`);
+ * const result = await executeRemoval({ runtime, plan });
+ * console.log(`freed ${result.freedBytes} bytes`);
  * ```
  */
-export function planRemoval(info: CacheInfo, targets: readonly string[], options: PlanRemovalOptions = {}): RemovalPlan {
+export async function planRemoval(options: WithRuntime<PlanRemovalOptions>): Promise<RemovalPlan> {
+  const info = options.scanned ?? await scanCache(options);
+  return planFromScan(info, options.targets, options);
+}
+
+/** {@link planRemoval} against a scan already made. */
+export function planFromScan(
+  info: CacheInfo,
+  targets: readonly string[],
+  options: Pick<PlanRemovalOptions, "repoType" | "keepRepoFolders"> = {},
+): RemovalPlan {
   const byRevision = new Map<string, { repo: CachedRepoInfo; revision: CachedRevisionInfo }>();
   const byCacheId = new Map<string, CachedRepoInfo>();
   for (const repo of info.repos) {
@@ -185,7 +211,16 @@ export function planRemoval(info: CacheInfo, targets: readonly string[], options
     blobs: [...blobs.values()],
     expectedFreedBytes: expected,
     missing,
+    warnings: info.warnings,
   };
+}
+
+/** Options of {@link executeRemoval}. */
+export interface ExecuteRemovalOptions {
+  /** What {@link planRemoval} decided. */
+  readonly plan: RemovalPlan;
+  /** The adapter bundle: optional in `hubcache` (the running runtime's), required in `hubcache/core`. */
+  readonly runtime?: Runtime;
 }
 
 /** What {@link executeRemoval} did. */
@@ -203,17 +238,25 @@ export interface RemovalResult {
 }
 
 /**
- * Carry out a {@link RemovalPlan}. Never throws for one path: failures are collected in
- * `errors` and the rest goes on, like the Python client.
+ * Carry out a {@link RemovalPlan}: repo folders, snapshots, refs, then blobs, re-checking each
+ * ref and blob against concurrent downloads. Never throws for one path: failures are collected
+ * in `errors` and the rest goes on, like the Python client.
  *
  * @example
  * ```ts
- * const result = await executeRemoval(runtime, planRemoval(await scanCache(runtime, dir), ["gpt2"]));
- * console.log(`freed ${formatBytes(result.freedBytes)}`);
+ * import { executeRemoval, planRemoval } from "hubcache/core";
+ * import { memoryRuntime } from "hubcache/adapters/memory";
+ *
+ * const runtime = memoryRuntime();
+ * await runtime.fs.mkdirp("/cache");
+ * const plan = await planRemoval({ runtime, cacheDir: "/cache", targets: ["0123456789abcdef0123456789abcdef01234567"] });
+ * const result = await executeRemoval({ runtime, plan });
+ * console.log(plan.missing, result.removed); // ["0123…"] []: that commit is not in the cache
  * ```
  */
-export async function executeRemoval(runtime: Runtime, plan: RemovalPlan): Promise<RemovalResult> {
-  runtime = withTransientRetries(runtime);
+export async function executeRemoval(options: WithRuntime<ExecuteRemovalOptions>): Promise<RemovalResult> {
+  const { plan } = options;
+  const runtime = withTransientRetries(options.runtime);
   const removed: string[] = [];
   const alreadyGone: string[] = [];
   const keptInUse: string[] = [];

@@ -18,6 +18,8 @@ import { listFilesRecursive, lstatOrNull, readdirOrEmpty, statOrNull, symlinkFir
 import { basename, dirname, joinPath } from "../fs/paths.ts";
 import { parseScratchName } from "../fs/scratch.ts";
 import { withTransientRetries } from "../fs/transient.ts";
+import { envCacheDir } from "../environment.ts";
+import type { CacheOptions, WithRuntime } from "../options.ts";
 import type { FileInfo, Runtime } from "../ports.ts";
 import { isFsError } from "../ports.ts";
 import { type OwnerState, type TempOwner, writerState } from "../writer_identity.ts";
@@ -398,19 +400,22 @@ async function isSharedBlobStore(runtime: Runtime, path: string): Promise<boolea
 }
 
 /**
- * Scan the whole cache. Never throws for a damaged repo: it lands in `warnings` and is
- * left out of `repos`, as in the Python client. Throws {@link CacheError} only when the
- * cache folder itself is missing.
+ * Scan the whole cache, with the numbers of the Python client's `scan_cache_dir`. Never throws
+ * for a damaged repo: it lands in `warnings` and is left out of `repos`, as in the Python
+ * client. Throws {@link CacheError} only when the cache folder itself is missing.
  *
  * @example
  * ```ts
- * const info = await scanCache(runtime, defaultCacheDir(runtime.platform));
- * for (const repo of info.repos) console.log(repo.repoId, repo.sizeOnDisk);
+ * import { scanCache } from "hubcache/core";
+ * import { nodeRuntime } from "hubcache/adapters/node";
+ *
+ * const info = await scanCache({ runtime: nodeRuntime() }); // the cache the environment names
+ * for (const repo of info.repos) console.log(repo.repoId, repo.sizeOnDisk, repo.tempFiles.length);
  * ```
  */
-export async function scanCache(runtime: Runtime, cacheDir: string): Promise<CacheInfo> {
-  runtime = withTransientRetries(runtime);
-  const root = await resolveCacheDir(runtime, cacheDir);
+export async function scanCache(options: WithRuntime<CacheOptions>): Promise<CacheInfo> {
+  const runtime = withTransientRetries(options.runtime);
+  const root = await resolveCacheDir(runtime, options.cacheDir ?? envCacheDir(runtime.platform));
   const repos: CachedRepoInfo[] = [];
   const warnings: CacheWarning[] = [];
   const allTemps: TempFileInfo[] = [];

@@ -23,14 +23,15 @@ import { hashAlgorithmFor, hashFile } from "../cache/content_hash.ts";
 import { parseBlobsEntry, type RepoLayout, repoLayout } from "../cache/layout.ts";
 import { etagOf, readTreeCache, writeTreeCache } from "../cache/tree_cache.ts";
 import type { RepoType } from "../cache/validate.ts";
-import { isCommitHash, isEtag, validateRepoId, validateRevision } from "../cache/validate.ts";
+import { isCommitHash, isEtag, validateRepoId, validateRepoType, validateRevision } from "../cache/validate.ts";
 import { resolveRepoContext } from "../context.ts";
 import { CacheError, HubcacheError } from "../errors.ts";
 import { type DirEntry, listFilesRecursive, symlinkFirstHop } from "../fs/entries.ts";
 import { basename, dirname, joinPath } from "../fs/paths.ts";
 import { withTransientRetries } from "../fs/transient.ts";
 import { listTree } from "../hub/listing.ts";
-import type { HubOptions } from "../options.ts";
+import { envCacheDir, envFlag } from "../environment.ts";
+import type { HubOptions, WithRuntime } from "../options.ts";
 import type { HashAlgorithm, Runtime } from "../ports.ts";
 import { isFsError } from "../ports.ts";
 import { referencedBlobs } from "./remove.ts";
@@ -102,18 +103,16 @@ export interface VerifyReport {
   readonly healthy: boolean;
 }
 
-/** Options of {@link verifyRepo}. */
-export interface VerifyOptions {
-  /** A branch, tag, `refs/pr/N` or commit hash; all cached revisions when absent. */
-  readonly revision?: string;
-  /**
-   * Where to fetch a revision's file listing from when it has no `trees/<commit>.json` and
-   * some of its files cannot be verified without one (regular files in `snapshots/`, as the
-   * Python client's `hf_hub_download` leaves them without symlinks). The fetched listing is
-   * cached at `trees/<commit>.json`, as downloads do. Absent: verify offline, and such files
-   * are `unverifiable`.
-   */
-  readonly hub?: Omit<HubOptions, "repo" | "repoType" | "revision" | "runtime" | "cacheDir" | "offline">;
+/**
+ * Options of {@link verifyRepo}. A revision without `trees/<commit>.json` whose files cannot be
+ * verified without one (regular files in `snapshots/`, as the Python client's `hf_hub_download`
+ * leaves them without symlinks) gets its listing from the Hub (`endpoint`, `token`, …) and
+ * caches it there, as downloads do; with `offline` (or `HF_HUB_OFFLINE=1`) such files are
+ * `unverifiable`.
+ */
+export interface VerifyOptions extends HubOptions {
+  /** A branch, tag, `refs/pr/N` or commit hash; every cached revision when absent. */
+  revision?: string;
 }
 
 interface ListedFile {
@@ -158,27 +157,27 @@ async function resolveRevisions(runtime: Runtime, snapshotsDir: string, refsDir:
 }
 
 /**
- * Verify one cached repo (all revisions, or `options.revision`). Modifies nothing, except
- * that with `options.hub` a file listing fetched from the Hub is cached in `trees/`.
- * Throws {@link CacheError} when the repo or the revision is not in the cache.
+ * Verify one cached repo (every revision, or `options.revision`): re-hash each file against
+ * its content address. Modifies nothing, except that a file listing fetched from the Hub is
+ * cached in `trees/`. Throws {@link CacheError} when the repo or the revision is not in the cache.
  *
  * @example
  * ```ts
- * const report = await verifyRepo(runtime, cacheDir, "model", "openai-community/gpt2");
+ * import { verifyRepo } from "hubcache/core";
+ * import { nodeRuntime } from "hubcache/adapters/node";
+ *
+ * const report = await verifyRepo({ runtime: nodeRuntime(), repo: "openai-community/gpt2", offline: true });
  * if (!report.healthy) for (const f of report.damaged) console.error(f.path, f.detail);
+ * console.log(`${report.unverifiable.length} file(s) could not be checked offline`);
  * ```
  */
-export async function verifyRepo(
-  runtime: Runtime,
-  cacheDir: string,
-  repoType: RepoType,
-  repoId: string,
-  options: VerifyOptions = {},
-): Promise<VerifyReport> {
-  runtime = withTransientRetries(runtime);
-  validateRepoId(repoId);
+export async function verifyRepo(options: WithRuntime<VerifyOptions>): Promise<VerifyReport> {
+  const runtime = withTransientRetries(options.runtime);
+  const repoType = validateRepoType(options.repoType ?? "model");
+  const repoId = validateRepoId(options.repo);
+  const offline = options.offline ?? envFlag(runtime.platform, "HF_HUB_OFFLINE");
   // Canonical root, so absolute pointer targets and our own paths compare equal.
-  const layout = repoLayout(await resolveCacheDir(runtime, cacheDir), repoType, repoId);
+  const layout = repoLayout(await resolveCacheDir(runtime, options.cacheDir ?? envCacheDir(runtime.platform)), repoType, repoId);
   try {
     const info = await runtime.fs.stat(layout.repoDir);
     if (info.kind !== "directory") throw new CacheError(`not a repo folder: ${layout.repoDir}`);
@@ -226,8 +225,8 @@ export async function verifyRepo(
       pointers.push({ entry, blobPath, named: dirname(blobPath) === layout.blobsDir && isEtag(name) ? name : null });
     }
     let tree = await readTree(runtime, layout, commit);
-    if (tree === null && options.hub !== undefined && pointers.some((p) => p.named === null)) {
-      tree = await fetchTree(runtime, layout, repoType, repoId, commit, options.hub, notes);
+    if (tree === null && !offline && pointers.some((p) => p.named === null)) {
+      tree = await fetchTree(runtime, layout, commit, options, notes);
     }
     for (const { entry, blobPath, named } of pointers) {
       const listed = tree?.get(entry.relative) ?? null;
@@ -272,7 +271,7 @@ export async function verifyRepo(
           actualSize: null,
           detail: entry.info.kind === "symlink"
             ? "pointer does not target blobs/<etag> and no trees listing names its hash"
-            : `no trees/${commit}.json to tell its hash${options.hub === undefined ? " (verify online to fetch it)" : ""}`,
+            : `no trees/${commit}.json to tell its hash${offline ? " (verify online to fetch it)" : ""}`,
         });
         continue;
       }
@@ -369,14 +368,12 @@ export async function verifyRepo(
 async function fetchTree(
   runtime: Runtime,
   layout: RepoLayout,
-  repoType: RepoType,
-  repoId: string,
   commit: string,
-  hub: NonNullable<VerifyOptions["hub"]>,
+  options: VerifyOptions,
   notes: string[],
 ): Promise<Map<string, ListedFile> | null> {
   try {
-    const ctx = resolveRepoContext({ ...hub, runtime, repo: repoId, repoType, revision: commit, cacheDir: layout.cacheDir, offline: false });
+    const ctx = resolveRepoContext({ ...options, runtime, repo: layout.repoId, repoType: layout.repoType, revision: commit, cacheDir: layout.cacheDir, offline: false });
     const files = await listTree(ctx, commit, DEFAULT_MAX_ATTEMPTS);
     await writeTreeCache(runtime, layout, commit, files);
     notes.push(`fetched the file listing of ${commit} from ${ctx.client.endpoint} (cached in trees/${commit}.json)`);
