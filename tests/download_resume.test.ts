@@ -95,7 +95,7 @@ describe("resume: interrupted downloads are released, claimed and continued", ()
   });
 });
 
-describe("resume across a moved commit (seed 001)", () => {
+describe("resume across a moved commit (lemonade PR #1536)", () => {
   let fx: HubFixture;
   const data = bytes(SIZE, 21);
   before(async () => {
@@ -153,7 +153,7 @@ describe("resume: whose temp files may be claimed", () => {
     assert.deepEqual(ranged(fx), []);
   });
 
-  test("a legacy <etag>.incomplete that stopped growing is claimed and resumed (seed 002)", async () => {
+  test("a legacy <etag>.incomplete that stopped growing is claimed and resumed (rustup PR #4911)", async () => {
     const f = await freshFile();
     const legacy = join(f.blobs, `${f.etag}.incomplete`);
     await fsp.writeFile(legacy, f.data.subarray(0, 700_000));

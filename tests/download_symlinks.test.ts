@@ -6,7 +6,7 @@ import { downloadFile } from "../src/core/download/download.ts";
 import { memoryRuntime } from "../src/adapters/memory/mod.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
 
-describe("symlink fallback (seed 003)", () => {
+describe("symlink fallback (hf-hub PR #172)", () => {
   let fx: HubFixture;
   let commit: string;
   before(async () => {

@@ -193,7 +193,7 @@ describe("torture regressions (parts 4-6)", () => {
     assert.equal(await readTreeCache(runtime, layout, commit), null);
   });
 
-  // Found by reading temp_files.ts for the simulation's invariant 2 (no file written by two
+  // Found by reading temp_files.ts for the simulation's check of §Invariants 2 (no file written by two
   // writers). claimPartial takes a *stale* temp file of another host — whose writer may still
   // be alive — by renaming it to the claimer's own temp name, then copies it into a fresh file
   // and unlinks it. If the copy fails (EIO/ENOSPC) or the claimer is killed mid-copy, the

@@ -1,7 +1,7 @@
 /**
  * The Bun adapter: the Node adapter plus an OS advisory lock.
  *
- * `node:fs/promises` and `node:crypto` run at native speed under Bun (RUNTIMES.md).
+ * `node:fs/promises` and `node:crypto` run at native speed under Bun (`docs/DESIGN.md §Runtimes`).
  * Hashing was measured both ways on this machine (Bun 1.4.5, 256 MiB in 64 KiB /
  * 512 KiB / 1 MiB chunks, best of three, MB/s):
  *

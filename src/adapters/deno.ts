@@ -2,7 +2,7 @@
  * The Deno adapter: the Node adapter plus an OS advisory lock.
  *
  * `node:fs/promises` and `node:crypto` run at native speed under Deno and report the
- * same `err.code`s (RUNTIMES.md), so files and hashing come from node.ts.
+ * same `err.code`s (`docs/DESIGN.md §Runtimes`), so files and hashing come from node.ts.
  *
  * Locks: Deno's own `FsFile.lock(true)` is `flock(LOCK_EX)` *without* `LOCK_NB` —
  * it blocks until the holder lets go, and there is no try-lock. Neither form can
@@ -11,7 +11,7 @@
  * - `lock()` parks a thread-pool thread that cannot be cancelled; racing it against a
  *   timer would return `null` while the pending call still acquires the lock later
  *   (then nobody releases it) and keeps the process from exiting until the other
- *   holder is done — a hang, for a lock that is only an optimisation (invariant 6).
+ *   holder is done — a hang, for a lock that is only an optimisation (`docs/DESIGN.md §Invariants 6`).
  * So this adapter calls libc `flock(fd, LOCK_EX|LOCK_NB)` through `Deno.dlopen`
  * instead, on the descriptor `node:fs` opened (a real OS fd under Deno 2). That
  * needs `--allow-ffi`; without it (checked without prompting) `locks` is left

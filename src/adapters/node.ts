@@ -2,7 +2,7 @@
  * The Node adapter: every port on `node:fs/promises`, `node:crypto` and `node:os`.
  *
  * These modules behave identically (same `err.code`, same speed) on Node, Deno
- * and Bun (RUNTIMES.md), so this file also serves as the base of the Deno and
+ * and Bun (`docs/DESIGN.md §Runtimes`), so this file also serves as the base of the Deno and
  * Bun adapters; they only add what their native APIs do better.
  *
  * @module
@@ -45,7 +45,7 @@ const CODE_ALIASES: Readonly<Record<string, FsErrorCode>> = {
 
 /**
  * Deno's own error classes. Its permission errors carry no `code` at all, so the
- * class name is the only signal (RUNTIMES.md).
+ * class name is the only signal (`docs/DESIGN.md §Runtimes`).
  */
 const DENO_ERROR_NAMES: Readonly<Record<string, FsErrorCode>> = {
   NotCapable: "EACCES",
@@ -206,7 +206,7 @@ export function nodeFileSystem(): FileSystem {
     mkdirp: (path) => attempt("mkdir", path, async () => void (await fsp.mkdir(path, { recursive: true }))),
     removeFile: (path) =>
       attempt("unlink", path, async () => {
-        // Deno's unlink deletes an empty directory (RUNTIMES.md); the port promises it never
+        // Deno's unlink deletes an empty directory (`docs/DESIGN.md §Runtimes`); the port promises it never
         // removes one, so look first. The lstat→unlink window only matters if someone swaps a
         // file for an empty directory in between, which nothing in the cache layout does.
         if ((await fsp.lstat(path)).isDirectory()) {

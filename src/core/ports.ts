@@ -216,7 +216,7 @@ export interface Platform {
 
 /**
  * An optional OS advisory lock (flock). Only Bun (via FFI) and Deno provide one;
- * correctness never depends on it (DESIGN invariant 6).
+ * correctness never depends on it (`docs/DESIGN.md §Invariants 6`).
  */
 export interface AdvisoryLocks {
   /** Try to take an exclusive flock on `path` (created if absent); `null` if someone holds it. */

@@ -166,7 +166,7 @@ export async function runCrashes(options: CrashOptions): Promise<PartReport> {
       `kills there: ${tally.namedKills}; follow-ups that resumed with Range: ${tally.resumedFollowUps}`,
     `random-instant rounds: ${randomRounds} (every 4th with two writers in long mode); kills there: ${tally.randomKills}; ` +
       `processes that finished before their kill time: ${tally.finishedBeforeKill}`,
-    `left for 'cache prune' (not violations, DESIGN invariant 10): ${tally.orphans} dead writers' temp files orphaned when another ` +
+    `left for 'cache prune' (not violations, docs/DESIGN.md §Invariants 10): ${tally.orphans} dead writers' temp files orphaned when another ` +
       `writer published first, ${tally.leftoverLocks} dead holders' .hubcache-lock files (broken by the next locker on this host)`,
   );
   return {
@@ -397,7 +397,7 @@ async function randomRound(
   tally.leftoverLocks += seen.leftoverLocks.length;
   if (c.twoWriters) {
     // A killed writer's temp file outlives it when the other writer publishes first: nobody
-    // needs its bytes any more, and `cache prune` removes it (invariant 10). Partials must not.
+    // needs its bytes any more, and `cache prune` removes it (§Invariants 10). Partials must not.
     const orphans = seen.temps.filter((t) => t.name.endsWith(".incomplete"));
     tally.orphans += orphans.length;
     const others = seen.temps.filter((t) => !t.name.endsWith(".incomplete"));

@@ -1,5 +1,5 @@
 /**
- * Checkers shared by the torture parts 4–6: the DESIGN.md invariants read off a
+ * Checkers shared by the torture parts 4–6: the invariants of `docs/DESIGN.md §Invariants` read off a
  * {@link MemoryFileSystem} (blobs hash to their names, pointers resolve to exact bytes,
  * refs are 40 hex, nothing outside the cache, no temp files left), plus the seeded PRNG
  * every part draws its scenarios from (one generator, so a seed means the same thing
@@ -167,14 +167,14 @@ export interface CheckOptions {
    * always has a new key.
    */
   readonly memo?: Map<string, string | null>;
-  /** Also require that nothing exists outside `cacheDir` (invariant 9). */
+  /** Also require that nothing exists outside `cacheDir` (§Invariants 9). */
   readonly checkOutside?: boolean;
 }
 
 const HEX40 = /^[0-9a-f]{40}$/;
 
 /**
- * Check invariants 1, 3/5, 4 and 9 of DESIGN.md on the current state of `fs`:
+ * Check invariants 1, 3/5, 4 and 9 (`docs/DESIGN.md §Invariants`) on the current state of `fs`:
  * every `blobs/<etag>` is complete and hashes to its etag; every snapshot pointer resolves
  * to exactly the bytes its commit holds (or is such a regular file without symlinks); every
  * `refs/*` file is exactly 40 hex; `.no_exist` never marks a file that exists; nothing lives
@@ -379,7 +379,7 @@ export function watchUnhandledRejections(): { seen: unknown[]; stop: () => void 
 }
 
 /**
- * Temp files left in a cache (invariant 10): writers' `*.incomplete`, released `*.partial`,
+ * Temp files left in a cache (`docs/DESIGN.md §Invariants 10`): writers' `*.incomplete`, released `*.partial`,
  * anything in `.hubcache-tmp/`, hubcache lock files and stale-lock leftovers. Python's
  * `*.lock` files are not temp files (filelock keeps them on purpose).
  *

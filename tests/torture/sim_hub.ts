@@ -8,7 +8,7 @@
  * emulator's pure data store (`src/testing/repo_store.ts`: commits, git blob sha1s, LFS sha256s,
  * tree entries) through a `fetch`-compatible function whose every request and every body chunk
  * is a scheduling point, with seeded chunk sizes, refused connections, 503s, dropped bodies,
- * corrupted bytes, ignored ranges and wrong `Content-Range`s. It answers the way DESIGN.md's
+ * corrupted bytes, ignored ranges and wrong `Content-Range`s. It answers the way `docs/DESIGN.md §Hub protocol`'s
  * "Hub protocol" section says the Hub answers (HEAD with `ETag`/`X-Repo-Commit`, 302 to a CDN on
  * another host with `X-Linked-Etag`/`X-Linked-Size`, ranges with `If-Range`, `X-Error-Code`).
  *

@@ -16,7 +16,7 @@
  * commit, jumps the clock forward by minutes (so other hosts' files become stale), and injects
  * file-system faults (ENOSPC, EIO, EACCES, EXDEV, EPERM, ESTALE, torn writes) and network faults.
  *
- * After every step the DESIGN.md invariants are checked on the shared disk:
+ * After every step the invariants of `docs/DESIGN.md §Invariants` are checked on the shared disk:
  * (1) every `blobs/<etag>` hashes to its etag; (2) no file is written by two writers — the
  * wrappers track which actor created each inode and flag a write through another actor's inode,
  * except the documented adoption by rename of a dead writer's temp file or of a released
@@ -342,7 +342,7 @@ class InodeTracker {
     for (const [p, i] of moved) this.#byPath.set(p, i);
     const inode = moved.find(([p]) => p === to)?.[1];
     if (inode && inode.owner !== actor) {
-      // The documented adoptions (DESIGN invariant 7): a released `.partial`, or the temp file
+      // The documented adoptions (`docs/DESIGN.md §Invariants 7`): a released `.partial`, or the temp file
       // of a writer that is gone. A rename of a live writer's file moves no ownership.
       if (basename(from).endsWith(".partial")) {
         inode.owner = actor;

@@ -70,7 +70,7 @@ export class MemoryFileSystem implements FileSystem {
   symlinksSupported = true;
   /** When false, `link` fails with `EPERM` (file systems without hard links). */
   hardLinksSupported = true;
-  /** When true, every `tryLock` succeeds, like `flock` on Lustre/GPFS/NFS (seed 000). */
+  /** When true, every `tryLock` succeeds, like `flock` on Lustre/GPFS/NFS (huggingface_hub PR #4306). */
   locksBroken = false;
   /**
    * Called (and awaited) before every operation; lets a test pause one "process"

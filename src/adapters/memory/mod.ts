@@ -11,7 +11,7 @@
  * - Every operation is atomic: it mutates state synchronously after its checks,
  *   so `rename` is one step, as on a local POSIX file system.
  * - Open handles point at inodes, not paths: a writer whose file was renamed or
- *   unlinked keeps writing into that inode — the bug class behind seed 000.
+ *   unlinked keeps writing into that inode — the bug class behind huggingface_hub PR #4306.
  * - Errors follow Linux: `EEXIST` for exclusive create over anything (even a
  *   dangling symlink), `ENOTEMPTY`, `EISDIR`, `ENOTDIR`, `EINVAL` for moving a
  *   directory into itself, `EPERM` for hard-linking a directory.

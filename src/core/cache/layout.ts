@@ -238,7 +238,7 @@ export type BlobsEntry =
   | { kind: "other" };
 
 /**
- * The unique temp name of one writer (DESIGN invariant 2).
+ * The unique temp name of one writer (`docs/DESIGN.md §Invariants 2`).
  *
  * @example
  * ```ts

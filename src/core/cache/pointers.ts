@@ -1,7 +1,7 @@
 /**
- * Snapshot pointers (DESIGN invariant 5): `snapshots/<commit>/<path>` is a relative
+ * Snapshot pointers (`docs/DESIGN.md §Invariants 5`): `snapshots/<commit>/<path>` is a relative
  * symlink to `blobs/<etag>`, created only once the blob is complete. Where symlinks are
- * unavailable (seed 003) the snapshot holds the file itself: a fresh download is moved
+ * unavailable (hf-hub PR #172) the snapshot holds the file itself: a fresh download is moved
  * there (stored once), an existing blob is copied, and a regular file already in place is
  * reused. A pointer race that finds the right target already in place is success.
  *
@@ -172,7 +172,7 @@ export async function placePointerFile(
   const pointer = pointerPath(layout, commit, path);
   await ensureDir(runtime, dirname(pointer));
   if (source.kind === "fresh") {
-    // A whole file of another writer already there wins (same bytes, invariant 1), as a blob
+    // A whole file of another writer already there wins (same bytes, §Invariants 1), as a blob
     // does: replacing it would make its readers on other hosts of a network file system meet a
     // stale handle (ENOENT/ESTALE) for a moment.
     const ours = await fs.stat(source.path);

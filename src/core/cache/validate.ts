@@ -1,7 +1,7 @@
 /**
  * Validation of everything that becomes part of a cache path or a request:
  * repo ids, revisions and file paths from users; etags, commits and sizes from
- * servers (DESIGN invariant 9: nothing escapes the cache).
+ * servers (`docs/DESIGN.md §Invariants 9`: nothing escapes the cache).
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * `downloadFile`: one file into the Hub cache, the equivalent of `hf_hub_download`.
- * Read top to bottom, it is the story of DESIGN.md:
+ * Read top to bottom, it is `docs/DESIGN.md §The download story`:
  *
  * 1. Validate what the user asked for; a commit revision already cached needs no request.
  * 2. Offline, answer from `refs/` → `snapshots/` (or `.no_exist/`).
@@ -363,7 +363,7 @@ async function publish(
 
 /**
  * The rename of step 8: into `blobs/<etag>`, or — without symlinks — straight to the snapshot
- * path, so the verified file is stored once (seed 003). A blob already there wins.
+ * path, so the verified file is stored once (hf-hub PR #172). A blob already there wins.
  */
 async function moveIntoPlace(ctx: RepoContext, meta: FileMetadata, path: string, mode: PointerMode, temp: OwnedTemp): Promise<void> {
   const { runtime, layout } = ctx;
@@ -373,7 +373,7 @@ async function moveIntoPlace(ctx: RepoContext, meta: FileMetadata, path: string,
   }
   const blob = blobPath(layout, meta.etag);
   if (await isFileOfSize(runtime, blob, meta.size)) {
-    // Another writer published first: same bytes by invariant 1, theirs wins.
+    // Another writer published first: same bytes by §Invariants 1, theirs wins.
     await removeIfFile(runtime, temp.path).catch(() => {});
     return;
   }

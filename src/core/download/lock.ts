@@ -1,5 +1,5 @@
 /**
- * The de-duplication lock (DESIGN invariant 6): it only saves bandwidth, so every
+ * The de-duplication lock (`docs/DESIGN.md §Invariants 6`, `§The lock`): it only saves bandwidth, so every
  * failure mode of it — silently broken flock on Lustre/NFS, a holder killed with
  * SIGKILL, a holder on a dead host — costs at most a duplicate download.
  *

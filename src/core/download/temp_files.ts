@@ -1,5 +1,5 @@
 /**
- * The life of a download's temp file (DESIGN invariants 2, 7 and 10): created
+ * The life of a download's temp file (`docs/DESIGN.md §Invariants 2, 7 and 10`): created
  * exclusively under a name that says who owns it, claimed from an earlier writer
  * by one atomic rename, released for resume as `<etag>.partial`, or removed.
  *
@@ -57,7 +57,7 @@ interface Candidate {
  * legacy `<etag>.incomplete` of an older Python client.
  *
  * The claim is one `rename` to our own unique name: of several claimers exactly one
- * rename succeeds, the others see `ENOENT` and try the next candidate (seed 002). A file
+ * rename succeeds, the others see `ENOENT` and try the next candidate (rustup PR #4911). A file
  * whose writer might still be alive (only judged stale by time) is never written in place:
  * its bytes are copied into a fresh file of ours and the claimed inode is unlinked, so a
  * zombie writer still holding a descriptor writes into nothing we publish. Whatever is

@@ -1,6 +1,6 @@
 /**
  * Moving a file's bytes from the Hub (or its CDN) into a temp file we own, hashing them on
- * the way (DESIGN invariants 1 and 8).
+ * the way (`docs/DESIGN.md §Invariants 1 and 8`, `§Resume`).
  *
  * Resume asks for the rest with a plain `Range: bytes=N-`, as the Python client does, and
  * never sends `If-Range`. Why:
@@ -30,7 +30,7 @@
  * {@link contentCodings}. Dropped connections, 5xx and 429 are retried in-process from the
  * bytes already written.
  *
- * Speed: chunks are coalesced into 1 MiB writes (RUNTIMES.md: 459 → 708 MB/s on Node) with
+ * Speed: chunks are coalesced into 1 MiB writes (`docs/DESIGN.md §Runtimes`: 459 → 708 MB/s on Node) with
  * one write in flight while the next buffer fills, and each byte is copied once.
  *
  * @module

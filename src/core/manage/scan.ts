@@ -221,7 +221,7 @@ async function readRefs(runtime: Runtime, refsPath: string): Promise<Map<string,
       if (isFsError(err, "ENOENT")) continue;
       throw err;
     }
-    // DESIGN invariant 4: read tolerantly. Python reads the bytes verbatim, so a ref with a
+    // `docs/DESIGN.md §Invariants 4`: read tolerantly. Python reads the bytes verbatim, so a ref with a
     // trailing newline is a "missing commit" there and a valid ref here.
     refs.set(entry.relative, new TextDecoder().decode(bytes).trim());
   }

@@ -191,7 +191,7 @@ export async function verifyRepo(options: WithRuntime<VerifyOptions>): Promise<V
   const revisions = await resolveRevisions(runtime, layout.snapshotsDir, layout.refsDir, options.revision);
 
   // List blobs/ before the snapshots: a pointer exists only after its blob is complete
-  // (DESIGN invariant 5), so a blob linked at any point of our walk is already in this list,
+  // (`docs/DESIGN.md §Invariants 5`), so a blob linked at any point of our walk is already in this list,
   // and a blob published after it is not in it (no false "extra").
   let blobNames: string[] = [];
   try {
