@@ -19,8 +19,8 @@
  */
 
 import process from "node:process";
-import { bindLibcFlock, flockAdvisoryLocks, nodeRuntimeBase } from "./node.ts";
-import type { FlockCall } from "./node.ts";
+import { bindLibcFlock, type FlockCall, flockAdvisoryLocks } from "./flock.ts";
+import { nodeRuntimeBase } from "./node.ts";
 import type { AdvisoryLocks, Runtime } from "../core/ports.ts";
 
 async function loadBunFlock(): Promise<FlockCall> {

@@ -9,12 +9,10 @@
  */
 
 import * as fsp from "node:fs/promises";
-import { close as closeFd, constants as fsConstants, fstat as fstatFd, open as openFd } from "node:fs";
-import type { Stats } from "node:fs";
+import { constants as fsConstants } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import * as os from "node:os";
 import process from "node:process";
-import { dirname } from "../core/fs/paths.ts";
 import { FsError } from "../core/ports.ts";
 import type {
   AdvisoryLocks,
@@ -28,88 +26,11 @@ import type {
   Platform,
   Runtime,
 } from "../core/ports.ts";
+import { bindLibcFlock, type FlockCall, flockAdvisoryLocks } from "./flock.ts";
+import { attempt, toFsError } from "./fs_errors.ts";
 
-const KNOWN_CODES: ReadonlySet<string> = new Set<FsErrorCode>([
-  "EEXIST", "ENOENT", "EPERM", "EACCES", "EXDEV", "ENOTEMPTY", "ENOSPC", "EISDIR", "ENOTDIR",
-  "EBUSY", "EIO", "EINVAL", "ELOOP", "ENOTSUP", "EROFS", "EMFILE", "ESTALE",
-]);
-
-/** Codes that mean the same thing as one of ours under another name. */
-const CODE_ALIASES: Readonly<Record<string, FsErrorCode>> = {
-  EOPNOTSUPP: "ENOTSUP",
-  ENFILE: "EMFILE",
-  EDQUOT: "ENOSPC",
-  ERR_FS_EISDIR: "EISDIR",
-  ENAMETOOLONG: "EINVAL",
-};
-
-/**
- * Deno's own error classes. Its permission errors carry no `code` at all, so the
- * class name is the only signal (`docs/DESIGN.md §Runtimes`).
- */
-const DENO_ERROR_NAMES: Readonly<Record<string, FsErrorCode>> = {
-  NotCapable: "EACCES",
-  PermissionDenied: "EACCES",
-  NotFound: "ENOENT",
-  AlreadyExists: "EEXIST",
-  IsADirectory: "EISDIR",
-  NotADirectory: "ENOTDIR",
-  DirectoryNotEmpty: "ENOTEMPTY",
-  Busy: "EBUSY",
-  FilesystemLoop: "ELOOP",
-  NotSupported: "ENOTSUP",
-  InvalidData: "EINVAL",
-};
-
-/**
- * Normalise any error thrown by a runtime's file API into an {@link FsError}.
- *
- * @example
- * ```ts
- * try { await fsp.rename(a, b); } catch (e) { throw toFsError(e, "rename", a); }
- * ```
- */
-export function toFsError(err: unknown, syscall: string, path: string): FsError {
-  if (err instanceof FsError) return err;
-  const e = err as { code?: unknown; errno?: unknown; name?: unknown; message?: unknown } | null;
-  const raw = typeof e?.code === "string" ? e.code : undefined;
-  const code = ourCode(raw) ?? ourCode(errnoName(e?.errno)) ?? ourCode(errnoName(unnamedErrno(raw ?? e?.message))) ??
-    (typeof e?.name === "string" && Object.hasOwn(DENO_ERROR_NAMES, e.name) ? DENO_ERROR_NAMES[e.name] : undefined) ??
-    "EUNKNOWN";
-  const detail = typeof e?.message === "string" ? e.message : String(err);
-  return new FsError(code, syscall, path, `${code}: ${syscall} '${path}': ${detail}`, {
-    cause: err,
-    rawCode: raw ?? (typeof e?.name === "string" && e.name !== "Error" ? e.name : undefined),
-    rawMessage: detail,
-  });
-}
-
-function ourCode(name: string | undefined): FsErrorCode | undefined {
-  if (name === undefined) return undefined;
-  if (KNOWN_CODES.has(name)) return name as FsErrorCode;
-  return Object.hasOwn(CODE_ALIASES, name) ? CODE_ALIASES[name] : undefined;
-}
-
-/**
- * Node 20 names errnos libuv does not know `"Unknown system error -116"`, and not every path
- * through `fs/promises` (its `readFile`'s `fstat`, measured on GlusterFS) keeps `errno` beside it.
- */
-function unnamedErrno(text: unknown): number | undefined {
-  const m = typeof text === "string" ? /Unknown system error (-?\d+)/.exec(text) : null;
-  return m ? Number(m[1]) : undefined;
-}
-
-/**
- * The errno's name, for errors whose `code` the runtime could not name: on a GlusterFS mount
- * Node 20 reports `ESTALE` as code `"Unknown system error -116"` and Deno as `"UNKNOWN"`, both
- * with `errno` -116 (Bun says `"ESTALE"`). Negative (libuv) and positive errnos both occur.
- */
-function errnoName(errno: unknown): string | undefined {
-  if (typeof errno !== "number" || !Number.isInteger(errno) || errno === 0) return undefined;
-  const n = Math.abs(errno);
-  for (const [name, value] of Object.entries(os.constants.errno)) if (value === n) return name;
-  return undefined;
-}
+export { toFsError } from "./fs_errors.ts";
+export type { FlockCall } from "./flock.ts";
 
 function infoOf(s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; size: number; mtimeMs: number; atimeMs: number }): FileInfo {
   const kind = s.isSymbolicLink() ? "symlink" : s.isFile() ? "file" : s.isDirectory() ? "directory" : "other";
@@ -120,15 +41,6 @@ function asPlainBytes(buf: Uint8Array): Uint8Array {
   // A Buffer is a Uint8Array subclass; hand out plain views so callers comparing
   // bytes across adapters (memory vs node) see the same type.
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-/** Run one file-system call, translating whatever it throws into an {@link FsError}. */
-async function attempt<T>(syscall: string, path: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    throw toFsError(err, syscall, path);
-  }
 }
 
 class NodeFileHandle implements FileHandle {
@@ -367,145 +279,6 @@ export function nodePlatform(): Platform {
 export const lazyGlobalFetch: typeof fetch = ((input: RequestInfo | URL, init?: RequestInit) =>
   globalThis.fetch(input, init)) as typeof fetch;
 
-/**
- * libc `flock(2)` reached through some FFI: returns 0 on success, else the errno.
- */
-export type FlockCall = (fd: number, operation: number) => number;
-
-/**
- * Bind libc `flock` through some FFI, trying the usual names of libc in turn.
- * `bind(library, errnoSymbol)` opens one library (throwing if it cannot) and returns
- * a {@link FlockCall} that reads errno through `errnoSymbol` after a failure:
- * glibc and musl call it `__errno_location`, Darwin and the BSDs `__error`.
- *
- * @example
- * ```ts
- * const flock = bindLibcFlock((lib, errnoSymbol) => {
- *   const { symbols } = dlopen(lib, { flock: …, [errnoSymbol]: … });
- *   return (fd, op) => (symbols.flock(fd, op) === 0 ? 0 : readInt32(symbols[errnoSymbol]()));
- * });
- * ```
- */
-export function bindLibcFlock(bind: (library: string, errnoSymbol: string) => FlockCall): FlockCall {
-  const libraries = process.platform === "darwin"
-    ? ["libSystem.B.dylib", "/usr/lib/libSystem.B.dylib"]
-    : ["libc.so.6", "libc.so", `libc.musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`];
-  const errnoSymbol = process.platform === "linux" ? "__errno_location" : "__error";
-  let lastError: unknown;
-  for (const library of libraries) {
-    try {
-      return bind(library, errnoSymbol);
-    } catch (err) {
-      lastError = err;
-    }
-  }
-  throw new Error(`cannot load libc for flock (tried ${libraries.join(", ")})`, { cause: lastError });
-}
-
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-const LOCK_UN = 8;
-
-function flockOrThrow(flock: FlockCall, fd: number, operation: number, path: string): boolean {
-  for (;;) {
-    const errno = flock(fd, operation);
-    if (errno === 0) return true;
-    if (errno === os.constants.errno.EINTR) continue;
-    if (errno === os.constants.errno.EWOULDBLOCK || errno === os.constants.errno.EAGAIN) return false;
-    const name = errnoName(errno) ?? `errno ${errno}`;
-    // ENOLCK: the file system has no lock manager (NFS without lockd). Either way, no lock.
-    const code = name === "ENOLCK" ? "ENOTSUP" : name;
-    throw toFsError({ code, message: `flock failed with ${name}` }, "flock", path);
-  }
-}
-
-/**
- * {@link AdvisoryLocks} on libc `flock(fd, LOCK_EX|LOCK_NB)` — the lock Python's
- * `filelock` takes on `.locks/<repo>/<etag>.lock`, so both clients de-duplicate
- * against each other. `load` binds `flock` through the runtime's FFI; it runs once,
- * on first use. If it fails, every `tryLock` rejects with `FsError` `ENOTSUP`
- * (callers treat any rejection as "no lock available" and go on lock-free).
- *
- * flock belongs to the open file description, so two `tryLock`s on one path exclude
- * each other even inside one process.
- *
- * @example
- * ```ts
- * const locks = flockAdvisoryLocks(async () => (fd, op) => myFfiFlock(fd, op));
- * const lock = await locks.tryLock("/c/.locks/models--a--b/abc.lock");
- * if (lock) try { … } finally { await lock.release(); }
- * ```
- */
-export function flockAdvisoryLocks(load: () => Promise<FlockCall>): AdvisoryLocks {
-  let loaded: Promise<FlockCall> | undefined;
-  const flockFn = (path: string): Promise<FlockCall> => {
-    loaded ??= load();
-    return loaded.catch((err: unknown) => {
-      throw new FsError("ENOTSUP", "flock", path, `ENOTSUP: flock is not available here: ${String(err)}`, { cause: err });
-    });
-  };
-  return {
-    async tryLock(path: string): Promise<{ release(): Promise<void> } | null> {
-      const flock = await flockFn(path);
-      const parent = dirname(path);
-      await attempt("mkdir", parent, () => fsp.mkdir(parent, { recursive: true }));
-      // A holder that unlinks the lock file on release leaves us locking an inode nobody
-      // else can open; re-check the path after locking and retry a few times.
-      for (let tries = 0; tries < 3; tries++) {
-        const fd = await attempt("open", path, () => rawOpen(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o666));
-        try {
-          if (!flockOrThrow(flock, fd, LOCK_EX | LOCK_NB, path)) {
-            await rawClose(fd);
-            return null;
-          }
-          const [mine, now] = await Promise.all([rawFstat(fd), fsp.stat(path).catch(() => undefined)]);
-          if (now !== undefined && now.ino === mine.ino && now.dev === mine.dev) return heldLock(flock, fd, path);
-          await rawClose(fd);
-        } catch (err) {
-          await rawClose(fd).catch(() => {});
-          throw toFsError(err, "flock", path);
-        }
-      }
-      return null;
-    },
-  };
-}
-
-/**
- * A taken flock. It lives on a raw descriptor, not a `FileHandle`: a FileHandle
- * dropped unclosed is closed by the garbage collector (Bun 1.4 even throws for it),
- * which silently ended the lock in testing. A lock never released is held until the
- * process exits, when the kernel drops it.
- */
-function heldLock(flock: FlockCall, fd: number, path: string): { release(): Promise<void> } {
-  let released = false;
-  return {
-    release(): Promise<void> {
-      if (released) return Promise.resolve();
-      released = true;
-      return attempt("flock", path, async () => {
-        try {
-          flockOrThrow(flock, fd, LOCK_UN, path);
-        } finally {
-          await rawClose(fd);
-        }
-      });
-    },
-  };
-}
-
-function rawOpen(path: string, flags: number, mode: number): Promise<number> {
-  return new Promise((resolve, reject) => openFd(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
-}
-
-function rawFstat(fd: number): Promise<Stats> {
-  return new Promise((resolve, reject) => fstatFd(fd, (err, st) => (err ? reject(err) : resolve(st))));
-}
-
-function rawClose(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => closeFd(fd, (err) => (err ? reject(err) : resolve())));
-}
-
 async function loadKoffiFlock(): Promise<FlockCall> {
   // koffi (optionalDependencies) ships prebuilt Node-API binaries in per-platform npm
   // packages: nothing is compiled or downloaded at install. A variable specifier keeps tsc,
@@ -570,3 +343,4 @@ export function nodeRuntime(): Runtime {
   const locks = nodeLocks();
   return { ...nodeRuntimeBase(), name: "node", ...(locks !== undefined ? { locks } : {}) };
 }
+
