@@ -45,8 +45,16 @@ async function loadBunFlock(): Promise<FlockCall> {
  *
  * @example
  * ```ts
- * const lock = await bunLocks()?.tryLock("/c/.locks/models--a--b/abc.lock");
- * if (lock) try { … } finally { await lock.release(); }
+ * import { bunLocks } from "hubcache/adapters/bun";
+ *
+ * const lock = await bunLocks()?.tryLock("/tmp/hub/.locks/models--org--x/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.lock");
+ * if (lock) {
+ *   try {
+ *     // … download the blob; a Python process wanting it waits on the same lock …
+ *   } finally {
+ *     await lock.release();
+ *   }
+ * }
  * ```
  */
 export function bunLocks(): AdvisoryLocks | undefined {
@@ -60,8 +68,9 @@ export function bunLocks(): AdvisoryLocks | undefined {
  * @example
  * ```ts
  * import { bunRuntime } from "hubcache/adapters/bun";
- * const rt = bunRuntime();
- * const lock = await rt.locks?.tryLock("/c/.locks/models--a--b/abc.lock");
+ * import { downloadFile } from "hubcache/core";
+ *
+ * const path = await downloadFile({ runtime: bunRuntime(), repo: "openai-community/gpt2", path: "config.json" });
  * ```
  */
 export function bunRuntime(): Runtime {

@@ -58,8 +58,16 @@ function ffiGranted(deno: DenoNamespace): boolean {
  *
  * @example
  * ```ts
- * const lock = await denoLocks()?.tryLock("/c/.locks/models--a--b/abc.lock");
- * if (lock) try { … } finally { await lock.release(); }
+ * import { denoLocks } from "hubcache/adapters/deno";
+ *
+ * const lock = await denoLocks()?.tryLock("/tmp/hub/.locks/models--org--x/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.lock");
+ * if (lock) {
+ *   try {
+ *     // … download the blob; a Python process wanting it waits on the same lock …
+ *   } finally {
+ *     await lock.release();
+ *   }
+ * }
  * ```
  */
 export function denoLocks(): AdvisoryLocks | undefined {
@@ -75,7 +83,10 @@ export function denoLocks(): AdvisoryLocks | undefined {
  * @example
  * ```ts
  * import { denoRuntime } from "hubcache/adapters/deno";
- * const rt = denoRuntime(); // run with --allow-ffi to get rt.locks
+ * import { downloadFile } from "hubcache/core";
+ *
+ * const runtime = denoRuntime(); // run with --allow-ffi to get runtime.locks
+ * const path = await downloadFile({ runtime, repo: "openai-community/gpt2", path: "config.json" });
  * ```
  */
 export function denoRuntime(): Runtime {

@@ -26,14 +26,6 @@ export type FlockCall = (fd: number, operation: number) => number;
  * `bind(library, errnoSymbol)` opens one library (throwing if it cannot) and returns
  * a {@link FlockCall} that reads errno through `errnoSymbol` after a failure:
  * glibc and musl call it `__errno_location`, Darwin and the BSDs `__error`.
- *
- * @example
- * ```ts
- * const flock = bindLibcFlock((lib, errnoSymbol) => {
- *   const { symbols } = dlopen(lib, { flock: …, [errnoSymbol]: … });
- *   return (fd, op) => (symbols.flock(fd, op) === 0 ? 0 : readInt32(symbols[errnoSymbol]()));
- * });
- * ```
  */
 export function bindLibcFlock(bind: (library: string, errnoSymbol: string) => FlockCall): FlockCall {
   const libraries = process.platform === "darwin"
@@ -77,13 +69,6 @@ function flockOrThrow(flock: FlockCall, fd: number, operation: number, path: str
  *
  * flock belongs to the open file description, so two `tryLock`s on one path exclude
  * each other even inside one process.
- *
- * @example
- * ```ts
- * const locks = flockAdvisoryLocks(async () => (fd, op) => myFfiFlock(fd, op));
- * const lock = await locks.tryLock("/c/.locks/models--a--b/abc.lock");
- * if (lock) try { … } finally { await lock.release(); }
- * ```
  */
 export function flockAdvisoryLocks(load: () => Promise<FlockCall>): AdvisoryLocks {
   let loaded: Promise<FlockCall> | undefined;

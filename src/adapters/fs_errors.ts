@@ -43,11 +43,20 @@ const DENO_ERROR_NAMES: Readonly<Record<string, FsErrorCode>> = {
 };
 
 /**
- * Normalise any error thrown by a runtime's file API into an {@link FsError}.
+ * Normalise any error thrown by a runtime's file API into an {@link FsError} — what an adapter
+ * for another file system does with its own errors.
  *
  * @example
  * ```ts
- * try { await fsp.rename(a, b); } catch (e) { throw toFsError(e, "rename", a); }
+ * import { toFsError } from "hubcache/adapters/node";
+ * import { readFile } from "node:fs/promises";
+ *
+ * try {
+ *   await readFile("/no/such/file");
+ * } catch (err) {
+ *   const e = toFsError(err, "read", "/no/such/file");
+ *   console.log(e.code, e.rawCode); // "ENOENT" "ENOENT"
+ * }
  * ```
  */
 export function toFsError(err: unknown, syscall: string, path: string): FsError {

@@ -15,16 +15,7 @@ import { sha1 } from "@noble/hashes/legacy.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import type { HashAlgorithm, Hasher, HasherFactory } from "../core/ports.ts";
 
-/**
- * The `@noble/hashes` {@link HasherFactory}.
- *
- * @example
- * ```ts
- * const h = await jsHashers().create("sha256");
- * h.update(new TextEncoder().encode("abc"));
- * h.digestHex(); // "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
- * ```
- */
+/** The `@noble/hashes` {@link HasherFactory}. */
 export function jsHashers(): HasherFactory {
   return {
     create(algorithm: HashAlgorithm): Promise<Hasher> {

@@ -96,8 +96,10 @@ const SYNC_DIR_UNSUPPORTED: ReadonlySet<FsErrorCode> = new Set<FsErrorCode>([
  *
  * @example
  * ```ts
+ * import { nodeFileSystem } from "hubcache/adapters/node";
+ *
  * const fs = nodeFileSystem();
- * const h = await fs.createExclusive("/tmp/x.incomplete");
+ * const h = await fs.createExclusive(`/tmp/hubcache-example-${Date.now()}.incomplete`);
  * await h.write(new TextEncoder().encode("hi"), 0);
  * await h.close();
  * ```
@@ -165,9 +167,11 @@ export function nodeFileSystem(): FileSystem {
  *
  * @example
  * ```ts
+ * import { nodeHashers } from "hubcache/adapters/node";
+ *
  * const h = await nodeHashers().create("sha256");
  * h.update(new TextEncoder().encode("abc"));
- * h.digestHex(); // "ba7816bf…"
+ * console.log(h.digestHex()); // "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
  * ```
  */
 export function nodeHashers(): HasherFactory {
@@ -186,15 +190,8 @@ export function nodeHashers(): HasherFactory {
   };
 }
 
-/**
- * Resolve after `ms` real milliseconds, or reject with the signal's reason.
- *
- * @example
- * ```ts
- * await abortableSleep(100, AbortSignal.timeout(50)); // rejects with a TimeoutError
- * ```
- */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Resolve after `ms` real milliseconds, or reject with the signal's reason. */
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason);
@@ -217,8 +214,10 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
  *
  * @example
  * ```ts
+ * import { nodePlatform } from "hubcache/adapters/node";
+ *
  * const p = nodePlatform();
- * const tmpName = `${p.randomHex(16)}.incomplete`;
+ * console.log(`${p.hostname()}-${p.pid()}-${p.randomHex(16)}`); // how hubcache names a writer
  * ```
  */
 export function nodePlatform(): Platform {
@@ -268,15 +267,8 @@ export function nodePlatform(): Platform {
   };
 }
 
-/**
- * The global `fetch`, looked up on every call so test stubs installed later apply.
- *
- * @example
- * ```ts
- * const res = await lazyGlobalFetch("http://127.0.0.1:8080/api/models/gpt2");
- * ```
- */
-export const lazyGlobalFetch: typeof fetch = ((input: RequestInfo | URL, init?: RequestInit) =>
+/** The global `fetch`, looked up on every call so test stubs installed later apply. */
+const lazyGlobalFetch: typeof fetch = ((input: RequestInfo | URL, init?: RequestInit) =>
   globalThis.fetch(input, init)) as typeof fetch;
 
 async function loadKoffiFlock(): Promise<FlockCall> {
@@ -302,8 +294,16 @@ async function loadKoffiFlock(): Promise<FlockCall> {
  *
  * @example
  * ```ts
- * const lock = await nodeLocks()?.tryLock("/c/.locks/models--a--b/abc.lock");
- * if (lock) try { … } finally { await lock.release(); }
+ * import { nodeLocks } from "hubcache/adapters/node";
+ *
+ * const lock = await nodeLocks()?.tryLock("/tmp/hub/.locks/models--org--x/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.lock");
+ * if (lock) {
+ *   try {
+ *     // … download the blob; a Python process wanting it waits on the same lock …
+ *   } finally {
+ *     await lock.release();
+ *   }
+ * }
  * ```
  */
 export function nodeLocks(load: () => Promise<FlockCall> = loadKoffiFlock): AdvisoryLocks | undefined {
@@ -317,7 +317,10 @@ export function nodeLocks(load: () => Promise<FlockCall> = loadKoffiFlock): Advi
  *
  * @example
  * ```ts
- * const rt: Runtime = { ...nodeRuntimeBase(), name: "deno" };
+ * import type { Runtime } from "hubcache/core";
+ * import { nodeRuntimeBase } from "hubcache/adapters/node";
+ *
+ * const lockFree: Runtime = { ...nodeRuntimeBase(), name: "node" }; // no flock: never waits on the Python client
  * ```
  */
 export function nodeRuntimeBase(): Omit<Runtime, "name" | "locks"> {
@@ -335,8 +338,9 @@ export function nodeRuntimeBase(): Omit<Runtime, "name" | "locks"> {
  * @example
  * ```ts
  * import { nodeRuntime } from "hubcache/adapters/node";
- * const rt = nodeRuntime();
- * await rt.fs.mkdirp("/tmp/hub");
+ * import { downloadFile } from "hubcache/core";
+ *
+ * const path = await downloadFile({ runtime: nodeRuntime(), repo: "openai-community/gpt2", path: "config.json" });
  * ```
  */
 export function nodeRuntime(): Runtime {

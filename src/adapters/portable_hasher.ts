@@ -30,14 +30,7 @@ import type { HashAlgorithm, Hasher, HasherFactory } from "../core/ports.ts";
 /** The smallest valid module: `\0asm`, version 1, no sections. */
 const EMPTY_WASM_MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
 
-/**
- * Whether this runtime compiles WebAssembly from bytes at run time (what hash-wasm does).
- *
- * @example
- * ```ts
- * wasmCompilationAllowed(); // true on Node, Deno, Bun and most pages; false in Cloudflare Workers
- * ```
- */
+/** Whether this runtime compiles WebAssembly from bytes at run time (what hash-wasm does). */
 export function wasmCompilationAllowed(): boolean {
   if (typeof WebAssembly !== "object" || typeof WebAssembly.Module !== "function") return false;
   try {
@@ -53,13 +46,6 @@ export function wasmCompilationAllowed(): boolean {
 /**
  * The portable {@link HasherFactory}: hash-wasm where WebAssembly may be compiled, else
  * `@noble/hashes`. The choice is made once, at the first `create`, so importing does no work.
- *
- * @example
- * ```ts
- * const h = await portableHashers().create("sha1");
- * h.update(new TextEncoder().encode("abc"));
- * h.digestHex(); // "a9993e364706816aba3e25717850c26c9cd0d89d"
- * ```
  */
 export function portableHashers(): HasherFactory {
   let chosen: HasherFactory | undefined;

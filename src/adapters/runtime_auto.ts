@@ -15,11 +15,6 @@ export type RuntimeName = "node" | "deno" | "bun";
 /**
  * Detect the running runtime. Deno and Bun both define `process` too, so their own
  * globals are checked first.
- *
- * @example
- * ```ts
- * if (detectRuntime() === "deno") console.log("running on Deno");
- * ```
  */
 export function detectRuntime(): RuntimeName {
   const g = globalThis as { Deno?: unknown; Bun?: unknown };
@@ -35,8 +30,10 @@ let cached: Runtime | undefined;
  *
  * @example
  * ```ts
- * const rt = defaultRuntime();
- * const info = await rt.fs.stat("/tmp");
+ * import { defaultRuntime } from "hubcache";
+ *
+ * const runtime = defaultRuntime();
+ * console.log(runtime.name, (await runtime.fs.stat("/tmp")).kind); // e.g. "node" "directory"
  * ```
  */
 export function defaultRuntime(): Runtime {

@@ -49,19 +49,7 @@ async function instantiate(algorithm: HashAlgorithm): Promise<IHasher> {
   throw new TypeError(`unsupported hash algorithm: ${String(algorithm)}`);
 }
 
-/**
- * The hash-wasm {@link HasherFactory}.
- *
- * @example
- * ```ts
- * const hashers = wasmHashers();
- * const h = await hashers.create("sha256");
- * h.update(new TextEncoder().encode("abc"));
- * const state = h.save();                        // persist next to a .partial
- * const again = await hashers.resume("sha256", state);
- * again.digestHex(); // "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
- * ```
- */
+/** The hash-wasm {@link HasherFactory}. */
 export function wasmHashers(): WasmHasherFactory {
   return {
     async create(algorithm: HashAlgorithm): Promise<ResumableHasher> {

@@ -29,11 +29,6 @@ export interface ParsedArgs {
 /**
  * Parse `argv` against `spec`; unknown flags and missing values become an InvalidInputError
  * naming the command's usage.
- *
- * @example
- * ```ts
- * const { values, positionals } = parseFlags(["gpt2", "--revision", "v1"], { revision: { type: "string" } }, "download");
- * ```
  */
 export function parseFlags(argv: string[], spec: Record<string, FlagSpec>, command: string): ParsedArgs {
   try {
@@ -45,52 +40,24 @@ export function parseFlags(argv: string[], spec: Record<string, FlagSpec>, comma
   }
 }
 
-/**
- * A string flag's value, if given.
- *
- * @example
- * ```ts
- * const revision = stringFlag(args, "revision") ?? "main";
- * ```
- */
+/** A string flag's value, if given. */
 export function stringFlag(args: ParsedArgs, name: string): string | undefined {
   const v = args.values[name];
   return typeof v === "string" ? v : undefined;
 }
 
-/**
- * A repeatable string flag's values (`[]` when absent), also when the spec forgot `multiple`.
- *
- * @example
- * ```ts
- * const include = listFlag(args, "include"); // ["*.json", "*.txt"] for --include '*.json' --include '*.txt'
- * ```
- */
+/** A repeatable string flag's values (`[]` when absent), also when the spec forgot `multiple`. */
 export function listFlag(args: ParsedArgs, name: string): string[] {
   const v = args.values[name];
   return Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
 }
 
-/**
- * A boolean flag's value (`false` when absent).
- *
- * @example
- * ```ts
- * if (booleanFlag(args, "help")) ctx.stdout(DOWNLOAD_USAGE);
- * ```
- */
+/** A boolean flag's value (`false` when absent). */
 export function booleanFlag(args: ParsedArgs, name: string): boolean {
   return args.values[name] === true;
 }
 
-/**
- * Parse a positive integer flag.
- *
- * @example
- * ```ts
- * integerFlag(args, "concurrency", 8); // 8 when absent
- * ```
- */
+/** Parse a positive integer flag. */
 export function integerFlag(args: ParsedArgs, name: string, fallback: number): number {
   const raw = stringFlag(args, name);
   if (raw === undefined) return fallback;

@@ -18,11 +18,6 @@ import { snapshotCommand } from "./snapshot_command.ts";
 /**
  * Flags every command that talks to the Hub accepts, so `download` of a file and of a whole
  * repo agree on spelling.
- *
- * @example
- * ```ts
- * const args = parseFlags(argv, { ...COMMON_FLAGS, include: { type: "string", multiple: true } }, "download");
- * ```
  */
 export const COMMON_FLAGS: Record<string, FlagSpec> = {
   revision: { type: "string" },
@@ -38,14 +33,7 @@ export const COMMON_FLAGS: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h" },
 };
 
-/**
- * Usage text of `hubcache download`.
- *
- * @example
- * ```ts
- * if (booleanFlag(args, "help")) ctx.stdout(DOWNLOAD_USAGE.trimEnd());
- * ```
- */
+/** Usage text of `hubcache download`. */
 export const DOWNLOAD_USAGE = `Usage: hubcache download <repo_id> [<file>...] [options]
 
 Download files (or, with no <file>, the whole repo) into the Hugging Face Hub cache.
@@ -70,11 +58,6 @@ Options:
 /**
  * The options shared by file and snapshot downloads, from parsed flags. `cacheDir` must
  * already be absolute (the entry point resolves it against the working directory).
- *
- * @example
- * ```ts
- * const common = commonOptions(parseFlags(argv, COMMON_FLAGS, "download"), ctx);
- * ```
  */
 export function commonOptions(args: ParsedArgs, ctx: CliContext): Omit<DownloadFileOptions, "path" | "repo"> {
   const lock = stringFlag(args, "lock") ?? "auto";
@@ -96,14 +79,7 @@ export function commonOptions(args: ParsedArgs, ctx: CliContext): Omit<DownloadF
   };
 }
 
-/**
- * A progress callback that draws one line on a terminal for the file being downloaded.
- *
- * @example
- * ```ts
- * const p = fileProgress(ctx, quiet); await downloadFile({ …, onProgress: p.onProgress }); p.finish();
- * ```
- */
+/** A progress callback that draws one line on a terminal for the file being downloaded. */
 export function fileProgress(ctx: CliContext, quiet: boolean): { onProgress(p: DownloadProgress): void; finish(): void } {
   const line = progressLine((s) => ctx.stderr(s), ctx.stderrIsTTY && !quiet);
   const rate = rateMeter();
@@ -125,14 +101,7 @@ export function fileProgress(ctx: CliContext, quiet: boolean): { onProgress(p: D
   };
 }
 
-/**
- * Run `hubcache download`.
- *
- * @example
- * ```ts
- * const code = await downloadCommand(["gpt2", "config.json", "--quiet"], ctx);
- * ```
- */
+/** Run `hubcache download`. */
 export const downloadCommand: CliCommand = async (argv, ctx) => {
   const args = parseFlags(argv, {
     ...COMMON_FLAGS,

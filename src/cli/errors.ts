@@ -13,12 +13,6 @@ import type { CliContext } from "./context.ts";
 /**
  * Exit codes: 0 ok, 1 failure, 2 usage error, 130 interrupted (128 + SIGINT, as shells report
  * it, so scripts can tell a Ctrl-C from a failure).
- *
- * @example
- * ```ts
- * const code = await runCli(["download", "gpt2", "config.json"], ctx);
- * if (code === EXIT.usage) console.error("bad arguments");
- * ```
  */
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
 

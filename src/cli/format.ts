@@ -9,12 +9,6 @@
 /**
  * Format a byte count as the Python client's `_format_size` does: decimal units, one
  * decimal, ties rounded to even (`1250` → `1.2K`), e.g. `0.0`, `999.0`, `7.9K`, `3.4G`.
- *
- * @example
- * ```ts
- * formatBytes(7_900); // "7.9K"
- * formatBytes(3_398_085_269); // "3.4G"
- * ```
  */
 export function formatBytes(bytes: number): string {
   let n = bytes;
@@ -43,11 +37,6 @@ function toFixedHalfEven(x: number, digits: number): string {
 /**
  * Format a past time relative to `nowMs` as the Python client's `format_timesince` does:
  * `a few seconds ago`, `3 minutes ago`, `1 hour ago`, `2 weeks ago`, `1 year ago`.
- *
- * @example
- * ```ts
- * formatTimeSince(Date.now() - 3 * 86_400_000, Date.now()); // "3 days ago"
- * ```
  */
 export function formatTimeSince(timeMs: number, nowMs: number): string {
   const delta = (nowMs - timeMs) / 1000;
@@ -83,11 +72,6 @@ function roundHalfEven(x: number): number {
 /**
  * Render rows as the Python client's `tabulate`: columns padded to their widest cell,
  * one space apart, a dashed rule under the header; numbers right-aligned.
- *
- * @example
- * ```ts
- * tabulate([["gpt2", 3]], ["REPO ID", "NB FILES"]);
- * ```
  */
 export function tabulate(rows: readonly (readonly (string | number)[])[], headers: readonly string[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));

@@ -30,12 +30,6 @@ function byCodePoint(a: string, b: string): number {
 /**
  * `hf cache ls --format json` (with `--revisions`: one record per revision), as its
  * `json.dumps` writes it. Times are relative to `nowMs`, as `format_timesince` makes them.
- *
- * @example
- * ```ts
- * ctx.stdout(hfLsJson(await scanCache(runtime, dir), false, Date.now()));
- * // [{"id": "model/gpt2", "repo_id": "gpt2", "repo_type": "model", "size": "548.1M", …}]
- * ```
  */
 export function hfLsJson(info: CacheInfo, revisions: boolean, nowMs: number): string {
   const repos = [...info.repos].sort((a, b) => byCodePoint(cacheId(a), cacheId(b)));
@@ -69,11 +63,6 @@ export function hfLsJson(info: CacheInfo, revisions: boolean, nowMs: number): st
  * The scan as `scan_cache_dir()`'s dataclasses name things (`HFCacheInfo`, `CachedRepoInfo`,
  * `CachedRevisionInfo`, `CachedFileInfo`, `CachedIncompleteFileInfo`), in bytes and seconds
  * since the epoch, plus `temp_files` (every temp file hubcache knows, with its writer's state).
- *
- * @example
- * ```ts
- * ctx.stdout(JSON.stringify(scanJson(await scanCache(runtime, dir)), null, 2));
- * ```
  */
 export function scanJson(info: CacheInfo): Record<string, unknown> {
   return {

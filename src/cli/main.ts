@@ -11,14 +11,7 @@ import { EXIT, reportError } from "./errors.ts";
 import { downloadCommand } from "./download_command.ts";
 import { cacheCommand } from "./cache_commands.ts";
 
-/**
- * Top-level usage, printed for `--help` and (on stdout, exit 2) when no command is given.
- *
- * @example
- * ```ts
- * ctx.stdout(USAGE);
- * ```
- */
+/** Top-level usage, printed for `--help` and (on stdout, exit 2) when no command is given. */
 export const USAGE = `hubcache ${VERSION} — Hugging Face Hub downloads into the shared cache, safe under concurrency
 
 Usage:
@@ -32,14 +25,7 @@ Usage:
 
 Run 'hubcache <command> --help' for a command's options.`;
 
-/**
- * Run the CLI with `argv` (without the program name) and return the exit code.
- *
- * @example
- * ```ts
- * const code = await runCli(["download", "gpt2", "config.json"], ctx);
- * ```
- */
+/** Run the CLI with `argv` (without the program name) and return the exit code. */
 export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
   const [command, ...rest] = argv;
   try {

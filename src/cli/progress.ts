@@ -12,16 +12,7 @@ export interface ProgressLine {
   clear(): void;
 }
 
-/**
- * A progress line on `write` (stderr) when `enabled`, otherwise a no-op.
- *
- * @example
- * ```ts
- * const line = progressLine((s) => process.stderr.write(s), process.stderr.isTTY === true);
- * line.update("config.json 12 kB");
- * line.clear();
- * ```
- */
+/** A progress line on `write` (stderr) when `enabled`, otherwise a no-op. */
 export function progressLine(write: (text: string) => void, enabled: boolean, now: () => number = Date.now): ProgressLine {
   let last = 0;
   let width = 0;
@@ -43,28 +34,14 @@ export function progressLine(write: (text: string) => void, enabled: boolean, no
   };
 }
 
-/**
- * A bar such as `[#######.............]  35%`.
- *
- * @example
- * ```ts
- * bar(35, 100); // "[#######.............]  35%"
- * ```
- */
+/** A bar such as `[#######.............]  35%`. */
 export function bar(done: number, total: number, width = 20): string {
   const ratio = total > 0 ? Math.min(1, done / total) : 1;
   const filled = Math.round(ratio * width);
   return `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${String(Math.floor(ratio * 100)).padStart(3)}%`;
 }
 
-/**
- * Bytes per second over a sliding window, for "12 MB/s" readouts.
- *
- * @example
- * ```ts
- * const rate = rateMeter(); rate.add(Date.now(), 1e6); rate.perSecond(Date.now());
- * ```
- */
+/** Bytes per second over a sliding window, for "12 MB/s" readouts. */
 export function rateMeter(windowMs = 3000): { add(t: number, totalBytes: number): void; perSecond(t: number): number } {
   const samples: Array<[number, number]> = [];
   return {

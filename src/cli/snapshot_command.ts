@@ -13,14 +13,7 @@ import type { CliContext } from "./context.ts";
 import { formatBytes } from "./format.ts";
 import { bar, progressLine, rateMeter } from "./progress.ts";
 
-/**
- * Run a snapshot download for the `download` command.
- *
- * @example
- * ```ts
- * await snapshotCommand("gpt2", args, commonOptions(args, ctx), ctx);
- * ```
- */
+/** Run a snapshot download for the `download` command. */
 export async function snapshotCommand(
   repo: string,
   args: ParsedArgs,

@@ -38,15 +38,7 @@ export interface RepoContext {
   readonly signal: AbortSignal | undefined;
 }
 
-/**
- * Validate options and fill defaults (`HF_HUB_CACHE`, `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE`).
- *
- * @example
- * ```ts
- * const ctx = resolveRepoContext({ repo: "gpt2", runtime });
- * ctx.layout.blobsDir; // "~/.cache/huggingface/hub/models--gpt2/blobs"
- * ```
- */
+/** Validate options and fill defaults (`HF_HUB_CACHE`, `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE`). */
 export function resolveRepoContext(options: HubOptions & { runtime: Runtime }): RepoContext {
   // Every cache operation of the job retries ESTALE of network file systems (transient.ts).
   const runtime = withTransientRetries(options.runtime);

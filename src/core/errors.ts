@@ -26,6 +26,8 @@ export type HubcacheErrorCode =
  *
  * @example
  * ```ts
+ * import { downloadFile, HubcacheError } from "hubcache";
+ *
  * try { await downloadFile({ repo: "gpt2", path: "nope.bin" }); }
  * catch (e) { if (e instanceof HubcacheError && e.code === "EntryNotFound") console.log("absent"); }
  * ```
@@ -47,6 +49,8 @@ export class HubcacheError extends Error {
  *
  * @example
  * ```ts
+ * import { downloadFile, RepoNotFoundError } from "hubcache";
+ *
  * try { await downloadFile({ repo: "org/private-model", path: "config.json" }); }
  * catch (e) { if (e instanceof RepoNotFoundError) console.error("check the id, or set HF_TOKEN"); }
  * ```
@@ -63,6 +67,8 @@ export class RepoNotFoundError extends HubcacheError {
  *
  * @example
  * ```ts
+ * import { downloadFile, RevisionNotFoundError } from "hubcache";
+ *
  * try { await downloadFile({ repo: "gpt2", path: "config.json", revision: "v9" }); }
  * catch (e) { if (e instanceof RevisionNotFoundError) console.error(e.message); }
  * ```
@@ -79,6 +85,8 @@ export class RevisionNotFoundError extends HubcacheError {
  *
  * @example
  * ```ts
+ * import { downloadFile, EntryNotFoundError } from "hubcache";
+ *
  * try { await downloadFile({ repo: "gpt2", path: "tokenizer.json" }); }
  * catch (e) { if (e instanceof EntryNotFoundError) console.log(`absent at ${e.commit ?? "unknown commit"}`); }
  * ```
@@ -101,6 +109,8 @@ export class EntryNotFoundError extends HubcacheError {
  *
  * @example
  * ```ts
+ * import { downloadFile, GatedRepoError } from "hubcache";
+ *
  * try { await downloadFile({ repo: "meta-llama/Llama-3.2-1B", path: "config.json" }); }
  * catch (e) { if (e instanceof GatedRepoError) console.error("accept the licence on the Hub, then set HF_TOKEN"); }
  * ```
@@ -118,6 +128,8 @@ export class GatedRepoError extends HubcacheError {
  *
  * @example
  * ```ts
+ * import { downloadFile, IntegrityError } from "hubcache";
+ *
  * try { await downloadFile({ repo: "gpt2", path: "model.safetensors" }); }
  * catch (e) { if (e instanceof IntegrityError) console.error(`expected ${e.expected}, got ${e.actual}`); }
  * ```
@@ -140,6 +152,8 @@ export class IntegrityError extends HubcacheError {
  *
  * @example
  * ```ts
+ * import { downloadFile, OfflineCacheMissError } from "hubcache";
+ *
  * try { await downloadFile({ repo: "gpt2", path: "config.json", offline: true }); }
  * catch (e) { if (e instanceof OfflineCacheMissError) console.error("download it once while online"); }
  * ```
@@ -157,6 +171,8 @@ export class OfflineCacheMissError extends HubcacheError {
  *
  * @example
  * ```ts
+ * import { InvalidInputError, validateRepoId } from "hubcache";
+ *
  * try { validateRepoId("../etc"); }
  * catch (e) { if (e instanceof InvalidInputError) console.error(e.message); }
  * ```
@@ -173,6 +189,8 @@ export class InvalidInputError extends HubcacheError {
  *
  * @example
  * ```ts
+ * import { downloadFile, UnsafeResponseError } from "hubcache";
+ *
  * try { await downloadFile({ repo: "gpt2", path: "config.json", endpoint: "https://mirror.example" }); }
  * catch (e) { if (e instanceof UnsafeResponseError) console.error(`mirror misbehaves: ${e.message}`); }
  * ```
@@ -189,6 +207,8 @@ export class UnsafeResponseError extends HubcacheError {
  *
  * @example
  * ```ts
+ * import { downloadFile, HttpError } from "hubcache";
+ *
  * try { await downloadFile({ repo: "gpt2", path: "config.json" }); }
  * catch (e) { if (e instanceof HttpError && e.status === 403) console.error(`forbidden: ${e.url}`); }
  * ```
@@ -211,6 +231,8 @@ export class HttpError extends HubcacheError {
  *
  * @example
  * ```ts
+ * import { downloadFile, NetworkError } from "hubcache";
+ *
  * try { await downloadFile({ repo: "gpt2", path: "config.json" }); }
  * catch (e) { if (e instanceof NetworkError) await downloadFile({ repo: "gpt2", path: "config.json", offline: true }); }
  * ```
@@ -227,6 +249,8 @@ export class NetworkError extends HubcacheError {
  *
  * @example
  * ```ts
+ * import { AbortedError, downloadFile } from "hubcache";
+ *
  * const signal = AbortSignal.timeout(30_000);
  * try { await downloadFile({ repo: "gpt2", path: "model.safetensors", signal }); }
  * catch (e) { if (e instanceof AbortedError) console.log("stopped; run again to resume"); }
@@ -244,7 +268,9 @@ export class AbortedError extends HubcacheError {
  *
  * @example
  * ```ts
- * try { await verifyRepo(runtime, cacheDir, "model", "gpt2"); }
+ * import { CacheError, verifyRepo } from "hubcache";
+ *
+ * try { await verifyRepo({ repo: "gpt2" }); }
  * catch (e) { if (e instanceof CacheError) console.error(e.message); } // "model 'gpt2' is not in the cache …"
  * ```
  */
@@ -262,6 +288,8 @@ export class CacheError extends HubcacheError {
  *
  * @example
  * ```ts
+ * import { downloadSnapshot, SnapshotIncompleteError } from "hubcache";
+ *
  * try { await downloadSnapshot({ repo: "gpt2" }); }
  * catch (e) { if (e instanceof SnapshotIncompleteError) for (const f of e.failures) console.error(f.path); }
  * ```

@@ -6,7 +6,10 @@
  * ```ts
  * import { downloadFile } from "hubcache/core";
  * import { memoryRuntime } from "hubcache/adapters/memory";
- * const path = await downloadFile({ runtime: memoryRuntime(), repo: "gpt2", path: "config.json", cacheDir: "/cache" });
+ *
+ * const runtime = memoryRuntime({ timers: "real" });
+ * const path = await downloadFile({ runtime, repo: "openai-community/gpt2", path: "config.json", cacheDir: "/cache" });
+ * console.log(new TextDecoder().decode(await runtime.fs.readFile(path)));
  * ```
  *
  * @module

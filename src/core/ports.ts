@@ -43,6 +43,12 @@ export type FsErrorCode =
  *
  * @example
  * ```ts
+ * import { FsError } from "hubcache/core";
+ * import { MemoryFileSystem } from "hubcache/adapters/memory";
+ *
+ * const fs = new MemoryFileSystem();
+ * await fs.mkdirp("/c/blobs");
+ * await (await fs.createExclusive("/c/blobs/x.tmp")).close();
  * try { await fs.createExclusive("/c/blobs/x.tmp"); }
  * catch (e) { if (e instanceof FsError && e.code === "EEXIST") console.log("another writer owns it"); }
  * ```
@@ -89,7 +95,11 @@ export class FsError extends Error {
  *
  * @example
  * ```ts
- * try { await runtime.fs.removeFile(path); }
+ * import { isFsError } from "hubcache/core";
+ * import { memoryRuntime } from "hubcache/adapters/memory";
+ *
+ * const runtime = memoryRuntime();
+ * try { await runtime.fs.removeFile("/c/blobs/x.partial"); }
  * catch (err) { if (!isFsError(err, "ENOENT")) throw err; } // someone removed it first: fine
  * ```
  */
@@ -243,8 +253,12 @@ export type CheckpointName =
  *
  * @example
  * ```ts
+ * import type { Runtime } from "hubcache/core";
  * import { nodeRuntime } from "hubcache/adapters/node";
- * const rt: Runtime = nodeRuntime();
+ * import { MemoryFileSystem } from "hubcache/adapters/memory";
+ *
+ * const onDisk: Runtime = nodeRuntime();
+ * const inMemory: Runtime = { ...onDisk, fs: new MemoryFileSystem() }; // same platform, files in memory
  * ```
  */
 export interface Runtime {

@@ -9,6 +9,8 @@
  *
  * @example
  * ```ts
+ * import { VERSION } from "hubcache/core";
+ *
  * console.log(`hubcache ${VERSION}`); // "hubcache 0.1.0"
  * ```
  */

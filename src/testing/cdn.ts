@@ -18,22 +18,10 @@ import { createHash, randomBytes } from "node:crypto";
  * - `"weak"`: `W/"…"`, which RFC 9110 forbids in `If-Range` comparisons.
  * - `"md5"`: `"<32 hex>"`, an S3/CloudFront-style tag.
  * - `"per-request"`: a different strong tag on every response (several CDN nodes, each with its own).
- *
- * @example
- * ```ts
- * const style: CdnEtagStyle = "per-request";
- * ```
  */
 export type CdnEtagStyle = "nginx" | "none" | "weak" | "md5" | "per-request";
 
-/**
- * How the emulator's CDN behaves. Every field is optional; the defaults are an nginx-like server.
- *
- * @example
- * ```ts
- * const hub = await HubEmulator.start({ cdn: { etag: "none", ranges: false } });
- * ```
- */
+/** How the emulator's CDN behaves. Every field is optional; the defaults are an nginx-like server. */
 export interface CdnOptions {
   /** Which `ETag` to send. Default `"nginx"`. */
   readonly etag?: CdnEtagStyle;
@@ -46,14 +34,7 @@ export interface CdnOptions {
   readonly baseUrl?: string;
 }
 
-/**
- * The validators of one response: what it sends as `ETag` and `Last-Modified`.
- *
- * @example
- * ```ts
- * const v: Validators = { etag: '"5f3a1c00-400000"', lastModified: "Sun, 06 Nov 1994 08:49:37 GMT" };
- * ```
- */
+/** The validators of one response: what it sends as `ETag` and `Last-Modified`. */
 export interface Validators {
   /** The `ETag` header value, quotes (and `W/`) included; absent when none is sent. */
   readonly etag?: string;
@@ -61,15 +42,7 @@ export interface Validators {
   readonly lastModified?: string;
 }
 
-/**
- * The CDN's validators for each object: stable per object except for `"per-request"`.
- *
- * @example
- * ```ts
- * const labels = new CdnLabels("nginx", Math.floor(Date.now() / 1000) - 3600);
- * labels.of(sha256, 4096).etag; // '"…-1000"'
- * ```
- */
+/** The CDN's validators for each object: stable per object except for `"per-request"`. */
 export class CdnLabels {
   readonly #style: CdnEtagStyle;
   readonly #mtime: number;
@@ -80,14 +53,7 @@ export class CdnLabels {
     this.#mtime = mtimeSeconds;
   }
 
-  /**
-   * The validators to send for the object whose content hash is `sha256`, of `size` bytes.
-   *
-   * @example
-   * ```ts
-   * res.setHeader("ETag", labels.of(sha256, content.length).etag!);
-   * ```
-   */
+  /** The validators to send for the object whose content hash is `sha256`, of `size` bytes. */
   of(sha256: string, size: number): Validators {
     const lastModified = new Date(this.#mtime * 1000).toUTCString();
     const nginx = `"${this.#mtime.toString(16)}-${size.toString(16)}"`;
@@ -111,12 +77,6 @@ export class CdnLabels {
  * with these validators? An entity tag must match strongly (both strong, identical); a weak tag
  * never matches. A date must equal `Last-Modified` exactly, and `Last-Modified` must be a strong
  * validator: at least one second older than the response's `Date` (`nowMs`).
- *
- * @example
- * ```ts
- * ifRangeHolds('"5f3a1c00-400000"', { etag: '"5f3a1c00-400000"', lastModified }, Date.now()); // true
- * ifRangeHolds('W/"5f3a1c00-400000"', { etag: 'W/"5f3a1c00-400000"', lastModified }, Date.now()); // false
- * ```
  */
 export function ifRangeHolds(value: string, current: Validators, nowMs: number): boolean {
   const v = value.trim();

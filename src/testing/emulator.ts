@@ -7,10 +7,11 @@
  * @example
  * ```ts
  * import { HubEmulator } from "hubcache/testing";
+ *
  * const hub = await HubEmulator.start();
  * hub.createRepo("org/model").commit({ "config.json": '{"a":1}', "model.bin": new Uint8Array(1 << 20) });
  * const head = await fetch(`${hub.endpoint}/org/model/resolve/main/model.bin`, { method: "HEAD", redirect: "manual" });
- * head.status; // 302, Location on hub.cdnOrigin
+ * console.log(head.status, head.headers.get("location")); // 302, a URL on hub.cdnOrigin
  * await hub.close();
  * ```
  *
@@ -31,14 +32,7 @@ import { RepoStore } from "./repo_store.ts";
 import type { EmulatedRepo, RepoOptions, Snapshot, TreeEntry } from "./repo_store.ts";
 import type { RepoType } from "../core/cache/validate.ts";
 
-/**
- * Options of {@link HubEmulator.start}.
- *
- * @example
- * ```ts
- * const hub = await HubEmulator.start({ pageSize: 2, tokens: ["hf_alice", "hf_bob"], lfsThreshold: 10 });
- * ```
- */
+/** Options of {@link HubEmulator.start}. */
 export interface HubEmulatorOptions {
   /** Entries per page of a tree listing. Default 1000 (the Hub's page size without `expand`). */
   readonly pageSize?: number;
@@ -52,14 +46,7 @@ export interface HubEmulatorOptions {
   readonly quirks?: HttpQuirks;
 }
 
-/**
- * HTTP behaviours of real servers, proxies and mirrors, each switched on separately.
- *
- * @example
- * ```ts
- * const hub = await HubEmulator.start({ quirks: { noContentLength: true, headerCase: "lower" } });
- * ```
- */
+/** HTTP behaviours of real servers, proxies and mirrors, each switched on separately. */
 export interface HttpQuirks {
   /**
    * LFS files answer `302` with a `Location` relative to the Hub (`/lfs/<sha256>?…`), and the Hub
@@ -85,12 +72,6 @@ export interface HttpQuirks {
  * One request as the emulator saw and answered it. The entry is added when the request arrives
  * and updated while it is answered (`status` is 0 until the headers go out; `bytesSent` grows
  * with the body).
- *
- * @example
- * ```ts
- * const toCdn = hub.requests.filter((r) => r.cdn);
- * assert.ok(toCdn.every((r) => !r.authorization)); // the token never reached the CDN host
- * ```
  */
 export interface RecordedRequest {
   /** Upper-case HTTP method. */
@@ -161,11 +142,13 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import { HubEmulator } from "hubcache/testing";
+ *
  * const hub = await HubEmulator.start();
  * const repo = hub.createRepo("org/name");
  * const sha = repo.commit({ "config.json": '{"a":1}' });
  * const res = await fetch(`${hub.endpoint}/org/name/resolve/main/config.json`);
- * res.headers.get("x-repo-commit") === sha; // true
+ * console.log(res.headers.get("x-repo-commit") === sha); // true
  * await hub.close();
  * ```
  */
@@ -205,14 +188,7 @@ export class HubEmulator {
     this.#quirks = options.quirks ?? {};
   }
 
-  /**
-   * Start both listeners on ephemeral ports.
-   *
-   * @example
-   * ```ts
-   * const hub = await HubEmulator.start({ tokens: ["hf_secret"] });
-   * ```
-   */
+  /** Start both listeners on ephemeral ports. */
   static async start(options: HubEmulatorOptions = {}): Promise<HubEmulator> {
     const hub = new HubEmulator(options);
     try {
@@ -227,14 +203,7 @@ export class HubEmulator {
     return hub;
   }
 
-  /**
-   * The Hub's base URL, `http://127.0.0.1:<port>`; use it as `HF_ENDPOINT`.
-   *
-   * @example
-   * ```ts
-   * await fetch(`${hub.endpoint}/api/models/org/name/revision/main`);
-   * ```
-   */
+  /** The Hub's base URL, `http://127.0.0.1:<port>`; use it as `HF_ENDPOINT`. */
   get endpoint(): string {
     return this.#endpoint;
   }
@@ -242,36 +211,17 @@ export class HubEmulator {
   /**
    * The emulator's own CDN listener, `http://localhost:<port>`: a different host than the endpoint.
    * LFS downloads are redirected here unless `cdn.baseUrl` names another server.
-   *
-   * @example
-   * ```ts
-   * assert.ok(location.startsWith(hub.cdnOrigin + "/lfs/"));
-   * ```
    */
   get cdnOrigin(): string {
     return this.#cdnOrigin;
   }
 
-  /**
-   * Create a repo (with one empty commit on `main`).
-   *
-   * @example
-   * ```ts
-   * const data = hub.createRepo("org/set", { type: "dataset", private: true });
-   * ```
-   */
+  /** Create a repo (with one empty commit on `main`). */
   createRepo(id: string, options: RepoOptions = {}): EmulatedRepo {
     return this.#store.create(id, options);
   }
 
-  /**
-   * Look up a repo by its current id; throws if there is none.
-   *
-   * @example
-   * ```ts
-   * hub.repo("org/set", "dataset").commit({ "data.csv": "a,b\n" });
-   * ```
-   */
+  /** Look up a repo by its current id; throws if there is none. */
   repo(id: string, type: RepoType = "model"): EmulatedRepo {
     const found = this.#store.find(type, id);
     if (!found || found.renamed) throw new Error(`the emulator has no ${type} repo '${id}'`);
@@ -281,60 +231,27 @@ export class HubEmulator {
   /**
    * Rename a repo. Requests for the old id answer `307` with a relative `Location` to the same URL
    * under the new id, as the Hub does.
-   *
-   * @example
-   * ```ts
-   * hub.renameRepo("org/old", "org/new");
-   * ```
    */
   renameRepo(from: string, to: string, type: RepoType = "model"): void {
     this.#store.rename(type, from, to);
   }
 
-  /**
-   * Forget the recorded requests (the `requests` array is emptied in place).
-   *
-   * @example
-   * ```ts
-   * hub.clearRequests();
-   * ```
-   */
+  /** Forget the recorded requests (the `requests` array is emptied in place). */
   clearRequests(): void {
     this.requests.length = 0;
   }
 
-  /**
-   * Queue a fault for the next matching request(s).
-   *
-   * @example
-   * ```ts
-   * hub.injectFault({ kind: "drop", afterBytes: 1000, match: { path: "model.bin", cdn: true } });
-   * ```
-   */
+  /** Queue a fault for the next matching request(s). */
   injectFault(fault: Fault): void {
     this.#faults.add(fault);
   }
 
-  /**
-   * Remove every queued fault.
-   *
-   * @example
-   * ```ts
-   * hub.clearFaults();
-   * ```
-   */
+  /** Remove every queued fault. */
   clearFaults(): void {
     this.#faults.clear();
   }
 
-  /**
-   * How many injected faults have not been used up yet.
-   *
-   * @example
-   * ```ts
-   * assert.equal(hub.pendingFaults, 0);
-   * ```
-   */
+  /** How many injected faults have not been used up yet. */
   get pendingFaults(): number {
     return this.#faults.size;
   }
@@ -342,25 +259,13 @@ export class HubEmulator {
   /**
    * Limit the body rate of every file download (resolve and CDN `GET`s), per connection;
    * `null` removes the limit. Takes effect on bodies already being sent.
-   *
-   * @example
-   * ```ts
-   * hub.throttle(256 * 1024); // 256 KiB/s: slow enough to interrupt a download mid-body
-   * ```
    */
   throttle(bytesPerSecond: number | null): void {
     if (bytesPerSecond !== null && !(bytesPerSecond > 0)) throw new RangeError(`throttle needs a positive rate or null, got ${bytesPerSecond}`);
     this.#throttle = bytesPerSecond;
   }
 
-  /**
-   * Stop both listeners and destroy every open connection, mid-body ones included.
-   *
-   * @example
-   * ```ts
-   * after(() => hub.close());
-   * ```
-   */
+  /** Stop both listeners and destroy every open connection, mid-body ones included. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#stop.abort();

@@ -10,14 +10,7 @@
  * @module
  */
 
-/**
- * Which requests a fault may act on. Every field given must match.
- *
- * @example
- * ```ts
- * const onlyCdnWeights: FaultMatch = { path: "model.safetensors", cdn: true, method: "GET" };
- * ```
- */
+/** Which requests a fault may act on. Every field given must match. */
 export interface FaultMatch {
   /** The repo file path (`sub/dir/x.bin`), for resolve requests and CDN downloads. */
   readonly path?: string;
@@ -29,14 +22,7 @@ export interface FaultMatch {
   readonly repo?: string;
 }
 
-/**
- * Fields every fault accepts.
- *
- * @example
- * ```ts
- * const common: FaultCommon = { times: 2, match: { cdn: true } };
- * ```
- */
+/** Fields every fault accepts. */
 export interface FaultCommon {
   /** How many matching requests the fault acts on before it is used up. Default 1. */
   readonly times?: number;
@@ -63,12 +49,6 @@ export interface FaultCommon {
  *   resource (path and query as requested, plus `hop=N`), as a CDN or mirror moving a path does.
  * - `shortBody`: declare the full `Content-Length`, send `bytes`, then destroy the socket.
  * - `moveBranch`: point `branch` of the request's repo at commit `to`, then answer normally.
- *
- * @example
- * ```ts
- * hub.injectFault({ kind: "drop", afterBytes: 4096, match: { cdn: true } });
- * hub.injectFault({ kind: "status", status: 503, retryAfter: 1, times: 2 });
- * ```
  */
 export type Fault =
   | (FaultCommon & { readonly kind: "drop"; readonly afterBytes: number })
@@ -81,34 +61,13 @@ export type Fault =
   | (FaultCommon & { readonly kind: "shortBody"; readonly bytes: number })
   | (FaultCommon & { readonly kind: "moveBranch"; readonly branch: string; readonly to: string });
 
-/**
- * The names of the fault kinds.
- *
- * @example
- * ```ts
- * const kind: FaultKind = "shortBody";
- * ```
- */
+/** The names of the fault kinds. */
 export type FaultKind = Fault["kind"];
 
-/**
- * The fault of one kind.
- *
- * @example
- * ```ts
- * const drop: FaultOf<"drop"> = { kind: "drop", afterBytes: 10 };
- * ```
- */
+/** The fault of one kind. */
 export type FaultOf<K extends FaultKind> = Extract<Fault, { kind: K }>;
 
-/**
- * What the emulator knows about a request when it asks for faults.
- *
- * @example
- * ```ts
- * const target: FaultTarget = { method: "GET", cdn: true, path: "model.bin", repo: "org/name" };
- * ```
- */
+/** What the emulator knows about a request when it asks for faults. */
 export interface FaultTarget {
   /** HTTP method, upper case. */
   readonly method: string;
@@ -132,28 +91,11 @@ const NON_NEGATIVE: Partial<Record<FaultKind, readonly string[]>> = {
   shortBody: ["bytes"],
 };
 
-/**
- * The queue of injected faults.
- *
- * @example
- * ```ts
- * const faults = new FaultQueue();
- * faults.add({ kind: "drop", afterBytes: 10 });
- * faults.take("drop", { method: "GET", cdn: true }); // the fault, now used up
- * faults.take("drop", { method: "GET", cdn: true }); // undefined
- * ```
- */
+/** The queue of injected faults. */
 export class FaultQueue {
   #pending: Pending[] = [];
 
-  /**
-   * Queue a fault; throws on a malformed one so a typo fails the test that made it.
-   *
-   * @example
-   * ```ts
-   * new FaultQueue().add({ kind: "stall", afterBytes: 0, ms: 100 });
-   * ```
-   */
+  /** Queue a fault; throws on a malformed one so a typo fails the test that made it. */
   add(fault: Fault): void {
     const times = fault.times ?? 1;
     if (!Number.isSafeInteger(times) || times < 1) throw new RangeError(`fault.times must be a positive integer, got ${times}`);
@@ -166,26 +108,12 @@ export class FaultQueue {
     this.#pending.push({ fault, left: times });
   }
 
-  /**
-   * Remove every queued fault.
-   *
-   * @example
-   * ```ts
-   * faults.clear();
-   * ```
-   */
+  /** Remove every queued fault. */
   clear(): void {
     this.#pending = [];
   }
 
-  /**
-   * How many faults are still queued (a fault with `times: 3` counts once).
-   *
-   * @example
-   * ```ts
-   * assert.equal(faults.size, 0); // every injected fault was used
-   * ```
-   */
+  /** How many faults are still queued (a fault with `times: 3` counts once). */
   get size(): number {
     return this.#pending.length;
   }
@@ -193,11 +121,6 @@ export class FaultQueue {
   /**
    * Use up one application of the first queued fault of `kind` that matches `target` and for
    * which `applies` is true.
-   *
-   * @example
-   * ```ts
-   * const corrupt = faults.take("corrupt", target, (f) => f.offset >= start && f.offset <= end);
-   * ```
    */
   take<K extends FaultKind>(
     kind: K,

@@ -11,15 +11,7 @@ import { InvalidInputError } from "../core/errors.ts";
 import { isCommitHash, validateRepoId, validateRepoPath, validateRepoType, validateRevision } from "../core/cache/validate.ts";
 import type { RepoType } from "../core/cache/validate.ts";
 
-/**
- * How to create a repo.
- *
- * @example
- * ```ts
- * hub.createRepo("org/secret", { type: "dataset", private: true });
- * hub.createRepo("org/llama", { gated: true, grantedTokens: ["hf_alice"] });
- * ```
- */
+/** How to create a repo. */
 export interface RepoOptions {
   /** Default `model`. */
   readonly type?: RepoType;
@@ -36,14 +28,7 @@ export interface RepoOptions {
   readonly xet?: boolean;
 }
 
-/**
- * How to make a commit.
- *
- * @example
- * ```ts
- * repo.commit({ "tiny.bin": new Uint8Array(10) }, { branch: "dev", lfs: ["tiny.bin"], delete: ["old.txt"] });
- * ```
- */
+/** How to make a commit. */
 export interface CommitOptions {
   /** The branch to commit on (created from `main` if new). `refs/pr/N` commits onto that pull request. Default `main`. */
   readonly branch?: string;
@@ -57,14 +42,7 @@ export interface CommitOptions {
   readonly message?: string;
 }
 
-/**
- * What the emulator serves for one file at one revision.
- *
- * @example
- * ```ts
- * const { etag, lfs, commit } = repo.fileInfo("model.bin"); // etag: sha256 when lfs, else git sha1
- * ```
- */
+/** What the emulator serves for one file at one revision. */
 export interface FileInfo {
   /** The content address a client must store the blob under: `sha256` for LFS, `gitSha1` otherwise. */
   readonly etag: string;
@@ -82,14 +60,7 @@ export interface FileInfo {
   readonly xetHash?: string;
 }
 
-/**
- * One entry of a tree listing, as `GET /api/models/{repo}/tree/{rev}` answers it.
- *
- * @example
- * ```ts
- * const entry: TreeEntry = { type: "directory", oid: "4b825dc642cb6eb9a060e54bf8d69288fbee4904", size: 0, path: "onnx" };
- * ```
- */
+/** One entry of a tree listing, as `GET /api/models/{repo}/tree/{rev}` answers it. */
 export type TreeEntry =
   | {
     readonly type: "file";
@@ -101,14 +72,7 @@ export type TreeEntry =
   }
   | { readonly type: "directory"; readonly oid: string; readonly size: 0; readonly path: string };
 
-/**
- * One file as stored in a commit.
- *
- * @example
- * ```ts
- * const file: StoredFile | undefined = repo.snapshot("main")?.file("config.json");
- * ```
- */
+/** One file as stored in a commit. */
 export interface StoredFile {
   /** The repo file path. */
   readonly path: string;
@@ -126,15 +90,7 @@ export interface StoredFile {
   readonly xetHash?: string;
 }
 
-/**
- * A commit as the emulator's routes read it.
- *
- * @example
- * ```ts
- * const snap = repo.snapshot("refs/pr/1");
- * snap?.list("", true); // every file and directory
- * ```
- */
+/** A commit as the emulator's routes read it. */
 export interface Snapshot {
   /** The commit hash. */
   readonly sha: string;
@@ -150,14 +106,7 @@ export interface Snapshot {
   list(dir: string, recursive: boolean): TreeEntry[] | undefined;
 }
 
-/**
- * What repos share inside one emulator: the LFS objects the CDN serves and the LFS threshold.
- *
- * @example
- * ```ts
- * const context: RepoContext = { lfsThreshold: 1024, lfsObjects: new Map() };
- * ```
- */
+/** What repos share inside one emulator: the LFS objects the CDN serves and the LFS threshold. */
 export interface RepoContext {
   /** Files of at least this many bytes are committed as LFS and served from the CDN. */
   readonly lfsThreshold: number;
@@ -307,10 +256,14 @@ const repoIds = new WeakMap<EmulatedRepo, string>();
  *
  * @example
  * ```ts
+ * import { HubEmulator } from "hubcache/testing";
+ *
+ * const hub = await HubEmulator.start();
  * const repo = hub.createRepo("org/model");
- * const first = repo.commit({ "config.json": '{"a":1}', "model.bin": new Uint8Array(4096) });
+ * repo.commit({ "config.json": '{"a":1}', "model.bin": new Uint8Array(4096) });
  * const pr = repo.createPullRequest(repo.commit({ "config.json": '{"a":2}' }, { branch: "dev" }));
- * repo.fileInfo("model.bin").etag; // sha256 of the 4096 zero bytes
+ * console.log(`refs/pr/${pr}`, repo.fileInfo("model.bin").etag); // "refs/pr/1", the sha256 of 4096 zero bytes
+ * await hub.close();
  * ```
  */
 export class EmulatedRepo {
@@ -344,15 +297,7 @@ export class EmulatedRepo {
     this.#branches.set("main", initial.sha);
   }
 
-  /**
-   * The current repo id (it changes when the repo is renamed).
-   *
-   * @example
-   * ```ts
-   * hub.renameRepo("org/old", "org/new");
-   * repo.id; // "org/new"
-   * ```
-   */
+  /** The current repo id (it changes when the repo is renamed). */
   get id(): string {
     return repoIds.get(this)!;
   }
@@ -361,11 +306,6 @@ export class EmulatedRepo {
    * Commit files onto a branch; returns the new commit hash. Files of the branch's previous commit
    * carry over unless listed in `delete`. A new branch starts from `main`. Files of at least the
    * emulator's `lfsThreshold` bytes are LFS unless listed in `regular`.
-   *
-   * @example
-   * ```ts
-   * const sha = repo.commit({ "config.json": '{"a":1}', "sub/dir/x.txt": "x" }, { lfs: ["sub/dir/x.txt"] });
-   * ```
    */
   commit(files: Readonly<Record<string, string | Uint8Array>>, options: CommitOptions = {}): string {
     const branch = options.branch ?? "main";
@@ -416,54 +356,26 @@ export class EmulatedRepo {
     };
   }
 
-  /**
-   * Create a branch or move it to another commit of this repo.
-   *
-   * @example
-   * ```ts
-   * repo.setBranch("main", olderSha); // the "branch moved under the download" situation
-   * ```
-   */
+  /** Create a branch or move it to another commit of this repo. */
   setBranch(name: string, commitSha: string): void {
     if (name.startsWith("refs/")) throw new InvalidInputError(`'${name}' is not a branch name`);
     validateRevision(name);
     this.#branches.set(name, this.#known(commitSha));
   }
 
-  /**
-   * Delete a branch; requests for it then answer `404 RevisionNotFound`.
-   *
-   * @example
-   * ```ts
-   * repo.deleteBranch("dev");
-   * ```
-   */
+  /** Delete a branch; requests for it then answer `404 RevisionNotFound`. */
   deleteBranch(name: string): void {
     this.#branches.delete(name);
   }
 
-  /**
-   * Create or move a tag.
-   *
-   * @example
-   * ```ts
-   * repo.setTag("v1.0", sha);
-   * ```
-   */
+  /** Create or move a tag. */
   setTag(name: string, commitSha: string): void {
     if (name.startsWith("refs/")) throw new InvalidInputError(`'${name}' is not a tag name`);
     validateRevision(name);
     this.#tags.set(name, this.#known(commitSha));
   }
 
-  /**
-   * Open a pull request pointing at a commit; returns its number N, served as `refs/pr/N`.
-   *
-   * @example
-   * ```ts
-   * const n = repo.createPullRequest(sha); // resolve/refs%2Fpr%2F1/config.json
-   * ```
-   */
+  /** Open a pull request pointing at a commit; returns its number N, served as `refs/pr/N`. */
   createPullRequest(commitSha: string): number {
     const n = this.#pulls.size + 1;
     this.#pulls.set(n, this.#known(commitSha));
@@ -473,11 +385,6 @@ export class EmulatedRepo {
   /**
    * The commit a revision points at: a full commit hash of this repo, a branch, a tag,
    * `refs/pr/N`, `refs/heads/<branch>` or `refs/tags/<tag>`; `undefined` if unknown.
-   *
-   * @example
-   * ```ts
-   * repo.resolveRevision("main"); // "3f2a…"
-   * ```
    */
   resolveRevision(revision: string): string | undefined {
     if (isCommitHash(revision)) return this.#commits.has(revision) ? revision : undefined;
@@ -488,27 +395,13 @@ export class EmulatedRepo {
     return this.#branches.get(revision) ?? this.#tags.get(revision);
   }
 
-  /**
-   * The commit a revision points at, as the routes read it.
-   *
-   * @example
-   * ```ts
-   * repo.snapshot("main")?.paths; // ["config.json", "model.bin"]
-   * ```
-   */
+  /** The commit a revision points at, as the routes read it. */
   snapshot(revision: string): Snapshot | undefined {
     const sha = this.resolveRevision(revision);
     return sha === undefined ? undefined : this.#commits.get(sha);
   }
 
-  /**
-   * What the emulator serves for a file; throws if the revision or the file does not exist.
-   *
-   * @example
-   * ```ts
-   * const info = repo.fileInfo("sub/dir/x.txt", "refs/pr/1");
-   * ```
-   */
+  /** What the emulator serves for a file; throws if the revision or the file does not exist. */
   fileInfo(path: string, revision = "main"): FileInfo {
     const snap = this.snapshot(revision);
     if (!snap) throw new InvalidInputError(`${this.id} has no revision '${revision}'`);
@@ -525,14 +418,7 @@ export class EmulatedRepo {
     };
   }
 
-  /**
-   * The file paths at a revision, sorted; throws if the revision does not exist.
-   *
-   * @example
-   * ```ts
-   * repo.files("v1.0"); // ["config.json"]
-   * ```
-   */
+  /** The file paths at a revision, sorted; throws if the revision does not exist. */
   files(revision = "main"): string[] {
     const snap = this.snapshot(revision);
     if (!snap) throw new InvalidInputError(`${this.id} has no revision '${revision}'`);
@@ -555,14 +441,7 @@ function checkNoFileDirectoryClash(files: ReadonlyMap<string, StoredFile>): void
   }
 }
 
-/**
- * What a request's repo id resolves to: the repo, a renamed repo's new home, or nothing.
- *
- * @example
- * ```ts
- * const found = store.find("model", "org/old"); // { repo, renamed: true }
- * ```
- */
+/** What a request's repo id resolves to: the repo, a renamed repo's new home, or nothing. */
 export interface FoundRepo {
   /** The repo the id leads to. */
   readonly repo: EmulatedRepo;
@@ -570,16 +449,7 @@ export interface FoundRepo {
   readonly renamed: boolean;
 }
 
-/**
- * Every repo of one emulator, by type and id, with the old ids of renamed repos.
- *
- * @example
- * ```ts
- * const store = new RepoStore({ lfsThreshold: 1024, lfsObjects: new Map() });
- * store.create("org/name", {});
- * store.find("model", "org/name")?.repo.id; // "org/name"
- * ```
- */
+/** Every repo of one emulator, by type and id, with the old ids of renamed repos. */
 export class RepoStore {
   /** Shared by every repo created here, so identical LFS content is stored once. */
   readonly context: RepoContext;
@@ -591,14 +461,7 @@ export class RepoStore {
     this.context = context;
   }
 
-  /**
-   * Create a repo; throws if the id is taken.
-   *
-   * @example
-   * ```ts
-   * store.create("org/set", { type: "dataset" });
-   * ```
-   */
+  /** Create a repo; throws if the id is taken. */
   create(id: string, options: RepoOptions): EmulatedRepo {
     const repo = new EmulatedRepo(id, options, this.context);
     const key = storeKey(repo.type, repo.id);
@@ -608,14 +471,7 @@ export class RepoStore {
     return repo;
   }
 
-  /**
-   * Look up a repo by its current id or, for a renamed repo, an old one.
-   *
-   * @example
-   * ```ts
-   * store.find("dataset", "org/set");
-   * ```
-   */
+  /** Look up a repo by its current id or, for a renamed repo, an old one. */
   find(type: RepoType, id: string): FoundRepo | undefined {
     const key = storeKey(type, id);
     const repo = this.#repos.get(key);
@@ -624,14 +480,7 @@ export class RepoStore {
     return moved ? { repo: moved, renamed: true } : undefined;
   }
 
-  /**
-   * Give a repo a new id; the old id keeps answering with a redirect to the new one.
-   *
-   * @example
-   * ```ts
-   * store.rename("model", "org/old", "org/new");
-   * ```
-   */
+  /** Give a repo a new id; the old id keeps answering with a redirect to the new one. */
   rename(type: RepoType, from: string, to: string): EmulatedRepo {
     const repo = this.#repos.get(storeKey(type, from));
     if (!repo) throw new InvalidInputError(`no ${type} repo '${from}' to rename`);

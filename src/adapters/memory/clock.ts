@@ -33,9 +33,14 @@ interface Sleeper {
  *
  * @example
  * ```ts
+ * import { MemoryClock, memoryRuntime } from "hubcache/adapters/memory";
+ *
  * const clock = new MemoryClock({ timers: "manual" });
  * const done = clock.sleep(1000);
  * clock.advance(1000); // `done` resolves
+ * await done;
+ * const a = memoryRuntime({ clock, pid: 1 });
+ * const b = memoryRuntime({ clock, fs: a.fs, pid: 2 }); // two "processes" that share time and disk
  * ```
  */
 export class MemoryClock {

@@ -55,10 +55,20 @@ export interface MemoryFileSystemOptions {
  *
  * @example
  * ```ts
+ * import { MemoryFileSystem } from "hubcache/adapters/memory";
+ *
  * const fs = new MemoryFileSystem();
  * await fs.mkdirp("/c/blobs");
- * fs.injectFault({ op: "rename", code: "EXDEV", pathIncludes: "/blobs/" });
- * fs.shortWrites = true;
+ * const fault = fs.injectFault({ op: "rename", code: "EXDEV", pathIncludes: "/blobs/" });
+ * fs.shortWrites = true; // every write(2) takes half of what it is given
+ * const file = await fs.createExclusive("/c/blobs/x.incomplete");
+ * await file.write(new TextEncoder().encode("hello"), 0);
+ * await file.sync();
+ * await file.close();
+ * await fs.rename("/c/blobs/x.incomplete", "/c/blobs/x").catch((e) => console.log(e.code)); // "EXDEV"
+ * console.log(fault.fired); // 1
+ * const afterPowerCut = fs.crash(); // what survives: synced data, synced directory entries
+ * console.log(afterPowerCut.listTree("/")); // [] — no directory was ever fsynced
  * ```
  */
 export class MemoryFileSystem implements FileSystem {
@@ -95,40 +105,17 @@ export class MemoryFileSystem implements FileSystem {
 
   // -- test controls --------------------------------------------------------
 
-  /**
-   * Make matching calls fail with `spec.code`. The failing call has no effect.
-   *
-   * @example
-   * ```ts
-   * const f = fs.injectFault({ op: "write", code: "ENOSPC", nth: 3 });
-   * // … the third write fails …
-   * f.fired; // 1
-   * ```
-   */
+  /** Make matching calls fail with `spec.code`. The failing call has no effect. */
   injectFault(spec: FaultSpec): Fault {
     return this.#faults.inject(spec);
   }
 
-  /**
-   * Remove every injected fault.
-   *
-   * @example
-   * ```ts
-   * fs.clearFaults();
-   * ```
-   */
+  /** Remove every injected fault. */
   clearFaults(): void {
     this.#faults.clear();
   }
 
-  /**
-   * Paths (as opened) of handles not yet closed — for asserting nothing leaks.
-   *
-   * @example
-   * ```ts
-   * assert.deepEqual(fs.openHandles(), []);
-   * ```
-   */
+  /** Paths (as opened) of handles not yet closed — for asserting nothing leaks. */
   openHandles(): string[] {
     return [...this.#handles].map((h) => h.path);
   }
@@ -136,11 +123,6 @@ export class MemoryFileSystem implements FileSystem {
   /**
    * Every path under `dir` (default the root), depth first, not following symlinks.
    * Directories end with "/".
-   *
-   * @example
-   * ```ts
-   * fs.listTree("/c").filter((p) => p.endsWith(".incomplete")); // leftovers
-   * ```
    */
   listTree(dir: string = "/"): string[] {
     const r = this.#resolve(dir, true, "listTree");
@@ -166,12 +148,6 @@ export class MemoryFileSystem implements FileSystem {
   /**
    * Mark everything reachable as durable, as if every file and directory had been
    * fsynced. Use after building a fixture, before exercising crash behaviour.
-   *
-   * @example
-   * ```ts
-   * await fs.writeFile("/c/refs/main", ref);
-   * fs.syncAll();
-   * ```
    */
   syncAll(): void {
     syncTree(this.#root);
@@ -182,12 +158,6 @@ export class MemoryFileSystem implements FileSystem {
    * the model). The returned file system is fresh: no open handles, no locks, no
    * faults; the flags (`shortWrites`, `symlinksSupported`, …) are copied. This
    * instance is unchanged.
-   *
-   * @example
-   * ```ts
-   * const after = fs.crash();
-   * const rt2 = memoryRuntime({ fs: after });
-   * ```
    */
   crash(options: CrashOptions = {}): MemoryFileSystem {
     const next = new MemoryFileSystem({ now: this.#now });

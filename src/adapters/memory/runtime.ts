@@ -86,10 +86,13 @@ export interface MemoryRuntime extends Runtime {
  *
  * @example
  * ```ts
+ * import { memoryRuntime } from "hubcache/adapters/memory";
+ *
  * const a = memoryRuntime({ pid: 100, timers: "auto" });
  * const b = memoryRuntime({ fs: a.fs, clock: a.clock, pid: 200, alivePids: a.platform.alivePids });
  * a.platform.alivePids.add(200);
- * // a and b now behave like two processes sharing one disk.
+ * console.log(a.platform.isProcessAlive(200), b.platform.isProcessAlive(100)); // true false
+ * // a and b now behave like two processes sharing one disk; b sees a as dead.
  * ```
  */
 export function memoryRuntime(options: MemoryRuntimeOptions = {}): MemoryRuntime {

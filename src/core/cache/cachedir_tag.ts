@@ -15,14 +15,7 @@ const CACHEDIR_TAG = "Signature: 8a477f597d28d172789f06886806bc55\n" +
   "# This file is a cache directory tag created by hubcache (Hugging Face Hub cache).\n" +
   "# For information about cache directory tags see https://bford.info/cachedir/\n";
 
-/**
- * Write `<cache>/CACHEDIR.TAG` once, so backup tools skip the cache.
- *
- * @example
- * ```ts
- * await ensureCacheDirTag(runtime, "/home/me/.cache/huggingface/hub");
- * ```
- */
+/** Write `<cache>/CACHEDIR.TAG` once, so backup tools skip the cache. */
 export async function ensureCacheDirTag(runtime: Runtime, cacheDir: string): Promise<void> {
   const tag = joinPath(cacheDir, "CACHEDIR.TAG");
   try {

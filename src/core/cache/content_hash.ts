@@ -18,7 +18,10 @@ import { retryTransient } from "../fs/transient.ts";
  *
  * @example
  * ```ts
- * hashAlgorithmFor("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"); // "sha256"
+ * import { hashAlgorithmFor } from "hubcache/core";
+ *
+ * console.log(hashAlgorithmFor("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")); // "sha256"
+ * console.log(hashAlgorithmFor("0123456789abcdef0123456789abcdef01234567")); // "sha1" (a git blob id)
  * ```
  */
 export function hashAlgorithmFor(etag: string): HashAlgorithm {
@@ -29,13 +32,6 @@ export function hashAlgorithmFor(etag: string): HashAlgorithm {
 /**
  * A hasher ready to receive the content of a file of `size` bytes whose address is `etag`
  * (for git blob sha1 the header, which needs the total size, is fed first).
- *
- * @example
- * ```ts
- * const h = await contentHasher(runtime, etag, 11);
- * h.update(new TextEncoder().encode("hello world"));
- * h.digestHex() === etag;
- * ```
  */
 export async function contentHasher(runtime: Runtime, etag: string, size: number): Promise<Hasher> {
   return await algorithmHasher(runtime, hashAlgorithmFor(etag), size);
@@ -47,14 +43,7 @@ async function algorithmHasher(runtime: Runtime, algorithm: HashAlgorithm, size:
   return hasher;
 }
 
-/**
- * Feed the first `length` bytes of an open file into `hasher` (re-hashing a resumed prefix).
- *
- * @example
- * ```ts
- * await hashPrefix(handle, 1 << 20, hasher);
- * ```
- */
+/** Feed the first `length` bytes of an open file into `hasher` (re-hashing a resumed prefix). */
 export async function hashPrefix(handle: FileHandle, length: number, hasher: Hasher): Promise<void> {
   const buffer = new Uint8Array(Math.min(READ_CHUNK_BYTES, Math.max(1, length)));
   let position = 0;
@@ -70,12 +59,6 @@ export async function hashPrefix(handle: FileHandle, length: number, hasher: Has
 /**
  * Hash a whole file as a content address: `"sha256"` of the bytes, or `"sha1"` as a git blob
  * (`sha1("blob <size>\0" + bytes)`). Returns the hex digest and the size that was hashed.
- *
- * @example
- * ```ts
- * const { digest, size } = await hashFile(runtime, "/c/models--a--b/blobs/" + etag, hashAlgorithmFor(etag));
- * digest === etag; // intact
- * ```
  */
 export function hashFile(runtime: Runtime, path: string, algorithm: HashAlgorithm): Promise<{ digest: string; size: number }> {
   // On a network file system a read-only handle can go stale mid-file when another host replaces

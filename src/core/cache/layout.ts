@@ -28,7 +28,9 @@ const TYPE_PREFIX: Record<RepoType, string> = { model: "models", dataset: "datas
  *
  * @example
  * ```ts
- * repoFolderName("model", "openai-community/gpt2"); // "models--openai-community--gpt2"
+ * import { repoFolderName } from "hubcache/core";
+ *
+ * console.log(repoFolderName("model", "openai-community/gpt2")); // "models--openai-community--gpt2"
  * ```
  */
 export function repoFolderName(repoType: RepoType, repoId: string): string {
@@ -40,7 +42,10 @@ export function repoFolderName(repoType: RepoType, repoId: string): string {
  *
  * @example
  * ```ts
- * parseRepoFolderName("datasets--org--set"); // { repoType: "dataset", repoId: "org/set" }
+ * import { parseRepoFolderName } from "hubcache/core";
+ *
+ * console.log(parseRepoFolderName("datasets--org--set")); // { repoType: "dataset", repoId: "org/set" }
+ * console.log(parseRepoFolderName(".locks")); // null
  * ```
  */
 export function parseRepoFolderName(name: string): { repoType: RepoType; repoId: string } | null {
@@ -89,7 +94,11 @@ export interface RepoLayout {
  *
  * @example
  * ```ts
- * repoLayout("/c", "model", "gpt2").blobsDir; // "/c/models--gpt2/blobs"
+ * import { repoLayout } from "hubcache/core";
+ *
+ * const layout = repoLayout("/home/me/.cache/huggingface/hub", "model", "openai-community/gpt2");
+ * console.log(layout.blobsDir); // "/home/me/.cache/huggingface/hub/models--openai-community--gpt2/blobs"
+ * console.log(layout.locksDir); // "/home/me/.cache/huggingface/hub/.locks/models--openai-community--gpt2"
  * ```
  */
 export function repoLayout(cacheDir: string, repoType: RepoType, repoId: string): RepoLayout {
@@ -116,7 +125,10 @@ export function repoLayout(cacheDir: string, repoType: RepoType, repoId: string)
  *
  * @example
  * ```ts
- * blobPath(repoLayout("/c", "model", "gpt2"), "ab12…"); // "/c/models--gpt2/blobs/ab12…"
+ * import { blobPath, repoLayout } from "hubcache/core";
+ *
+ * const layout = repoLayout("/c", "model", "gpt2");
+ * console.log(blobPath(layout, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")); // "/c/models--gpt2/blobs/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
  * ```
  */
 export function blobPath(layout: RepoLayout, etag: string): string {
@@ -128,21 +140,18 @@ export function blobPath(layout: RepoLayout, etag: string): string {
  *
  * @example
  * ```ts
- * pointerPath(layout, commit, "onnx/model.onnx"); // "/c/models--gpt2/snapshots/<commit>/onnx/model.onnx"
+ * import { pointerPath, repoLayout } from "hubcache/core";
+ *
+ * const commit = "0123456789abcdef0123456789abcdef01234567";
+ * console.log(pointerPath(repoLayout("/c", "model", "gpt2"), commit, "onnx/model.onnx"));
+ * // "/c/models--gpt2/snapshots/0123456789abcdef0123456789abcdef01234567/onnx/model.onnx"
  * ```
  */
 export function pointerPath(layout: RepoLayout, commit: string, filePath: string): string {
   return joinPath(layout.snapshotsDir, commit, filePath);
 }
 
-/**
- * `snapshots/<commit>`: what `downloadSnapshot` returns.
- *
- * @example
- * ```ts
- * snapshotDir(layout, commit); // "/c/models--gpt2/snapshots/<commit>"
- * ```
- */
+/** `snapshots/<commit>`: what `downloadSnapshot` returns. */
 export function snapshotDir(layout: RepoLayout, commit: string): string {
   return joinPath(layout.snapshotsDir, commit);
 }
@@ -152,8 +161,11 @@ export function snapshotDir(layout: RepoLayout, commit: string): string {
  *
  * @example
  * ```ts
- * refPath(layout, "main"); // "/c/models--gpt2/refs/main"
- * refPath(layout, "refs/pr/1"); // "/c/models--gpt2/refs/refs/pr/1"
+ * import { refPath, repoLayout } from "hubcache/core";
+ *
+ * const layout = repoLayout("/c", "model", "gpt2");
+ * console.log(refPath(layout, "main")); // "/c/models--gpt2/refs/main"
+ * console.log(refPath(layout, "refs/pr/1")); // "/c/models--gpt2/refs/refs/pr/1"
  * ```
  */
 export function refPath(layout: RepoLayout, revision: string): string {
@@ -163,36 +175,17 @@ export function refPath(layout: RepoLayout, revision: string): string {
 /**
  * `.no_exist/<commit>/<path>`: marks a file known to be absent at a commit, so offline runs
  * and the Python client can answer "absent" without asking the Hub.
- *
- * @example
- * ```ts
- * noExistPath(layout, commit, "tokenizer.json"); // "/c/models--gpt2/.no_exist/<commit>/tokenizer.json"
- * ```
  */
 export function noExistPath(layout: RepoLayout, commit: string, filePath: string): string {
   return joinPath(layout.noExistDir, commit, filePath);
 }
 
-/**
- * `trees/<commit>.json`: a cached tree listing.
- *
- * @example
- * ```ts
- * treePath(layout, commit); // "/c/models--gpt2/trees/<commit>.json"
- * ```
- */
+/** `trees/<commit>.json`: a cached tree listing. */
 export function treePath(layout: RepoLayout, commit: string): string {
   return joinPath(layout.treesDir, `${commit}.json`);
 }
 
-/**
- * The Python client's lock file for a blob (we flock it where we can, never create-exclusive it).
- *
- * @example
- * ```ts
- * pythonLockPath(layout, etag); // "/c/.locks/models--gpt2/<etag>.lock"
- * ```
- */
+/** The Python client's lock file for a blob (we flock it where we can, never create-exclusive it). */
 export function pythonLockPath(layout: RepoLayout, etag: string): string {
   return joinPath(layout.locksDir, `${etag}.lock`);
 }
@@ -200,11 +193,6 @@ export function pythonLockPath(layout: RepoLayout, etag: string): string {
 /**
  * hubcache's own de-duplication lock beside the Python one. A separate name because ours is
  * created exclusively and removed when stale, which Python's ever-present `*.lock` cannot be.
- *
- * @example
- * ```ts
- * ownLockPath(layout, etag); // "/c/.locks/models--gpt2/<etag>.hubcache-lock"
- * ```
  */
 export function ownLockPath(layout: RepoLayout, etag: string): string {
   return joinPath(layout.locksDir, `${etag}.hubcache-lock`);
@@ -216,7 +204,9 @@ export function ownLockPath(layout: RepoLayout, etag: string): string {
  *
  * @example
  * ```ts
- * relativeBlobTarget("onnx/model.onnx", "ab…"); // "../../../blobs/ab…"
+ * import { relativeBlobTarget } from "hubcache/core";
+ *
+ * console.log(relativeBlobTarget("onnx/model.onnx", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")); // "../../../blobs/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
  * ```
  */
 export function relativeBlobTarget(filePath: string, etag: string): string {
@@ -237,14 +227,7 @@ export type BlobsEntry =
   | { kind: "foreign-temp"; etag: string }
   | { kind: "other" };
 
-/**
- * The unique temp name of one writer (`docs/DESIGN.md §Invariants 2`).
- *
- * @example
- * ```ts
- * tempBlobName("ab…", { host: "node1", pid: 42, nonce: "0f…" }); // "ab….node1-42-0f….incomplete"
- * ```
- */
+/** The unique temp name of one writer (`docs/DESIGN.md §Invariants 2`). */
 export function tempBlobName(etag: string, owner: TempOwner): string {
   return `${etag}.${ownerName(owner)}.incomplete`;
 }
@@ -253,24 +236,12 @@ export function tempBlobName(etag: string, owner: TempOwner): string {
  * The name a claimer gives a file that may still have a live writer while it copies it:
  * `<etag>.<host>-<pid>-<nonce>.adopting`. Unlike a `.incomplete` of a dead writer, it is
  * only ever adopted by copying (see `claimPartial`).
- *
- * @example
- * ```ts
- * adoptingBlobName("ab…", { host: "n1", pid: 7, nonce: "00ff00ff" }); // "ab….n1-7-00ff00ff.adopting"
- * ```
  */
 export function adoptingBlobName(etag: string, owner: TempOwner): string {
   return `${etag}.${ownerName(owner)}.adopting`;
 }
 
-/**
- * `<etag>.partial`: an interrupted download released for whichever writer resumes it next.
- *
- * @example
- * ```ts
- * partialBlobName("ab12…"); // "ab12….partial"
- * ```
- */
+/** `<etag>.partial`: an interrupted download released for whichever writer resumes it next. */
 export function partialBlobName(etag: string): string {
   return `${etag}.partial`;
 }
@@ -282,7 +253,10 @@ const ENTRY = /^([0-9a-f]{40}|[0-9a-f]{64})(?:\.(.+))?$/;
  *
  * @example
  * ```ts
- * parseBlobsEntry("ab….partial"); // { kind: "partial", etag: "ab…" }
+ * import { parseBlobsEntry } from "hubcache/core";
+ *
+ * console.log(parseBlobsEntry("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.partial")); // { kind: "partial", etag: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" }
+ * console.log(parseBlobsEntry("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.node1-4242-00ff00ff.incomplete").kind); // "temp"
  * ```
  */
 export function parseBlobsEntry(name: string): BlobsEntry {

@@ -9,14 +9,7 @@ import { writeFileAtomic } from "../fs/atomic_write.ts";
 import { isFsError, type Runtime } from "../ports.ts";
 import { noExistPath, type RepoLayout } from "./layout.ts";
 
-/**
- * Record that `path` does not exist at `commit` (an empty file, as the Python client does).
- *
- * @example
- * ```ts
- * await markNoExist(runtime, layout, commit, "missing.bin");
- * ```
- */
+/** Record that `path` does not exist at `commit` (an empty file, as the Python client does). */
 export async function markNoExist(runtime: Runtime, layout: RepoLayout, commit: string, path: string): Promise<void> {
   const marker = noExistPath(layout, commit, path);
   try {
@@ -28,14 +21,7 @@ export async function markNoExist(runtime: Runtime, layout: RepoLayout, commit: 
   await writeFileAtomic(runtime, layout.tmpDir, marker, new Uint8Array(0), "no-exist");
 }
 
-/**
- * Whether `path` is known to be absent at `commit`.
- *
- * @example
- * ```ts
- * if (await isKnownAbsent(runtime, layout, commit, "x.bin")) { … }
- * ```
- */
+/** Whether `path` is known to be absent at `commit`. */
 export async function isKnownAbsent(runtime: Runtime, layout: RepoLayout, commit: string, path: string): Promise<boolean> {
   try {
     return (await runtime.fs.lstat(noExistPath(layout, commit, path))).kind === "file";

@@ -28,11 +28,6 @@ const SYMLINK_REFUSED = ["EPERM", "EACCES", "ENOTSUP", "EINVAL", "EIO", "EUNKNOW
 /**
  * Whether the file system under `layout` accepts relative symlinks; probed once per
  * runtime and cache directory (as the Python client's `are_symlinks_supported`).
- *
- * @example
- * ```ts
- * const mode = (await symlinksSupported(runtime, layout)) ? "symlink" : "copy";
- * ```
  */
 export async function symlinksSupported(runtime: Runtime, layout: RepoLayout): Promise<boolean> {
   let byDir = probeResults.get(runtime);
@@ -56,11 +51,6 @@ export async function symlinksSupported(runtime: Runtime, layout: RepoLayout): P
 /**
  * Whether the pointer for a file is in place and usable: a symlink resolving to a file of
  * the expected size, or (no-symlink caches) a regular file of that size.
- *
- * @example
- * ```ts
- * if (await pointerIsComplete(runtime, layout, commit, "config.json", 512)) return path;
- * ```
  */
 export async function pointerIsComplete(
   runtime: Runtime,
@@ -75,11 +65,6 @@ export async function pointerIsComplete(
 /**
  * Create the symlink pointer to `blobs/<etag>`. Returns `"unsupported"` if the file
  * system refuses symlinks, so the caller can fall back to a copy.
- *
- * @example
- * ```ts
- * if (await linkPointer(runtime, layout, commit, path, etag) === "unsupported") { … }
- * ```
  */
 export async function linkPointer(
   runtime: Runtime,
@@ -155,11 +140,6 @@ async function placeSymlink(
  * a verified temp file of ours, moved there so the bytes are stored once;
  * `"blob"`: an existing blob others may share, copied (copy goes to a temp file first so
  * readers never see a half-copied file).
- *
- * @example
- * ```ts
- * await placePointerFile(runtime, layout, commit, path, { kind: "fresh", path: temp.path }, size);
- * ```
  */
 export async function placePointerFile(
   runtime: Runtime,

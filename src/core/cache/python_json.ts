@@ -10,12 +10,6 @@
 /**
  * `json.dumps(value)` (or `json.dumps(value, indent=indent)`). Numbers are written as
  * JavaScript writes them, which equals Python for integers (all that our outputs hold).
- *
- * @example
- * ```ts
- * pythonJsonDumps([{ id: "model/a", refs: ["main"] }]); // '[{"id": "model/a", "refs": ["main"]}]'
- * pythonJsonDumps({ name: "café" }); // '{"name": "caf\\u00e9"}'
- * ```
  */
 export function pythonJsonDumps(value: unknown, indent?: number): string {
   return asciiOnly(indent === undefined ? compact(value) : JSON.stringify(value, null, indent));

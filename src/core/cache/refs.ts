@@ -16,11 +16,6 @@ const encoder = new TextEncoder();
 /**
  * The commit a cached revision points at: `refs/<revision>` read tolerantly (whitespace
  * ignored), or `null` if absent or not a commit hash.
- *
- * @example
- * ```ts
- * await readRef(runtime, layout, "main"); // "0123…" or null
- * ```
  */
 export async function readRef(runtime: Runtime, layout: RepoLayout, revision: string): Promise<string | null> {
   try {
@@ -35,11 +30,6 @@ export async function readRef(runtime: Runtime, layout: RepoLayout, revision: st
 /**
  * Point `refs/<revision>` at `commit`: 40 hex characters, no newline, written atomically.
  * Skipped when it already says so (no needless writes on a shared file system).
- *
- * @example
- * ```ts
- * await writeRef(runtime, layout, "refs/pr/1", commit); // writes refs/refs/pr/1
- * ```
  */
 export async function writeRef(runtime: Runtime, layout: RepoLayout, revision: string, commit: string): Promise<void> {
   if (revision === commit) return;

@@ -34,15 +34,7 @@ export interface TreeFile {
   readonly xetHash?: string;
 }
 
-/**
- * The content address a file is stored under in `blobs/`: the LFS sha256, else the git sha1.
- *
- * @example
- * ```ts
- * const etag = etagOf(file); // "e3b0…b855" for an LFS file, its 40-hex git sha1 otherwise
- * const blob = blobPath(layout, etag);
- * ```
- */
+/** The content address a file is stored under in `blobs/`: the LFS sha256, else the git sha1. */
 export function etagOf(file: TreeFile): string {
   return file.lfsSha256 ?? file.blobId;
 }
@@ -50,11 +42,6 @@ export function etagOf(file: TreeFile): string {
 /**
  * Read `trees/<commit>.json`; `null` if absent, unreadable, of another format version, or
  * holding a path or hash we would not accept from a server.
- *
- * @example
- * ```ts
- * const files = await readTreeCache(runtime, layout, commit);
- * ```
  */
 export async function readTreeCache(runtime: Runtime, layout: RepoLayout, commit: string): Promise<TreeFile[] | null> {
   runtime = withTransientRetries(runtime);
@@ -85,11 +72,6 @@ export async function readTreeCache(runtime: Runtime, layout: RepoLayout, commit
 /**
  * Write `trees/<commit>.json` atomically, byte-for-byte as the Python client does
  * (`json.dump(indent=1)`, sorted paths, non-ASCII escaped).
- *
- * @example
- * ```ts
- * await writeTreeCache(runtime, layout, commit, files);
- * ```
  */
 export async function writeTreeCache(runtime: Runtime, layout: RepoLayout, commit: string, files: TreeFile[]): Promise<void> {
   const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

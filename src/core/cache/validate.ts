@@ -22,14 +22,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 // replacement characters, so two different names could land on one file.
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-/**
- * Check a repo type.
- *
- * @example
- * ```ts
- * validateRepoType("dataset"); // "dataset"
- * ```
- */
+/** Check a repo type. */
 export function validateRepoType(value: string): RepoType {
   if (!(REPO_TYPES as readonly string[]).includes(value)) {
     throw new InvalidInputError(`repo type must be one of model, dataset, space; got '${value}'`);
@@ -43,8 +36,14 @@ export function validateRepoType(value: string): RepoType {
  *
  * @example
  * ```ts
- * validateRepoId("openai-community/gpt2"); // ok
- * validateRepoId("../etc");                // throws InvalidInputError
+ * import { validateRepoId } from "hubcache/core";
+ *
+ * console.log(validateRepoId("openai-community/gpt2")); // "openai-community/gpt2"
+ * try {
+ *   validateRepoId("../etc");
+ * } catch (e) {
+ *   console.log((e as Error).message); // "invalid repo id '../etc': use 'name' or 'namespace/name' …"
+ * }
  * ```
  */
 export function validateRepoId(repoId: string): string {
@@ -87,8 +86,14 @@ function checkRelativePath(value: string, what: string, maxLength: number): stri
  *
  * @example
  * ```ts
- * validateRevision("refs/pr/1"); // ok
- * validateRevision("../../x");   // throws InvalidInputError
+ * import { validateRevision } from "hubcache/core";
+ *
+ * console.log(validateRevision("refs/pr/1")); // "refs/pr/1"
+ * try {
+ *   validateRevision("../../x");
+ * } catch (e) {
+ *   console.log((e as Error).message); // "invalid revision '../../x': it has an empty, '.' or '..' segment"
+ * }
  * ```
  */
 export function validateRevision(revision: string): string {
@@ -101,8 +106,14 @@ export function validateRevision(revision: string): string {
  *
  * @example
  * ```ts
- * validateRepoPath("onnx/model.onnx"); // ok
- * validateRepoPath("/etc/passwd");     // throws InvalidInputError
+ * import { validateRepoPath } from "hubcache/core";
+ *
+ * console.log(validateRepoPath("onnx/model.onnx")); // "onnx/model.onnx"
+ * try {
+ *   validateRepoPath("/etc/passwd");
+ * } catch (e) {
+ *   console.log((e as Error).message); // "invalid file path '/etc/passwd': it is absolute"
+ * }
  * ```
  */
 export function validateRepoPath(path: string): string {
@@ -115,8 +126,10 @@ export function validateRepoPath(path: string): string {
  *
  * @example
  * ```ts
- * isCommitHash("0123456789abcdef0123456789abcdef01234567"); // true
- * isCommitHash("main"); // false
+ * import { isCommitHash } from "hubcache/core";
+ *
+ * console.log(isCommitHash("0123456789abcdef0123456789abcdef01234567")); // true
+ * console.log(isCommitHash("main")); // false
  * ```
  */
 export function isCommitHash(value: string): boolean {
@@ -126,11 +139,6 @@ export function isCommitHash(value: string): boolean {
 /**
  * Check a commit hash that came from a server (or a `refs/` file: read tolerantly,
  * so surrounding whitespace is ignored).
- *
- * @example
- * ```ts
- * parseCommit(" 0123456789abcdef0123456789abcdef01234567\n", "X-Repo-Commit");
- * ```
  */
 export function parseCommit(raw: string | null | undefined, source: string): string {
   const value = (raw ?? "").trim().toLowerCase();
@@ -146,7 +154,9 @@ export function parseCommit(raw: string | null | undefined, source: string): str
  *
  * @example
  * ```ts
- * parseEtag('W/"' + "a".repeat(64) + '"', "X-Linked-Etag"); // "aaaa…"
+ * import { parseEtag } from "hubcache/core";
+ *
+ * console.log(parseEtag('W/"' + "A".repeat(64) + '"', "X-Linked-Etag")); // "aaaa…" (64 lowercase hex)
  * ```
  */
 export function parseEtag(raw: string | null | undefined, source: string): string {
@@ -163,25 +173,12 @@ export function parseEtag(raw: string | null | undefined, source: string): strin
 /**
  * True when a string is a valid etag as stored in `blobs/` (40 or 64 lowercase hex).
  * Anything else in `blobs/` is a temp file or foreign, never a blob.
- *
- * @example
- * ```ts
- * isEtag("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"); // true
- * isEtag("e3b0….partial"); // false
- * ```
  */
 export function isEtag(value: string): boolean {
   return HEX40.test(value) || HEX64.test(value);
 }
 
-/**
- * Parse a size header: a non-negative safe integer in plain decimal.
- *
- * @example
- * ```ts
- * parseSize("1024", "Content-Length"); // 1024
- * ```
- */
+/** Parse a size header: a non-negative safe integer in plain decimal. */
 export function parseSize(raw: string | null | undefined, source: string): number {
   const value = (raw ?? "").trim();
   if (!/^\d{1,16}$/.test(value) || !Number.isSafeInteger(Number(value))) {
@@ -194,11 +191,6 @@ export function parseSize(raw: string | null | undefined, source: string): numbe
  * Make untrusted text safe to print in one line of an error message: control characters
  * are escaped (a header could otherwise rewrite the user's terminal) and long values cut
  * to 120 characters.
- *
- * @example
- * ```ts
- * printable("bad\u001b[2Jetag"); // "bad\\x1b[2Jetag"
- * ```
  */
 export function printable(value: string): string {
   const shown = value.length > 120 ? value.slice(0, 117) + "..." : value;

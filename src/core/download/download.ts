@@ -65,8 +65,11 @@ import { isCommitHash, validateRepoPath } from "../cache/validate.ts";
  *
  * @example
  * ```ts
+ * import { downloadFile } from "hubcache/core";
  * import { nodeRuntime } from "hubcache/adapters/node";
+ *
  * const path = await downloadFile({ runtime: nodeRuntime(), repo: "openai-community/gpt2", path: "config.json" });
+ * // "<cache>/models--openai-community--gpt2/snapshots/<commit>/config.json"
  * ```
  */
 export async function downloadFile(options: DownloadFileOptions & { runtime: Runtime }): Promise<string> {
@@ -105,12 +108,6 @@ export async function downloadFile(options: DownloadFileOptions & { runtime: Run
 /**
  * Steps 4 to 9 for a file whose metadata is known (from a `HEAD`, or from a tree listing
  * in a snapshot download): make `snapshots/<commit>/<path>` exist with verified content.
- *
- * @example
- * ```ts
- * const ctx = resolveRepoContext({ runtime, repo: "gpt2" });
- * await fetchIntoCache(ctx, "config.json", { commit, etag, size, location }, {});
- * ```
  */
 export async function fetchIntoCache(
   ctx: RepoContext,

@@ -50,13 +50,6 @@ const encoder = new TextEncoder();
 /**
  * Wait until this process may download `etag`, or until `isDone()` says another process
  * already did. Returns the held lock, or `"done"`.
- *
- * @example
- * ```ts
- * const lock = await acquireDownloadLock(runtime, layout, etag, { isDone: () => blobExists() });
- * if (lock === "done") return;
- * try { await download(); } finally { await lock.release(); }
- * ```
  */
 export async function acquireDownloadLock(
   runtime: Runtime,
@@ -155,11 +148,6 @@ async function readOwner(runtime: Runtime, path: string): Promise<TempOwner | nu
 /**
  * The holder recorded in a `.hubcache-lock` file: JSON with `host` and `pid`, or text
  * containing `<host>-<pid>-<nonce>` (the temp-name form). `null` when it says neither.
- *
- * @example
- * ```ts
- * parseLockOwner('{"host":"n1","pid":42}'); // { host: "n1", pid: 42, nonce: "" }
- * ```
  */
 export function parseLockOwner(content: string): TempOwner | null {
   const text = content.trim();
@@ -181,11 +169,6 @@ export function parseLockOwner(content: string): TempOwner | null {
 /**
  * Whether a lock file's holder can no longer be working: same host and its pid is gone,
  * or its heartbeat is older than `staleAfterMs`.
- *
- * @example
- * ```ts
- * if (await lockIsStale(runtime, path, 30_000)) { … }
- * ```
  */
 export async function lockIsStale(runtime: Runtime, path: string, staleAfterMs: number): Promise<boolean> {
   const { fs, platform } = runtime;

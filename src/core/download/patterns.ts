@@ -11,7 +11,9 @@
  *
  * @example
  * ```ts
- * globToRegExp("*.safetensors").test("sub/model.safetensors"); // true
+ * import { globToRegExp } from "hubcache/core";
+ *
+ * console.log(globToRegExp("*.safetensors").test("sub/model.safetensors")); // true: `*` crosses `/`
  * ```
  */
 export function globToRegExp(pattern: string): RegExp {
@@ -42,7 +44,9 @@ export function globToRegExp(pattern: string): RegExp {
  *
  * @example
  * ```ts
- * filterPaths(["a.bin", "b.json"], ["*.json"], []); // ["b.json"]
+ * import { filterPaths } from "hubcache/core";
+ *
+ * console.log(filterPaths(["a.bin", "b.json", "onnx/c.json"], ["*.json"], ["onnx/"])); // ["b.json"]
  * ```
  */
 export function filterPaths(paths: string[], include: string[], exclude: string[]): string[] {

@@ -74,7 +74,11 @@ export interface DownloadSnapshotOptions extends Omit<DownloadFileOptions, "path
  *
  * @example
  * ```ts
- * const dir = await downloadSnapshot({ runtime, repo: "openai-community/gpt2", include: ["*.json"] });
+ * import { downloadSnapshot } from "hubcache/core";
+ * import { nodeRuntime } from "hubcache/adapters/node";
+ *
+ * const dir = await downloadSnapshot({ runtime: nodeRuntime(), repo: "openai-community/gpt2", include: ["*.json"] });
+ * // "<cache>/models--openai-community--gpt2/snapshots/<commit>"
  * ```
  */
 export async function downloadSnapshot(options: DownloadSnapshotOptions & { runtime: Runtime }): Promise<string> {

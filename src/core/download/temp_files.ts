@@ -30,11 +30,6 @@ export interface OwnedTemp {
 /**
  * Create this writer's own temp file `<etag>.<host>-<pid>-<nonce>.incomplete` with
  * exclusive create: no other writer can ever open it for writing by name.
- *
- * @example
- * ```ts
- * const temp = await createOwnTemp(runtime, layout.blobsDir, etag);
- * ```
  */
 export async function createOwnTemp(runtime: Runtime, blobsDir: string, etag: string): Promise<OwnedTemp> {
   const path = joinPath(blobsDir, tempBlobName(etag, writerIdentity(runtime.platform)));
@@ -62,11 +57,6 @@ interface Candidate {
  * its bytes are copied into a fresh file of ours and the claimed inode is unlinked, so a
  * zombie writer still holding a descriptor writes into nothing we publish. Whatever is
  * claimed is re-verified by the caller, so a wrong claim costs bandwidth, not correctness.
- *
- * @example
- * ```ts
- * const temp = await claimPartial(runtime, layout.blobsDir, etag, 600_000) ?? await createOwnTemp(runtime, layout.blobsDir, etag);
- * ```
  */
 export async function claimPartial(
   runtime: Runtime,
@@ -165,11 +155,6 @@ async function copyIntoFresh(
 /**
  * Copy every byte of `source` into `target` from offset 0, handing each chunk to `onChunk`
  * (to hash it) as it passes; returns the number of bytes copied.
- *
- * @example
- * ```ts
- * const copied = await copyBetweenHandles(claimedHandle, fresh.handle);
- * ```
  */
 export async function copyBetweenHandles(
   source: FileHandle,
@@ -193,11 +178,6 @@ export async function copyBetweenHandles(
  * in our handle. Copy them into a fresh temp file of ours, checking on the way that they hash
  * to `etag` and count `size`, and fsync it. The old handle stays open (the caller closes it).
  * `null` if the bytes do not match (then the caller downloads again).
- *
- * @example
- * ```ts
- * const renamed = await recoverUnlinkedTemp(runtime, blobsDir, etag, size, temp);
- * ```
  */
 export async function recoverUnlinkedTemp(
   runtime: Runtime,
@@ -226,11 +206,6 @@ export async function recoverUnlinkedTemp(
  * Give an interrupted download back for resume: keep its first `goodBytes` bytes and
  * rename it to `<etag>.partial`, unless a partial at least as large is already there.
  * Never throws: it runs on error paths and must not hide the original error.
- *
- * @example
- * ```ts
- * try { … } catch (e) { await releaseForResume(runtime, temp, blobsDir, etag, written); throw e; }
- * ```
  */
 export async function releaseForResume(
   runtime: Runtime,
@@ -268,11 +243,6 @@ export async function releaseForResume(
  * temp files of writers on this host whose process is gone (SIGKILL). Files of live writers
  * and of other hosts are left alone (they may still be running; `cache prune` judges them by
  * age). Best effort: never throws.
- *
- * @example
- * ```ts
- * await sweepAfterPublish(runtime, layout.blobsDir, etag);
- * ```
  */
 export async function sweepAfterPublish(runtime: Runtime, blobsDir: string, etag: string): Promise<void> {
   let names: string[];
@@ -289,14 +259,7 @@ export async function sweepAfterPublish(runtime: Runtime, blobsDir: string, etag
   }
 }
 
-/**
- * Close and remove a temp file (a failed verification, or a blob someone else published).
- *
- * @example
- * ```ts
- * await discardTemp(runtime, temp);
- * ```
- */
+/** Close and remove a temp file (a failed verification, or a blob someone else published). */
 export async function discardTemp(runtime: Runtime, temp: OwnedTemp): Promise<void> {
   await temp.handle.close().catch(() => {});
   await removeIfFile(runtime, temp.path).catch(() => {});

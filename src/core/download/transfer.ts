@@ -81,13 +81,6 @@ export interface TransferResult {
 /**
  * Fill `file` (which already holds `state.written` bytes from a claimed partial) with the
  * content at `meta.location` and return the digest of everything in it.
- *
- * @example
- * ```ts
- * const state = { written: temp.claimedBytes };
- * const { digest, size } = await transferBlob(options, temp.handle, meta, state);
- * if (digest !== meta.etag || size !== meta.size) { … }
- * ```
  */
 export async function transferBlob(
   options: TransferOptions,
@@ -195,13 +188,6 @@ async function restartFromZero(file: FileHandle, state: TransferState): Promise<
  * Check a `206`'s `Content-Range` against what we asked for: it must run from `start` to the
  * last byte of a file of `total` bytes. A total of `*` (unknown to the server) is accepted
  * when the end shows the same length.
- *
- * @example
- * ```ts
- * contentRangeMatches("bytes 100-199/200", 100, 200); // true
- * contentRangeMatches("bytes 100-199/*", 100, 200);   // true
- * contentRangeMatches("bytes 99-199/200", 100, 200);  // false
- * ```
  */
 export function contentRangeMatches(header: string | null, start: number, total: number): boolean {
   const range = parseContentRange(header);

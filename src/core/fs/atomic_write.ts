@@ -13,11 +13,6 @@ import type { Runtime } from "../ports.ts";
 /**
  * Write `data` to `path` atomically: temp file in the repo's scratch folder `.hubcache-tmp/`
  * (removed again when empty), fsync, rename over `path`, fsync the directory.
- *
- * @example
- * ```ts
- * await writeFileAtomic(runtime, layout, refPath(layout, "main"), new TextEncoder().encode(commit), "ref");
- * ```
  */
 export async function writeFileAtomic(
   runtime: Runtime,

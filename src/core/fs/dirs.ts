@@ -23,11 +23,6 @@ import { retryTransient } from "./transient.ts";
 /**
  * Make sure `dir` exists; for every directory this call creates, fsync its parent so the
  * new entry is on stable storage.
- *
- * @example
- * ```ts
- * await ensureDir(runtime, layout.blobsDir); // fsyncs models--x/ and the cache root if it made them
- * ```
  */
 export async function ensureDir(runtime: Runtime, dir: string): Promise<void> {
   if (await isDirectory(runtime, dir)) return;
@@ -50,11 +45,6 @@ export async function ensureDir(runtime: Runtime, dir: string): Promise<void> {
  * create, a symlink). A create that fails with `ENOENT` made nothing, so it is repeated after
  * making sure of `dir` again: the directory was removed meanwhile (`cache rm`), or another host
  * made it a moment ago and our mount does not see it whole yet.
- *
- * @example
- * ```ts
- * const handle = await createInDir(runtime, layout.blobsDir, () => runtime.fs.createExclusive(tempPath));
- * ```
  */
 export async function createInDir<T>(runtime: Runtime, dir: string, create: () => Promise<T>): Promise<T> {
   await ensureDir(runtime, dir);

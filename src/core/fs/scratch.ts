@@ -40,14 +40,6 @@ export function parseScratchName(name: string): TempOwner | null {
  * created: `work` creates it and moves or removes it before returning), then remove `tmpDir`
  * if it is empty. `work` must clean up after itself when it throws; when it throws `ENOENT`
  * because `tmpDir` was removed under it by another process, it runs again with a new path.
- *
- * @example
- * ```ts
- * await withScratchPath(runtime, layout.tmpDir, "ref", async (temp) => {
- *   await writeAndSync(temp);
- *   await runtime.fs.rename(temp, refPath(layout, "main"));
- * });
- * ```
  */
 export async function withScratchPath<T>(
   runtime: Runtime,

@@ -32,11 +32,6 @@ function isStale(err: unknown): err is FsError {
  * otherwise), wait a little and run it again, up to 12 attempts over ~3 s. The last error is
  * thrown as it is. `op` must be safe to repeat: it re-resolves its path every time.
  * `isTransient` may look at the file system before answering.
- *
- * @example
- * ```ts
- * const bytes = await retryTransient(runtime.platform, () => runtime.fs.readFile(refFile));
- * ```
  */
 export async function retryTransient<T>(
   platform: Platform,
@@ -64,11 +59,6 @@ const settledWrong = new WeakMap<Runtime, Map<string, string>>();
  * a moment after the rename (measured on GlusterFS). So a recently modified file of another size
  * is looked at again for ~1.5 s before the answer is no (once per path and state); an absent
  * file, or one unchanged for a while, is answered at once.
- *
- * @example
- * ```ts
- * if (await isFileOfSize(runtime, blobPath(layout, etag), size)) return; // already published
- * ```
  */
 export async function isFileOfSize(runtime: Runtime, path: string, size: number): Promise<boolean> {
   let wrong = settledWrong.get(runtime);
@@ -95,12 +85,6 @@ const retrying = new WeakMap<Runtime, Runtime>();
  * plain translators and a user's own `FileSystem` gets the same treatment. Idempotent and
  * memoised: the same runtime always gives the same wrapped object (caches keyed by runtime
  * keep working), and wrapping a wrapped runtime returns it unchanged.
- *
- * @example
- * ```ts
- * const rt = withTransientRetries(memoryRuntime());
- * await rt.fs.readFile("/c/models--a--b/refs/main"); // an ESTALE is retried, not thrown
- * ```
  */
 export function withTransientRetries(runtime: Runtime): Runtime {
   const known = retrying.get(runtime);

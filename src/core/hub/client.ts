@@ -37,11 +37,6 @@ export interface HubClient {
  * Other relative redirects (a renamed repo answers 307) are followed. The `Authorization` header goes only
  * to the endpoint's origin: fetch implementations differ in whether they strip it on a
  * cross-host redirect, so we never let them decide.
- *
- * @example
- * ```ts
- * const res = await hubFetch(client, `${client.endpoint}/gpt2/resolve/main/config.json`, { method: "HEAD" }, { followAbsolute: false });
- * ```
  */
 export async function hubFetch(
   client: HubClient,
@@ -98,12 +93,6 @@ export async function hubFetch(
  * reject differently (Node's undici says only "fetch failed" and puts the reason in
  * `cause`), so the message prefers the cause, and an abort is recognised by the signal rather
  * than by the error's class.
- *
- * @example
- * ```ts
- * try { res = await client.fetch(url, init); }
- * catch (err) { throw toNetworkError(err, client.signal, url); }
- * ```
  */
 export function toNetworkError(err: unknown, signal: AbortSignal | undefined, url: string): HubcacheError {
   if (err instanceof HubcacheError) return err;

@@ -27,14 +27,7 @@ export interface RequestSubject {
   readonly path?: string;
 }
 
-/**
- * Map an error response to a typed error using the Hub's `X-Error-Code`.
- *
- * @example
- * ```ts
- * if (!res.ok) throw hubErrorFor(res, { repoId: "gpt2", repoType: "model", path: "x.bin" });
- * ```
- */
+/** Map an error response to a typed error using the Hub's `X-Error-Code`. */
 export function hubErrorFor(res: Response, subject: RequestSubject): HubcacheError {
   const code = res.headers.get("x-error-code") ?? "";
   const serverMessage = res.headers.get("x-error-message");

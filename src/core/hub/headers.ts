@@ -8,12 +8,6 @@
 /**
  * Parse an HTTP date (IMF-fixdate, RFC 850 or asctime; RFC 9110 §5.6.7) to milliseconds since
  * the epoch. asctime carries no zone and means GMT, which `Date.parse` would read as local time.
- *
- * @example
- * ```ts
- * parseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT"); // 784111777000
- * parseHttpDate("Sun Nov  6 08:49:37 1994");      // 784111777000
- * ```
  */
 export function parseHttpDate(text: string): number | undefined {
   const value = text.trim();
@@ -30,12 +24,6 @@ export function parseHttpDate(text: string): number | undefined {
  * implementations disagree on decoding them (Node's and Bun's decode gzip, Deno's does not when
  * the request set `Accept-Encoding` itself), so such a body can be neither sized nor resumed
  * the same way everywhere.
- *
- * @example
- * ```ts
- * contentCodings(new Response("", { headers: { "content-encoding": "gzip" } })); // "gzip"
- * contentCodings(new Response("", { headers: { "content-encoding": "identity" } })); // undefined
- * ```
  */
 export function contentCodings(res: Response): string | undefined {
   const codings = (res.headers.get("content-encoding") ?? "").split(",").map((c) => c.trim().toLowerCase())
@@ -57,12 +45,6 @@ export interface ContentRange {
  * Parse a satisfied `Content-Range` (RFC 9110 §14.4): `bytes START-END/TOTAL` or, when the
  * server does not know the length, `bytes START-END/*`. The unit is case-insensitive. The
  * 416 form (a `*` instead of the range) and anything malformed give `null`.
- *
- * @example
- * ```ts
- * parseContentRange("bytes 100-199/200"); // { start: 100, end: 199, total: 200 }
- * parseContentRange("bytes 0-0/*");       // { start: 0, end: 0, total: undefined }
- * ```
  */
 export function parseContentRange(header: string | null): ContentRange | null {
   const m = /^\s*bytes\s+(\d{1,16})-(\d{1,16})\/(\d{1,16}|\*)\s*$/i.exec(header ?? "");

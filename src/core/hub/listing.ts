@@ -39,11 +39,6 @@ export async function resolveCommit(repo: RepoRequest, revision: string, maxAtte
  * List every file of `commit` with `GET /api/{type}s/{repo}/tree/{commit}?recursive=true`,
  * following `Link: rel="next"`; every path and hash is validated (a hostile tree must not
  * make us write outside the cache).
- *
- * @example
- * ```ts
- * const files = await listTree(resolveRepoContext({ runtime, repo: "gpt2" }), commit, 5);
- * ```
  */
 export async function listTree(repo: RepoRequest, commit: string, maxAttempts: number): Promise<TreeFile[]> {
   const files: TreeFile[] = [];
@@ -89,14 +84,7 @@ function treeFileFrom(entry: Record<string, unknown>): TreeFile {
   return { path, size: lfsSize as number, blobId, lfsSha256, lfsSize: lfsSize as number, xetHash: xet };
 }
 
-/**
- * The `rel="next"` target of a `Link` header.
- *
- * @example
- * ```ts
- * nextLink('<https://hf.co/api/models/a/tree/x?cursor=2>; rel="next"'); // "https://hf.co/api/models/a/tree/x?cursor=2"
- * ```
- */
+/** The `rel="next"` target of a `Link` header. */
 export function nextLink(header: string | null): string | null {
   if (!header) return null;
   for (const part of header.split(/,(?=\s*<)/)) {

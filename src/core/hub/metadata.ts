@@ -37,12 +37,6 @@ export interface FileMetadata {
  * then learns it from the download's `Content-Range` or `Content-Length`; we need it before
  * the first byte (a git blob id hashes the size first, and completeness checks compare it),
  * so we ask for the first byte alone and read the total from the answer.
- *
- * @example
- * ```ts
- * const meta = await resolveFileMetadata(client, { repoType: "model", repoId: "gpt2", revision: "main", path: "config.json" }, 5);
- * meta.etag; // "3f1a…"
- * ```
  */
 export async function resolveFileMetadata(
   client: HubClient,

@@ -18,12 +18,6 @@ const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 /**
  * True for a status worth retrying (429, 5xx, 408): the Hub and its CDN answer these under
  * load or during deploys, and they clear on their own.
- *
- * @example
- * ```ts
- * isRetryableStatus(503); // true
- * isRetryableStatus(404); // false
- * ```
  */
 export function isRetryableStatus(status: number): boolean {
   return RETRYABLE_STATUS.has(status);
@@ -35,11 +29,6 @@ export function isRetryableStatus(status: number): boolean {
  * header (seconds, or an HTTP date in any of RFC 9110's three formats) wins, capped at 60 s.
  * A date already past (or our clock ahead of the server's) falls back to the backoff rather
  * than retrying at once in a tight loop.
- *
- * @example
- * ```ts
- * await platform.sleep(retryDelayMs(2, res.headers.get("retry-after"), platform), signal);
- * ```
  */
 export function retryDelayMs(attempt: number, retryAfter: string | null, platform: Platform): number {
   if (retryAfter) {
@@ -57,12 +46,6 @@ export function retryDelayMs(attempt: number, retryAfter: string | null, platfor
  * Send a request to the Hub and retry network failures, 5xx and 429 (honouring
  * `Retry-After`) up to `maxAttempts` times. Error statuses that are not worth a retry are
  * mapped to typed errors; the response of a success is returned unread.
- *
- * @example
- * ```ts
- * const res = await requestWithRetries(client, url, { method: "GET" }, { followAbsolute: true }, subject, 5);
- * const info = await res.json();
- * ```
  */
 export async function requestWithRetries(
   client: HubClient,
@@ -99,11 +82,6 @@ export async function requestWithRetries(
 /**
  * Wait `ms` before another attempt; an abort during the wait is an {@link AbortedError}
  * (the platform's sleep rejects with the signal's raw reason).
- *
- * @example
- * ```ts
- * await backOff(client, retryDelayMs(attempt, res.headers.get("retry-after"), client.platform));
- * ```
  */
 export async function backOff(client: Pick<HubClient, "platform" | "signal">, ms: number): Promise<void> {
   try {

@@ -7,12 +7,6 @@
 /**
  * Build the `resolve` URL of a file. Each path segment is encoded on its own so `/` stays a
  * separator; the revision is encoded whole, so `refs/pr/1` becomes `refs%2Fpr%2F1`.
- *
- * @example
- * ```ts
- * resolveUrl("https://huggingface.co", "dataset", "org/set", "main", "data/train.csv");
- * // "https://huggingface.co/datasets/org/set/resolve/main/data/train.csv"
- * ```
  */
 export function resolveUrl(endpoint: string, repoType: string, repoId: string, revision: string, path: string): string {
   const prefix = repoType === "dataset" ? "datasets/" : repoType === "space" ? "spaces/" : "";
@@ -20,15 +14,7 @@ export function resolveUrl(endpoint: string, repoType: string, repoId: string, r
   return `${endpoint}/${prefix}${repoId}/resolve/${encodeURIComponent(revision)}/${encodedPath}`;
 }
 
-/**
- * Build an `/api/{models|datasets|spaces}/{repo}` URL; `suffix` is appended verbatim.
- *
- * @example
- * ```ts
- * apiUrl("https://huggingface.co", "model", "gpt2", "/revision/main");
- * // "https://huggingface.co/api/models/gpt2/revision/main"
- * ```
- */
+/** Build an `/api/{models|datasets|spaces}/{repo}` URL; `suffix` is appended verbatim. */
 export function apiUrl(endpoint: string, repoType: string, repoId: string, suffix: string): string {
   return `${endpoint}/api/${repoType}s/${repoId}${suffix}`;
 }

@@ -64,8 +64,10 @@ const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
  *
  * @example
  * ```ts
- * parseDuration("2h"); // 7200000
- * parseDuration("90"); // 90000
+ * import { parseDuration } from "hubcache/core";
+ *
+ * console.log(parseDuration("2h")); // 7200000
+ * console.log(parseDuration("90")); // 90000: a bare number is seconds
  * ```
  */
 export function parseDuration(value: string): number {

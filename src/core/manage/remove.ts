@@ -342,15 +342,7 @@ export async function executeRemoval(options: WithRuntime<ExecuteRemovalOptions>
   return { removed, alreadyGone, keptInUse, errors, freedBytes: Math.max(0, plan.expectedFreedBytes - notFreed) };
 }
 
-/**
- * The blob paths every current snapshot pointer of a repo resolves to (first hop).
- *
- * @example
- * ```ts
- * const used = await referencedBlobs(runtime, "/c/models--gpt2");
- * used.has("/c/models--gpt2/blobs/ab…"); // true while a snapshot links it
- * ```
- */
+/** The blob paths every current snapshot pointer of a repo resolves to (first hop). */
 export async function referencedBlobs(runtime: Runtime, repoPath: string): Promise<Set<string>> {
   const used = new Set<string>();
   for (const entry of await listFilesRecursive(runtime, joinPath(repoPath, "snapshots"))) {

@@ -24,14 +24,7 @@ import type { FileInfo, Runtime } from "../ports.ts";
 import { isFsError } from "../ports.ts";
 import { type OwnerState, type TempOwner, writerState } from "../writer_identity.ts";
 
-/**
- * OS helper files the Python client ignores wherever it lists a folder.
- *
- * @example
- * ```ts
- * FILES_TO_IGNORE.includes(".DS_Store"); // true
- * ```
- */
+/** OS helper files the Python client ignores wherever it lists a folder. */
 export const FILES_TO_IGNORE: readonly string[] = [".DS_Store", "Thumbs.db", "desktop.ini"];
 
 /** One file of one cached revision (Python: `CachedFileInfo`). */
@@ -156,11 +149,6 @@ class CorruptedRepo extends Error {}
 /**
  * The temp files of one repo folder: writers' leftovers in `blobs/` and everything in
  * `.hubcache-tmp/`, sorted by path.
- *
- * @example
- * ```ts
- * const temps = await scanRepoTempFiles(runtime, "/c/models--gpt2");
- * ```
  */
 export async function scanRepoTempFiles(runtime: Runtime, repoPath: string): Promise<TempFileInfo[]> {
   const out: TempFileInfo[] = [];
@@ -374,11 +362,6 @@ const ROOT_SKIP: ReadonlySet<string> = new Set([".locks", "CACHEDIR.TAG", ".hubc
 /**
  * Resolve and check the cache root: its canonical path (as Python's `.resolve()`).
  * Throws {@link CacheError} when it is missing or not a directory.
- *
- * @example
- * ```ts
- * const root = await resolveCacheDir(runtime, "/home/me/.cache/huggingface/hub");
- * ```
  */
 export async function resolveCacheDir(runtime: Runtime, cacheDir: string): Promise<string> {
   let real: string;
