@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // The whole test pipeline behind `npm test`: build, the same node:test files on Node, Deno and
-// Bun, then the packaging checks (deno publish, browser bundle, compiled binary).
+// Bun, then the checks (JSDoc examples type-check, deno publish, browser bundle, compiled binary).
 //
 // Usage:
 //   node scripts/test.mjs                         everything
 //   node scripts/test.mjs --only node             one runtime (node|deno|bun), plus the build
 //   node scripts/test.mjs --only deno,bun         several
-//   node scripts/test.mjs --only checks           build + publish + browser + binary checks
-//   node scripts/test.mjs --only publish          one check (build|publish|browser|binary)
+//   node scripts/test.mjs --only checks           build + docs + publish + browser + binary checks
+//   node scripts/test.mjs --only docs             one check (build|docs|publish|browser|binary)
 //   node scripts/test.mjs -- tests/foo.test.ts    only these test files/dirs, on all runtimes
+//   node scripts/test.mjs --jobs 1                runtimes one after another (default: 3 at once)
 //   npm test -- --only node -- tests/foo.test.ts
 //   HUBCACHE_TEST_TIMEOUT_MS=600000 npm test      limit per runtime (default 30 min; per test 120 s)
 //
@@ -17,12 +18,18 @@
 // anything failed or a runtime ran no tests at all. Problems that are not a test (a crash, a type
 // error, zero tests) count as one failure each, so the totals never say "0 failed" on a red run.
 //
-// Runtimes run one after another on purpose: CI has 2 cores and the concurrency tests need them.
+// The three runtimes' suites run at the same time: most of a suite's time is spent waiting
+// (throttled transfers, child processes, servers), so on 2 cores three suites together take
+// little longer than the slowest alone. Every test uses its own ports, temp dirs and volume
+// names, so suites cannot collide. Rounds that spawn the CLI of every runtime whatever runtime
+// hosts the test are divided among the runtimes run together (HUBCACHE_TEST_HOSTS, see
+// tests/_support/runtime.ts `hostShare`) instead of being repeated by each.
 
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { denoUncaught, parseBunOutput, parseDenoJunit, parseNodeTap } from "./test_reports.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const LOG_DIR = path.join(ROOT, ".tmp", "test-logs");
@@ -30,9 +37,10 @@ const BIN = path.join(ROOT, "node_modules", ".bin");
 const REL_LOG_DIR = path.relative(ROOT, LOG_DIR);
 
 const RUNTIMES = ["node", "deno", "bun"];
-const CHECKS = ["build", "publish", "browser", "binary"];
+const CHECKS = ["build", "docs", "publish", "browser", "binary"];
 const CHECK_TITLES = {
   build: "typecheck/build (tsc)",
+  docs: "JSDoc examples type-check (deno check --doc-only)",
   publish: "deno publish --dry-run",
   browser: "browser bundle",
   binary: "compiled binary",
@@ -51,7 +59,7 @@ const MAX_NAMES = 40;
 function usage(message) {
   if (message) console.error(`test.mjs: ${message}`);
   console.error(
-    "usage: node scripts/test.mjs [--only node|deno|bun|checks|build|publish|browser|binary[,...]] [--] [tests/x.test.ts ...]",
+    "usage: node scripts/test.mjs [--only node|deno|bun|checks|build|docs|publish|browser|binary[,...]] [--jobs N] [--] [tests/x.test.ts ...]",
   );
   process.exit(2);
 }
@@ -59,6 +67,7 @@ function usage(message) {
 function parseArgs(argv) {
   const only = new Set();
   const filters = [];
+  let jobs = 3;
   let afterDashes = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -74,6 +83,10 @@ function parseArgs(argv) {
         else if (RUNTIMES.includes(part) || CHECKS.includes(part)) only.add(part);
         else usage(`unknown --only value "${part}"`);
       }
+    } else if (a === "--jobs" || a.startsWith("--jobs=")) {
+      const v = a === "--jobs" ? argv[++i] : a.slice("--jobs=".length);
+      jobs = Number(v);
+      if (!Number.isInteger(jobs) || jobs < 1) usage(`--jobs needs a positive integer, got "${v}"`);
     } else if (a === "-h" || a === "--help") {
       usage();
     } else if (a.startsWith("-")) {
@@ -87,7 +100,7 @@ function parseArgs(argv) {
   else if (filters.length > 0) selected = new Set(RUNTIMES); // a quick run: tests only
   else selected = new Set([...RUNTIMES, ...CHECKS]);
   selected.add("build"); // cheap, and Node and the binary check need dist/
-  return { selected, filters };
+  return { selected, filters, jobs };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,10 +163,10 @@ function collectTestFiles(filters) {
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-let currentChild = null;
+const children = new Set();
 for (const sig of ["SIGINT", "SIGTERM"]) {
   process.on(sig, () => {
-    if (currentChild) killTree(currentChild);
+    for (const child of children) killTree(child);
     process.exit(130);
   });
 }
@@ -199,7 +212,7 @@ function run(cmd, args, { logFile, timeoutMs }) {
       resolve({ code: 127, signal: null, timedOut: false, ms: Date.now() - started });
       return;
     }
-    currentChild = child;
+    children.add(child);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -210,7 +223,7 @@ function run(cmd, args, { logFile, timeoutMs }) {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      currentChild = null;
+      children.delete(child);
       try {
         fs.closeSync(fd);
       } catch { /* closed */ }
@@ -261,89 +274,6 @@ const progress = (msg) => console.error(`[test] ${msg}`);
 // ---------------------------------------------------------------------------------------------
 // Node: `node --test` on the compiled files, TAP to a file for counting, spec to the log.
 
-/**
- * Parse Node's TAP. Counts come from the trailing `# pass/# fail/# cancelled` summary (tests
- * only; suites are counted apart under `# suites`). Failed names come from `not ok` lines whose
- * YAML block does not say `failureType: 'subtestsFailed'` (that marks a suite failing because
- * of its children).
- */
-export function parseNodeTap(tap) {
-  const lines = tap.split("\n");
-  const summary = {};
-  const failures = [];
-  const stack = [];
-  const descendantFailed = []; // per open level: did anything below it fail?
-  let suiteFailures = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i];
-    let m = /^# (tests|suites|pass|fail|cancelled|skipped|todo) (\d+)\s*$/.exec(line);
-    if (m) {
-      summary[m[1]] = Number(m[2]);
-      continue;
-    }
-    m = /^( *)# Subtest: (.*)$/.exec(line);
-    if (m) {
-      const level = Math.floor(m[1].length / 4);
-      stack.length = level;
-      stack[level] = unescapeTap(m[2]);
-      descendantFailed.length = level;
-      descendantFailed[level] = false;
-      continue;
-    }
-    m = /^( *)not ok \d+ - (.*)$/.exec(line);
-    if (!m) continue;
-    const indent = m[1].length;
-    const level = Math.floor(indent / 4);
-    let name = m[2];
-    if (/ # TODO\b/.test(name)) continue; // failing todo tests do not fail the run
-    name = unescapeTap(name.replace(/ # SKIP\b.*$/, ""));
-    let failureType = "";
-    let location = "";
-    let error = "";
-    let isSuite = false;
-    if (lines[i + 1]?.trim() === "---") {
-      for (let j = i + 2; j < lines.length; j++) {
-        const y = lines[j];
-        if (y.trim() === "...") break;
-        const yy = y.trim();
-        let k = /^failureType: '?([^']*)'?$/.exec(yy);
-        if (k) failureType = k[1];
-        if (yy === "type: 'suite'") isSuite = true;
-        k = /^location: '(.*)'$/.exec(yy);
-        if (k) location = k[1];
-        k = /^error: (.*)$/.exec(yy);
-        if (k && !error) {
-          error = k[1];
-          if (error === "|-" || error === "|" || error === ">-") error = (lines[j + 1] ?? "").trim();
-          error = error.replace(/^'(.*)'$/, "$1");
-        }
-      }
-    }
-    const explained = descendantFailed[level] === true;
-    for (let l = 0; l < level; l++) descendantFailed[l] = true;
-    if (failureType === "subtestsFailed") continue;
-    // Node leaves a suite's own failure (a throwing `after` hook) out of `# fail`; count it
-    // unless a test inside already failed or was cancelled for the same reason.
-    if (isSuite && !explained) suiteFailures++;
-    if (path.isAbsolute(name)) name = path.relative(ROOT, name); // a file that failed to load
-    const full = [...stack.slice(0, level), name].filter((s) => s !== undefined).join(" > ");
-    let where = "";
-    if (location) where = ` (${path.relative(ROOT, location.replace(/^file:\/\//, "")) || location})`;
-    failures.push(`${full}${where}${failureType && failureType !== "testCodeFailure" ? ` [${failureType}]` : ""}${error ? ` — ${error.slice(0, 200)}` : ""}`);
-  }
-  if (summary.pass === undefined && summary.fail === undefined) return null;
-  return {
-    passed: summary.pass ?? 0,
-    failed: (summary.fail ?? 0) + (summary.cancelled ?? 0) + suiteFailures,
-    skipped: (summary.skipped ?? 0) + (summary.todo ?? 0),
-    failures,
-  };
-}
-
-function unescapeTap(s) {
-  return s.replace(/\\#/g, "#").replace(/\\\\/g, "\\");
-}
-
 async function runNode(files) {
   const log = path.join(LOG_DIR, "node.log");
   const tapFile = path.join(LOG_DIR, "node.tap");
@@ -378,81 +308,6 @@ async function runNode(files) {
 // ---------------------------------------------------------------------------------------------
 // Deno: `deno test -A` on the .ts sources, JUnit XML for counting, pretty output to the log.
 
-function decodeXml(s) {
-  return s
-    .replace(/&lt;/g, "<")
-    .replace(/&gt;/g, ">")
-    .replace(/&quot;/g, '"')
-    .replace(/&apos;/g, "'")
-    .replace(/&#x([0-9a-f]+);/gi, (_, h) => String.fromCodePoint(parseInt(h, 16)))
-    .replace(/&#(\d+);/g, (_, d) => String.fromCodePoint(Number(d)))
-    .replace(/&amp;/g, "&");
-}
-
-/**
- * Parse Deno's JUnit report. Deno runs node:test suites as a top-level test with steps, and
- * reports every step as its own <testcase> named "outer > inner > leaf" — suites included, and
- * without telling them apart. A testcase counts as a test only if no other testcase is nested
- * under it (no name starts with "<its name> > "), which matches Node's and Bun's counting. (An
- * empty `describe` therefore counts as one passing test on Deno.)
- */
-export function parseDenoJunit(xml) {
-  const cases = [];
-  const re = /<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
-  let m;
-  while ((m = re.exec(xml)) !== null) {
-    const attrs = {};
-    for (const a of m[1].matchAll(/(\w+)="([^"]*)"/g)) attrs[a[1]] = decodeXml(a[2]);
-    const body = m[3] ?? "";
-    const failure = /<(failure|error)\b([^>]*)>/.exec(body);
-    const message = failure ? /\bmessage="([^"]*)"/.exec(failure[2])?.[1] : undefined;
-    cases.push({
-      name: attrs.name ?? "?",
-      file: attrs.classname && !attrs.classname.startsWith("ext:") ? attrs.classname : "",
-      failed: Boolean(failure),
-      message: message ? decodeXml(message).split("\n")[0] : "",
-      skipped: /<skipped\b/.test(body),
-    });
-  }
-  if (cases.length === 0 && !/<testsuites\b/.test(xml)) return null;
-  const prefixes = new Set();
-  for (const c of cases) {
-    const parts = c.name.split(" > ");
-    for (let i = 1; i < parts.length; i++) prefixes.add(parts.slice(0, i).join(" > "));
-  }
-  const failedPrefixes = new Set();
-  for (const c of cases) {
-    if (!c.failed) continue;
-    const parts = c.name.split(" > ");
-    for (let i = 1; i < parts.length; i++) failedPrefixes.add(parts.slice(0, i).join(" > "));
-  }
-  const result = { passed: 0, failed: 0, skipped: 0, failures: [] };
-  for (const c of cases) {
-    if (prefixes.has(c.name)) {
-      // A suite (or a test with t.test subtests). Its failure is its own only when nothing
-      // inside failed: a throwing `after` hook.
-      if (c.failed && !failedPrefixes.has(c.name)) {
-        result.failed++;
-        result.failures.push(`${c.name} [suite failed: hook?]${c.message ? ` — ${c.message.slice(0, 200)}` : ""}`);
-      }
-      continue;
-    }
-    if (c.skipped) result.skipped++;
-    else if (c.failed) {
-      result.failed++;
-      result.failures.push(`${c.name}${c.file ? ` (${c.file.replace(/^\.\//, "")})` : ""}${c.message ? ` — ${c.message.slice(0, 200)}` : ""}`);
-    } else result.passed++;
-  }
-  return result;
-}
-
-/** Errors Deno attributes to a module rather than a test (top-level throw, dangling promise). */
-function denoUncaught(logText) {
-  const idx = logText.search(/^\s*FAILURES\s*$/m);
-  if (idx < 0) return [];
-  return [...logText.slice(idx).matchAll(/^(\S.*) \(uncaught error\)\s*$/gm)].map((m) => m[1]);
-}
-
 async function runDeno(files) {
   const log = path.join(LOG_DIR, "deno.log");
   const junit = path.join(LOG_DIR, "deno.junit.xml");
@@ -478,62 +333,6 @@ async function runDeno(files) {
 
 // ---------------------------------------------------------------------------------------------
 // Bun: `bun test` on the .ts sources; the text summary (` N pass`, ` N fail`, ` N errors`).
-
-/**
- * Parse Bun's test output. `(fail) a > b` lines name the failures. "Unhandled error between
- * tests" (a throwing `before` hook, a top-level throw, a stray rejection) is reported by Bun as
- * ` N errors` without failing any test, so each error counts as one failure here.
- */
-export function parseBunOutput(text) {
-  const num = (re) => {
-    const all = [...text.matchAll(re)];
-    return all.length ? Number(all[all.length - 1][1]) : undefined;
-  };
-  const pass = num(/^\s*(\d+) pass\s*$/gm);
-  const fail = num(/^\s*(\d+) fail\s*$/gm);
-  if (pass === undefined && fail === undefined) return null;
-  const errors = num(/^\s*(\d+) errors?\s*$/gm) ?? 0;
-  const skip = (num(/^\s*(\d+) skip\s*$/gm) ?? 0) + (num(/^\s*(\d+) todo\s*$/gm) ?? 0);
-  const failures = [];
-  const files = new Map(); // file -> { results, errors }
-  let file = "";
-  const stats = () => {
-    if (!files.has(file)) files.set(file, { results: 0, errors: 0 });
-    return files.get(file);
-  };
-  let failLines = 0;
-  let recap = false;
-  for (const line of text.split("\n")) {
-    // Long runs end with "N tests failed:" and the (fail) lines again; they are not new failures.
-    if (/^\d+ tests? failed:\s*$/.test(line)) recap = true;
-    if (recap) continue;
-    let m = /^(\S.*\.(?:test|spec)\.[cm]?[jt]sx?):$/.exec(line);
-    if (m) {
-      file = m[1];
-      continue;
-    }
-    if (/^\((pass|skip|todo)\) /.test(line)) {
-      stats().results++;
-      continue;
-    }
-    m = /^\(fail\) (.*?)(?: \[[\d.]+\s*[mµn]?s\])?\s*$/.exec(line);
-    if (m) {
-      stats().results++;
-      failLines++;
-      failures.push(`${m[1]}${file ? ` (${file})` : ""}`);
-      continue;
-    }
-    if (/^# Unhandled error between tests/.test(line)) {
-      stats().errors++;
-      failures.push(`unhandled error between tests${file ? ` in ${file}` : ""} (a failing hook, top-level throw or stray rejection; see log)`);
-    }
-  }
-  // Bun counts a file that throws while loading as one "fail" *and* one "error"; count it once.
-  const loadFailures = [...files.values()].filter((f) => f.errors > 0 && f.results === 0).length;
-  const errorsSeen = [...files.values()].reduce((n, f) => n + f.errors, 0);
-  const failed = Math.max((fail ?? 0) - loadFailures, failLines) + Math.max(errors, errorsSeen);
-  return { passed: pass ?? 0, failed, skipped: skip, failures };
-}
 
 async function runBun(files) {
   const log = path.join(LOG_DIR, "bun.log");
@@ -622,7 +421,7 @@ async function preparePythonClient() {
 }
 
 async function main() {
-  const { selected, filters } = parseArgs(process.argv.slice(2));
+  const { selected, filters, jobs } = parseArgs(process.argv.slice(2));
   fs.rmSync(LOG_DIR, { recursive: true, force: true });
   fs.mkdirSync(LOG_DIR, { recursive: true });
   const t0 = Date.now();
@@ -652,21 +451,39 @@ async function main() {
   // tests that need it say they did not run; they do not retry the install on every runtime.
   if (runtimes.length > 0 && files.length > 0) await preparePythonClient();
 
-  // 3. Runtimes, one after another.
-  const results = {};
+  // 3. Runtimes, `jobs` at a time; each reports in the fixed order node, deno, bun.
+  childEnv.HUBCACHE_TEST_HOSTS = runtimes.join(",");
   const runners = { node: runNode, deno: runDeno, bun: runBun };
-  for (const rt of runtimes) {
+  const runOne = async (rt) => {
     progress(`${rt}: ${files.length} test file(s) (log: ${REL_LOG_DIR}/${rt}.log)`);
     const res = files.length > 0 ? await runners[rt](files) : { passed: 0, failed: 0, skipped: 0, failures: [], log: path.join(LOG_DIR, `${rt}.log`), ms: 0 };
     if (res.passed + res.failed === 0) addProblem(res, `${rt} ran zero tests`);
-    results[rt] = res;
     progress(`${rt}: done in ${secs(res.ms ?? 0)}`);
+    return res;
+  };
+  const pending = {};
+  const lanes = Array.from({ length: Math.min(jobs, runtimes.length) }, () => Promise.resolve());
+  runtimes.forEach((rt, i) => {
+    const lane = i % lanes.length;
+    pending[rt] = lanes[lane] = lanes[lane].then(() => runOne(rt));
+  });
+  const results = {};
+  for (const rt of runtimes) {
+    const res = (results[rt] = await pending[rt]);
     console.log(`${rt}: ${res.passed} passed, ${res.failed} failed`);
     if (res.skipped > 0) console.log(`  (${res.skipped} skipped/todo)`);
     if (res.failed > 0) printFailureDetails(rt, res.failures, res.log, { from: rt === "deno" ? /^\s*ERRORS\s*$/m : undefined });
   }
 
-  // 4. Packaging checks.
+  // 4. Checks.
+  if (selected.has("docs")) {
+    // Every ts example in the JSDoc of the public entry points and the modules behind them
+    // (internal modules carry none), and in the README.
+    const sources = [...walk(path.join(ROOT, "src"), []).filter((p) => p.endsWith(".ts")), path.join(ROOT, "mod.ts"), path.join(ROOT, "README.md")];
+    progress(`docs: deno check --doc-only on ${sources.length} files (log: ${REL_LOG_DIR}/docs.log)`);
+    checks.docs = await runCheck("docs", tool("deno"), ["check", "--doc-only", ...sources.map((p) => path.relative(ROOT, p)).sort()]);
+    progress(`docs: ${checks.docs.ok ? "ok" : "FAILED"} in ${secs(checks.docs.ms)}`);
+  }
   if (selected.has("publish")) {
     progress(`publish: deno publish --dry-run (log: ${REL_LOG_DIR}/publish.log)`);
     checks.publish = await runCheck("publish", tool("deno"), ["publish", "--dry-run", "--allow-dirty"]);
@@ -690,8 +507,9 @@ async function main() {
       continue;
     }
     checksFailed++;
-    // deno publish prints its verdict (slow types, missing exports) after a long "Check" list.
-    const from = name === "publish" ? /^(TS\d+ \[ERROR\]|error|Error|warning)\b/m : undefined;
+    // deno publish and deno check print their verdict (slow types, type errors) after a long
+    // "Check" list.
+    const from = name === "publish" || name === "docs" ? /^(TS\d+ \[ERROR\]|error|Error|warning)\b/m : undefined;
     printFailureDetails(CHECK_TITLES[name], [`${CHECK_TITLES[name]} ${c.why}`], c.log, { from });
   }
   console.log(`checks: ${checksPassed} passed, ${checksFailed} failed`);

@@ -33,7 +33,7 @@ import {
   type RuntimeName,
   runCli,
 } from "./harness.ts";
-import { type PartOptions, type PartReport, type Violation } from "./report.ts";
+import { type PartOptions, type PartReport, roundsToRun, type Violation } from "./report.ts";
 
 /** Options of {@link runProcessRaces}. */
 export interface ProcessRaceOptions extends PartOptions {
@@ -115,7 +115,7 @@ export async function runProcessRaces(options: ProcessRaceOptions): Promise<Part
   const cacheDir = await makeTempDir("hubcache-torture-races-");
   const counts = { lockNone: 0, lockAuto: 0, noSymlinks: 0, sameFile: 0, bodies: 0 };
   try {
-    const list = options.onlyRound !== undefined ? [options.onlyRound] : Array.from({ length: rounds }, (_, i) => i);
+    const list = roundsToRun(options, rounds);
     for (const round of list) {
       if (options.budgetMs !== undefined && Date.now() - started > options.budgetMs && roundsRun > 0) {
         notes.push(`stopped after ${roundsRun} of ${rounds} rounds: time budget of ${Math.round(options.budgetMs / 1000)} s used`);

@@ -58,10 +58,31 @@ export interface PartOptions {
   rounds?: number;
   /** Run only this round (0-based; a replay of a violation). The round's seed derives from `seed`. */
   onlyRound?: number;
+  /**
+   * Run only the rounds `r` with `r % share.of === share.index`: how `npm test` divides rounds
+   * whose coverage does not depend on the host runtime among its host runtimes.
+   */
+  share?: HostShare;
   /** Stop starting new rounds after this many ms (rounds in flight finish). */
   budgetMs?: number;
   /** Progress lines (the torture script prints them; tests leave it undefined). */
   log?: (line: string) => void;
+}
+
+/** One host's part of a set of rounds: every `of`-th round, starting at `index`. */
+export interface HostShare {
+  /** This host's position among the hosts, 0-based. */
+  readonly index: number;
+  /** How many hosts divide the rounds. */
+  readonly of: number;
+}
+
+/** The rounds to run out of `count`: the one being replayed, or this host's share, or all. */
+export function roundsToRun(options: Pick<PartOptions, "onlyRound" | "share">, count: number): number[] {
+  if (options.onlyRound !== undefined) return [options.onlyRound];
+  const all = Array.from({ length: count }, (_, i) => i);
+  const share = options.share;
+  return share === undefined ? all : all.filter((round) => round % share.of === share.index);
 }
 
 /** A report for a part that could not run (module absent, environment missing). */

@@ -57,7 +57,7 @@ import type {
 import { pruneCache } from "../../src/core/manage/prune.ts";
 import { downloadSnapshot } from "../../src/core/download/snapshot.ts";
 import { verifyRepo } from "../../src/core/manage/verify.ts";
-import type { PartOptions, PartReport } from "./report.ts";
+import { type PartOptions, type PartReport, roundsToRun } from "./report.ts";
 import {
   checkCacheInvariants,
   describeError,
@@ -1345,7 +1345,7 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Pa
   let failed = 0;
   const coverage = new Map<string, number>();
   const errors = new Map<string, number>();
-  const list = options.onlyRound !== undefined ? [options.onlyRound] : Array.from({ length: count }, (_, i) => i);
+  const list = roundsToRun(options, count);
   for (const round of list) {
     if (options.budgetMs !== undefined && Date.now() - started > options.budgetMs) {
       skipped++;

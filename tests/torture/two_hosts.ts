@@ -53,7 +53,7 @@ import {
   sleep,
 } from "./harness.ts";
 import { planRound } from "./process_races.ts";
-import type { PartOptions, PartReport, Violation } from "./report.ts";
+import { type PartOptions, type PartReport, roundsToRun, type Violation } from "./report.ts";
 
 /** Options of {@link runTwoHostRaces}. */
 export interface TwoHostOptions extends PartOptions {
@@ -113,7 +113,7 @@ export async function runTwoHostRaces(options: TwoHostOptions): Promise<PartRepo
   notes.push(...volume.notes, `hosts: ${volume.hosts.map((h) => `${h.name} = ${h.mount}`).join(", ")}`, await flockProbe(volume));
   const hub = await HubEmulator.start();
   try {
-    const list = options.onlyRound !== undefined ? [options.onlyRound] : Array.from({ length: rounds }, (_, i) => i);
+    const list = roundsToRun(options, rounds);
     for (const round of list) {
       if (options.budgetMs !== undefined && Date.now() - started > options.budgetMs && roundsRun > 0) {
         notes.push(`stopped after ${roundsRun} of ${rounds} rounds: time budget used`);

@@ -328,7 +328,7 @@ export class MemoryFileSystem implements FileSystem {
     this.#addEntry(dst.parent, dst.name, f);
   }
 
-  async readFile(path: string): Promise<Uint8Array> {
+  async readFile(path: string): Promise<Uint8Array<ArrayBuffer>> {
     await this.#enter("readFile", [path]);
     const node = this.#existing(path, true, "open");
     if (node.kind === "dir") throw fsErr("EISDIR", "read", path);
