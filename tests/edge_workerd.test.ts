@@ -191,7 +191,11 @@ describe("the README's nodejs_compat variant in workerd (node:crypto hashers)", 
     const variant = readmeBlock('import { nodeHashers } from "hubcache/adapters/node";');
     const runtimeLine = /^const runtime = memoryRuntime\(.*\);$/m;
     assert.match(worker, runtimeLine, "the README Worker creates its runtime in one line");
-    mf = await startWorker(await bundleWorker(worker.replace(runtimeLine, variant.trim())), hub, ["nodejs_compat"]);
+    assert.match(variant, runtimeLine, "the README variant creates its runtime in one line");
+    // The variant's imports the Worker lacks go on top; its runtime line replaces the Worker's.
+    const imports = variant.split("\n").filter((line) => line.startsWith("import ") && !worker.includes(line));
+    const source = [...imports, worker.replace(runtimeLine, runtimeLine.exec(variant)![0])].join("\n");
+    mf = await startWorker(await bundleWorker(source), hub, ["nodejs_compat"]);
   });
   after(async () => {
     await mf?.dispose();
