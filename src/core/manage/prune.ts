@@ -35,7 +35,7 @@ import { tempBlobName } from "../cache/layout.ts";
 import { printable } from "../cache/validate.ts";
 import { parseLockOwner } from "../download/lock.ts";
 import { InvalidInputError } from "../errors.ts";
-import { listFilesRecursive } from "../fs/entries.ts";
+import { listFilesRecursive, lstatOrNull, readdirOrEmpty } from "../fs/entries.ts";
 import { dirname, joinPath } from "../fs/paths.ts";
 import { parseScratchName } from "../fs/scratch.ts";
 import { withTransientRetries } from "../fs/transient.ts";
@@ -300,22 +300,11 @@ async function snapshotLastChange(runtime: Runtime, snapshotPath: string): Promi
 
 async function listDirs(runtime: Runtime, dir: string): Promise<number[]> {
   const out: number[] = [];
-  let names: string[];
-  try {
-    names = await runtime.fs.readdir(dir);
-  } catch (err) {
-    if (isFsError(err, "ENOENT", "ENOTDIR")) return out;
-    throw err;
-  }
-  for (const name of names) {
+  for (const name of await readdirOrEmpty(runtime, dir)) {
     const path = joinPath(dir, name);
-    try {
-      const info = await runtime.fs.lstat(path);
-      if (info.kind !== "directory") continue;
-      out.push(info.mtimeMs, ...(await listDirs(runtime, path)));
-    } catch (err) {
-      if (!isFsError(err, "ENOENT")) throw err;
-    }
+    const info = await lstatOrNull(runtime, path);
+    if (info?.kind !== "directory") continue;
+    out.push(info.mtimeMs, ...(await listDirs(runtime, path)));
   }
   return out;
 }

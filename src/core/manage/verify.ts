@@ -26,7 +26,7 @@ import type { RepoType } from "../cache/validate.ts";
 import { isCommitHash, isEtag, validateRepoId, validateRepoType, validateRevision } from "../cache/validate.ts";
 import { resolveRepoContext } from "../context.ts";
 import { CacheError, HubcacheError } from "../errors.ts";
-import { type DirEntry, listFilesRecursive, symlinkFirstHop } from "../fs/entries.ts";
+import { type DirEntry, listFilesRecursive, lstatOrNull, symlinkFirstHop } from "../fs/entries.ts";
 import { basename, dirname, joinPath } from "../fs/paths.ts";
 import { withTransientRetries } from "../fs/transient.ts";
 import { listTree } from "../hub/listing.ts";
@@ -288,7 +288,7 @@ export async function verifyRepo(options: WithRuntime<VerifyOptions>): Promise<V
       }
       if (digest === "vanished") {
         // Pointer still there, blob not: missing. Both gone: a concurrent removal.
-        const pointerGone = await lstatGone(runtime, entry.path);
+        const pointerGone = (await lstatOrNull(runtime, entry.path)) === null;
         files.push({
           ...base,
           blobPath,
@@ -382,16 +382,6 @@ async function fetchTree(
     if (!(err instanceof HubcacheError)) throw err;
     notes.push(`could not fetch the file listing of ${commit}: ${err.message}`);
     return null;
-  }
-}
-
-async function lstatGone(runtime: Runtime, path: string): Promise<boolean> {
-  try {
-    await runtime.fs.lstat(path);
-    return false;
-  } catch (err) {
-    if (isFsError(err, "ENOENT", "ENOTDIR")) return true;
-    throw err;
   }
 }
 
