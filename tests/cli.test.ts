@@ -1,11 +1,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../src/cli/main.ts";
 import type { CliContext } from "../src/cli/context.ts";
 import { bytes, type HubFixture, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
-import { finished, libraryCommand, runCliProcess, spawnCli } from "./_support/cli.ts";
+import { cliCommand, finished, libraryCommand, repoRoot, runCliProcess, spawnCli } from "./_support/cli.ts";
 import { currentRuntimeName } from "./_support/runtime.ts";
 
 interface Captured {
@@ -112,6 +114,24 @@ describe("hubcache download (CLI contract)", () => {
     }
     assert.equal(new Set(outputs).size, 1);
     assert.equal(outputs[0].split("\n").length, 3);
+  });
+
+  test("a Deno user without --allow-env is asked for no variable of ours: the CLI starts and lists a cache without a prompt", async () => {
+    // `script` gives the CLI a terminal, so Deno would stop at a permission prompt for any
+    // variable read without permission (the test switch used to be one); a prompt never answered
+    // shows in the output and the run is killed by the timeout below.
+    const dir = await fsp.mkdtemp(join(tmpdir(), "hubcache-noenv-"));
+    try {
+      const deno = cliCommand("deno")[0];
+      const line = [deno, "run", "--allow-read", "--allow-write", "--allow-net", "--allow-sys", join(repoRoot(), "src", "cli.ts"), "cache", "ls", "--cache-dir", dir]
+        .map((a) => `'${a}'`).join(" ");
+      const run = await finished(spawn("script", ["-qec", line, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] }), 30_000);
+      assert.doesNotMatch(run.stdout + run.stderr, /requests env access/, run.stdout);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.match(run.stdout, /No cached repositories found\./);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
   });
 
   test("the torture suite's crash switch acts on the CLI entry only: the CLI dies at the checkpoint, an application using the library does not", async () => {
