@@ -322,10 +322,9 @@ describe("memory adapter: clock and platform", () => {
 
   test("auto timers: sleeps finish on their own and move virtual time", async () => {
     const rt = memoryRuntime({ timers: "auto", startMs: 0 });
-    const started = Date.now();
+    // An hour: were it real time, the test's own timeout would fail it.
     await rt.platform.sleep(60 * 60 * 1000);
     assert.equal(rt.platform.now(), 60 * 60 * 1000);
-    assert.ok(Date.now() - started < 5000);
   });
 
   test("auto timers never skip ahead to fire a timeout (it guards work that takes real time), but a sleep further ahead fires it", async () => {
