@@ -3,8 +3,12 @@
  * gets the same story: a CLI process on this runtime is SIGKILLed at a random point, an
  * in-process download adopts its temp file and is aborted at a random point (its bytes become
  * `.partial`), and a last download claims the partial and finishes through a connection that
- * drops mid-body. Where the CDN supports ranges the whole story may cost at most 1.1× the file;
- * where it ignores `Range` the blob must still be exact.
+ * drops mid-body. Where the CDN supports ranges every resume starts exactly where the durable
+ * bytes end (nothing a killed or aborted writer kept is fetched again) and the whole story stays
+ * under 1.5× the file — a restart from zero at either interruption costs more than that. The
+ * bytes a CDN wrote into the socket that the killed process never read are the kernel's socket
+ * buffers (loopback autotunes them to megabytes under load), not ours: they are counted, not bounded.
+ * Where the CDN ignores `Range` the blob must still be exact.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -107,7 +111,11 @@ for (const variant of VARIANTS) {
       const trail = gets.map((r) => `${r.range ?? "full"}→${r.status}:${r.bytesSent}`).join(", ");
       if (ranges) {
         assert.ok(gets.length >= 4 && gets.slice(1).every((r) => r.range !== undefined && r.status === 206), `${story}: every resume is a 206: ${trail}`);
-        assert.ok(sent <= 1.1 * SIZE, `${story}: the CDN sent ${(sent / SIZE).toFixed(3)}× the file (${trail})`);
+        const starts = gets.map((r) => Number(/^bytes=(\d+)-$/.exec(r.range ?? "bytes=0-")?.[1] ?? NaN));
+        assert.equal(starts[1], killedTemp, `${story}: the adopting writer kept every byte the killed one wrote (${trail})`);
+        assert.equal(starts[2], partial, `${story}: the claimer kept every byte of the partial (${trail})`);
+        assert.ok(starts.slice(3).every((s, i) => s >= starts[i + 2]), `${story}: a dropped connection resumes forward (${trail})`);
+        assert.ok(sent <= 1.5 * SIZE, `${story}: the CDN sent ${(sent / SIZE).toFixed(3)}× the file (${trail})`);
       } else {
         assert.ok(gets.slice(1).every((r) => r.status === 200), `${story}: this CDN ignores Range: ${trail}`);
       }
