@@ -103,13 +103,22 @@ describe("cache prune", () => {
     assert.deepEqual(result.removed.map((r) => [r.path, r.reason]), [[done, `blob ${etag} is complete`]]);
   });
 
-  test("empty scratch folders (.hubcache-tmp) are removed; one a live writer is using stays", async () => {
-    await fsp.mkdir(path.join(repo.repoPath, ".hubcache-tmp"));
+  test("empty scratch folders (.hubcache-tmp) unused for the duration are removed; a fresh one and one a live writer is using stay", async () => {
+    const idle = path.join(repo.repoPath, ".hubcache-tmp");
+    await fsp.mkdir(idle);
+    const longAgo = new Date(Date.now() - 2 * DAY);
+    await fsp.utimes(idle, longAgo, longAgo);
     const other = await writePythonRepo(dir, { repoType: "dataset", repoId: "org/d", revisions: [{ commit: C1, refs: ["main"], files: [cfg] }] });
     const live = await writeRepoFile(other.repoPath, `.hubcache-tmp/ref.${host}-${me}-00ff00ff.tmp`, C1);
+    await fsp.utimes(path.dirname(live), longAgo, longAgo);
+    const third = await writePythonRepo(dir, { repoType: "dataset", repoId: "org/e", revisions: [{ commit: C1, refs: ["main"], files: [cfg] }] });
+    // Just made: a writer may be between its mkdir and its create.
+    const fresh = path.join(third.repoPath, ".hubcache-tmp");
+    await fsp.mkdir(fresh);
     await pruneCache({ runtime: rt, cacheDir: dir, detachedRevisions: false });
-    assert.equal(await exists(path.join(repo.repoPath, ".hubcache-tmp")), false);
+    assert.equal(await exists(idle), false);
     assert.equal(await exists(live), true);
+    assert.equal(await exists(fresh), true);
   });
 
   test("ownerless leftovers and other hosts' temps go only once older than the duration", async () => {

@@ -162,6 +162,12 @@ async function volumeInfo(bin: string, volume: string): Promise<{ brick: string;
   return { brick, started: /<statusStr>Started<\/statusStr>/.test(r.stdout) };
 }
 
+/** Whether the volume's brick process is running (`gluster volume status` says `<status>1`). */
+async function brickOnline(bin: string, volume: string): Promise<boolean> {
+  const r = await gluster(bin, ["volume", "status", volume, "--xml"]);
+  return r.status === 0 && /<node>[\s\S]*?<status>1<\/status>/.test(r.stdout);
+}
+
 async function ensureVolume(t: ReturnType<typeof tools>, volume: string, brickDir: string, notes: string[]): Promise<string> {
   const existing = await volumeInfo(t.gluster, volume);
   if (existing && (!existing.brick.endsWith(":" + brickDir) || !existsSync(join(brickDir, ".glusterfs")))) {
@@ -171,7 +177,13 @@ async function ensureVolume(t: ReturnType<typeof tools>, volume: string, brickDi
     if (del.status !== 0) throw new Error(`volume ${volume} has a missing brick (${existing.brick}) and cannot be deleted: ${said(del)}`);
     notes.push(`deleted stale volume ${volume} (its brick ${existing.brick} was gone)`);
   } else if (existing) {
-    if (!existing.started) {
+    // "Started" survives a reboot of glusterd while the brick process does not: a mount then
+    // fails with "failed to get the port number for remote subvolume". `start force` restarts it.
+    if (existing.started && !(await brickOnline(t.gluster, volume))) {
+      const s = await gluster(t.gluster, ["volume", "start", volume, "force"]);
+      if (s.status !== 0) throw new Error(`gluster volume start ${volume} force (its brick was offline) failed: ${said(s)}`);
+      notes.push(`restarted the offline brick of volume ${volume}`);
+    } else if (!existing.started) {
       const s = await gluster(t.gluster, ["volume", "start", volume, "force"]);
       if (s.status !== 0) throw new Error(`gluster volume start ${volume} failed: ${said(s)}`);
       notes.push(`started existing volume ${volume}`);

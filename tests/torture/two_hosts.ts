@@ -317,7 +317,14 @@ async function runRound(
     }
   }
 
-  const seen = await inspectCache(shared.judged, hub, repoId);
+  // The judge's mount caches names for 1 s: a file another mount removed a moment ago can
+  // still be listed and then fail to open. Look again once names have expired.
+  const seen = await inspectCache(shared.judged, hub, repoId).catch(async (err) => {
+    // (Seen once as an AggregateError whose message starts "ENOENT: … read".)
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT" && !/^ENOENT\b/.test((err as Error).message)) throw err;
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    return await inspectCache(shared.judged, hub, repoId);
+  });
   problems.push(...seen.problems);
   const expectedBlobs = plan.noSymlinks ? [] : [...new Set(files.map((f) => repo.fileInfo(f.path).etag))].sort();
   if (JSON.stringify(seen.blobs) !== JSON.stringify(expectedBlobs)) {

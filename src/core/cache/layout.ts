@@ -83,8 +83,8 @@ export interface RepoLayout {
   readonly locksDir: string;
   /**
    * `<repo>/.hubcache-tmp`: temp files for refs, copied pointers and tree listings. Kept out of
-   * `refs/` and `snapshots/` because the Python client's scan reads every file there; present
-   * only while a writer uses it (see `withScratchPath`).
+   * `refs/` and `snapshots/` because the Python client's scan reads every file there; made by
+   * the first write that needs it, removed by `cache prune` when empty (see `withScratchPath`).
    */
   readonly tmpDir: string;
 }

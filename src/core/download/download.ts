@@ -119,12 +119,15 @@ export async function fetchIntoCache(
   const report = progressReporter(path, options.onProgress);
   await ensureCacheDirTag(ctx.runtime, ctx.cacheDir);
   const pointer = pointerPath(ctx.layout, meta.commit, path);
-  const mode = await pointerModeFor(ctx, options);
   const cached = async (): Promise<string> => {
     await sweepIfBlobComplete(ctx, meta);
     return report.cached(pointer);
   };
   if (!force && (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size))) return await cached();
+  // Only a call that may write a pointer probes for symlinks: the probe needs the scratch
+  // folder, and a cache answered from without writing should gain no folder (docs/DESIGN.md
+  // §Living beside the Python client).
+  const mode = await pointerModeFor(ctx, options);
   if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
 
   const lock = await takeLock(ctx, meta, path, mode, options);

@@ -3,10 +3,13 @@
  * before one rename puts them in place (refs, `.no_exist` markers, tree listings, copied
  * pointers) and where the symlink probe runs. Nothing in it is ever read back.
  *
- * It exists only while someone uses it: each user removes it again once it is empty, so a
- * cache that hubcache only read from — or finished writing to — has no folder the Python
- * client does not know. Removing it races other users, which is why the removal is `rmdir`
- * (it fails while anyone's temp file is inside) and a user whose folder vanished between
+ * It is created by the first write that needs it and then stays: removing it when empty after
+ * each use (as an earlier version did) raced the other writers' uses on GlusterFS, where a
+ * folder removed through one mount still looked present through the other and the writer's
+ * next create failed with `ENOENT` past every retry (docs/DESIGN.md §Network file systems).
+ * Calls answered from the cache never create it; `cache prune` removes it when it is empty. The
+ * Python client's scan never looks inside a repo folder beyond `refs/`, `snapshots/` and
+ * `blobs/`, so the folder costs it nothing. A writer whose folder `cache prune` removed between
  * creating it and creating its temp file inside simply starts over.
  *
  * @module
@@ -16,7 +19,6 @@ import { SCRATCH_MAX_ATTEMPTS } from "../defaults.ts";
 import { isFsError, type Runtime } from "../ports.ts";
 import { ownerName, parseOwnerName, type TempOwner, writerIdentity } from "../writer_identity.ts";
 import { ensureDir } from "./dirs.ts";
-import { isDirectory } from "./entries.ts";
 import { joinPath } from "./paths.ts";
 
 
@@ -37,9 +39,9 @@ export function parseScratchName(name: string): TempOwner | null {
 
 /**
  * Run `work` with a fresh unique path `<tmpDir>/<purpose>.<host>-<pid>-<nonce>.tmp` (not
- * created: `work` creates it and moves or removes it before returning), then remove `tmpDir`
- * if it is empty. `work` must clean up after itself when it throws; when it throws `ENOENT`
- * because `tmpDir` was removed under it by another process, it runs again with a new path.
+ * created: `work` creates it and moves or removes it before returning). `work` must clean up
+ * after itself when it throws; when it throws `ENOENT` because `tmpDir` was removed under it
+ * (`cache prune`), it runs again with a new path.
  */
 export async function withScratchPath<T>(
   runtime: Runtime,
@@ -52,11 +54,12 @@ export async function withScratchPath<T>(
     try {
       return await work(joinPath(tmpDir, scratchName(purpose, writerIdentity(runtime.platform))));
     } catch (err) {
-      if (attempt < SCRATCH_MAX_ATTEMPTS && isFsError(err, "ENOENT") && !(await isDirectory(runtime, tmpDir).catch(() => false))) continue;
+      // Our temp file has a unique name nobody else creates, so `ENOENT` for it or its folder
+      // means the folder went away under us (`cache prune`) — or, on GlusterFS, went and came
+      // back while this mount still held the old one: the folder may look present again, so
+      // do not ask, start over with a new name (bounded).
+      if (attempt < SCRATCH_MAX_ATTEMPTS && isFsError(err, "ENOENT")) continue;
       throw err;
-    } finally {
-      // Fails while another writer's temp file is inside: then the last one out removes it.
-      await runtime.fs.removeEmptyDir(tmpDir).catch(() => {});
     }
   }
 }

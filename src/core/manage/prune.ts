@@ -12,7 +12,7 @@
  *   (`<etag>.<uuid>.incomplete`): no owner to ask, so removed only when unmodified for
  *   `olderThan` (a writer appending to one keeps its mtime fresh).
  * - `<repo>/.hubcache-tmp/*`: like hubcache temps (owner in the name; age when none); the
- *   folder itself once empty.
+ *   folder itself once empty and unmodified for `olderThan`.
  * - `.locks/<repo>/*.hubcache-lock`: holder (read from the file) gone on this host →
  *   removed; alive → kept; unknown → by age. Likewise a stale lock a dead waiter had moved
  *   aside (`….hubcache-lock.stale.<host>-<pid>-<nonce>.tmp`). Python's `*.lock` files are
@@ -358,12 +358,20 @@ async function blobIsPublished(runtime: Runtime, t: TempFileInfo): Promise<boole
   return info?.kind === "file";
 }
 
-/** Scratch folders (`.hubcache-tmp/`) emptied above or left empty by older versions. */
-async function removeEmptyScratchDirs(runtime: Runtime, info: CacheInfo): Promise<void> {
+/**
+ * Scratch folders (`.hubcache-tmp/`) that are empty and unmodified for `olderThan`. A folder
+ * in use is touched by every create and rename inside it; the age guard keeps prune from
+ * removing one between a writer's `mkdir` and its create, which on GlusterFS the writer's
+ * mount could still show as present (docs/DESIGN.md §Network file systems).
+ */
+async function removeEmptyScratchDirs(ctx: Ctx, info: CacheInfo): Promise<void> {
   const repoPaths = new Set([...info.repos.map((r) => r.repoPath), ...info.tempFiles.map((t) => t.repoPath)]);
   for (const repoPath of repoPaths) {
+    const dir = joinPath(repoPath, ".hubcache-tmp");
+    const held = await lstatOrNull(ctx.runtime, dir);
+    if (held?.kind !== "directory" || !oldEnough(ctx, held.mtimeMs)) continue;
     // rmdir: fails, harmlessly, while a writer has a temp file inside.
-    await runtime.fs.removeEmptyDir(joinPath(repoPath, ".hubcache-tmp")).catch(() => {});
+    await ctx.runtime.fs.removeEmptyDir(dir).catch(() => {});
   }
 }
 
@@ -406,7 +414,7 @@ export async function pruneCache(options: WithRuntime<PruneOptions>): Promise<Pr
     }
   }
   await pruneLocks(ctx, info.cacheDir);
-  if (!ctx.dryRun) await removeEmptyScratchDirs(runtime, info);
+  if (!ctx.dryRun) await removeEmptyScratchDirs(ctx, info);
 
   let freed = 0;
   for (const item of ctx.removed) freed += item.bytes;
