@@ -4,10 +4,11 @@
  * in-process download adopts its temp file and is aborted at a random point (its bytes become
  * `.partial`), and a last download claims the partial and finishes through a connection that
  * drops mid-body. Where the CDN supports ranges every resume starts exactly where the durable
- * bytes end (nothing a killed or aborted writer kept is fetched again) and the whole story stays
- * under 1.5× the file — a restart from zero at either interruption costs more than that. The
- * bytes a CDN wrote into the socket that the killed process never read are the kernel's socket
- * buffers (loopback autotunes them to megabytes under load), not ours: they are counted, not bounded.
+ * bytes end (nothing a killed or aborted writer kept is fetched again) and the whole story costs
+ * at most 1.1× the file. Before the SIGKILL the CDN pauses and the test waits until the temp file
+ * stops growing: what a CDN has written into the socket when a process dies sits in the kernel's
+ * buffers (megabytes on a loaded loopback — CI once saw 3.7 MB) and is the kernel's, not ours;
+ * kills at arbitrary instants are the nginx test's and the torture suite's.
  * Where the CDN ignores `Range` the blob must still be exact.
  */
 import { after, before, describe, test } from "node:test";
@@ -33,6 +34,21 @@ const VARIANTS: ReadonlyArray<{ name: string; cdn: CdnOptions }> = [
   { name: "Range ignored", cdn: { ranges: false } },
 ];
 
+/** Wait until the temp files in `dir` have not grown for 300 ms: the writer has taken all it was sent. */
+async function untilStable(dir: string): Promise<void> {
+  const sizes = async () => {
+    let total = 0;
+    for (const name of await listDir(dir)) total += (await fsp.stat(join(dir, name)).catch(() => null))?.size ?? 0;
+    return total;
+  };
+  let last = await sizes();
+  let since = Date.now();
+  await waitFor(async () => {
+    const now = await sizes();
+    if (now !== last) [last, since] = [now, Date.now()];
+    return Date.now() - since >= 300;
+  }, 30_000, "the temp file to stop growing while the CDN pauses");
+}
 
 for (const variant of VARIANTS) {
   describe(`resume through a CDN with ${variant.name}`, () => {
@@ -69,6 +85,8 @@ for (const variant of VARIANTS) {
           }
           return false;
         }, 60_000, "the CLI's temp file to grow");
+        fx.hub.throttle(1); // the CDN pauses (one byte a second)
+        await untilStable(blobs);
         child.kill("SIGKILL");
         assert.equal((await exited).signal, "SIGKILL");
       } catch (err) {
@@ -82,6 +100,7 @@ for (const variant of VARIANTS) {
       assert.ok(killedTemp >= killAt, `${story}: the killed writer left ${killedTemp} bytes`);
 
       // 2. In process: adopt the dead writer's file, continue, abort at abortAt.
+      fx.hub.throttle(RATE);
       const controller = new AbortController();
       const aborted = await downloadFile({
         ...fx.base,
@@ -115,7 +134,7 @@ for (const variant of VARIANTS) {
         assert.equal(starts[1], killedTemp, `${story}: the adopting writer kept every byte the killed one wrote (${trail})`);
         assert.equal(starts[2], partial, `${story}: the claimer kept every byte of the partial (${trail})`);
         assert.ok(starts.slice(3).every((s, i) => s >= starts[i + 2]), `${story}: a dropped connection resumes forward (${trail})`);
-        assert.ok(sent <= 1.5 * SIZE, `${story}: the CDN sent ${(sent / SIZE).toFixed(3)}× the file (${trail})`);
+        assert.ok(sent <= 1.1 * SIZE, `${story}: the CDN sent ${(sent / SIZE).toFixed(3)}× the file (${trail})`);
       } else {
         assert.ok(gets.slice(1).every((r) => r.status === 200), `${story}: this CDN ignores Range: ${trail}`);
       }
