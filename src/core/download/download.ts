@@ -22,7 +22,7 @@
  * @module
  */
 
-import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_MS } from "../defaults.ts";
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_MS, MAX_CONNECTIONS } from "../defaults.ts";
 import { lookupInCache } from "../cache/lookup.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
 import { envFlag } from "../environment.ts";
@@ -32,6 +32,7 @@ import {
   EntryNotFoundError,
   HubcacheError,
   IntegrityError,
+  InvalidInputError,
   NetworkError,
   OfflineCacheMissError,
 } from "../errors.ts";
@@ -56,6 +57,7 @@ import {
   sweepAfterPublish,
 } from "./temp_files.ts";
 import { transferBlob, type TransferState } from "./transfer.ts";
+import { resumablePrefix } from "./prefix_record.ts";
 import { isFileOfSize } from "../fs/transient.ts";
 import { isCommitHash, validateRepoPath } from "../cache/validate.ts";
 
@@ -117,6 +119,7 @@ export async function fetchIntoCache(
 ): Promise<string> {
   const force = options.forceDownload ?? false;
   const report = progressReporter(path, options.onProgress);
+  validateConnections(options.connections);
   await ensureCacheDirTag(ctx.runtime, ctx.cacheDir);
   const pointer = pointerPath(ctx.layout, meta.commit, path);
   const mode = await pointerModeFor(ctx, options);
@@ -141,6 +144,13 @@ export async function fetchIntoCache(
   }
   report.done(meta.size);
   return pointer;
+}
+
+function validateConnections(connections: number | undefined): void {
+  if (connections === undefined) return;
+  if (!Number.isInteger(connections) || connections < 1 || connections > MAX_CONNECTIONS) {
+    throw new InvalidInputError(`connections must be an integer from 1 to ${MAX_CONNECTIONS}, got ${connections}`);
+  }
 }
 
 async function answerFromCache(ctx: RepoContext, path: string, why: string, cause?: unknown): Promise<string> {
@@ -260,9 +270,10 @@ async function fetchVerifiedBlob(
     const temp = (round === 1
       ? await claimPartial(runtime, layout.blobsDir, meta.etag, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS)
       : null) ?? await createOwnTemp(runtime, layout.blobsDir, meta.etag);
-    const state: TransferState = { written: temp.claimedBytes };
+    // A parallel writer's file has holes: only its recorded prefix is one (§Parallel ranges).
+    const state: TransferState = { written: await resumablePrefix(temp.handle, temp.claimedBytes, meta.size) };
     await runtime.checkpoint?.("temp-created");
-    report.start(meta.size, temp.claimedBytes);
+    report.start(meta.size, state.written);
     let result;
     try {
       result = await transferBlob({
@@ -271,6 +282,7 @@ async function fetchVerifiedBlob(
         subject: { ...ctx, path },
         maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
         idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        connections: options.connections,
         onBytes: (done) => {
           report.bytes(done);
           return runtime.checkpoint?.("bytes-written");
