@@ -90,7 +90,7 @@ export async function transferInRanges(
   const window = connections * PARALLEL_CHUNK_BYTES + PREFIX_RECORD_INTERVAL_BYTES;
 
   const stop = new AbortController();
-  const onAbort = (): void => stop.abort(client.signal?.reason);
+  const onAbort = (): void => halt();
   if (client.signal?.aborted) throw new AbortedError();
   client.signal?.addEventListener("abort", onAbort, { once: true });
   const stopClient: HubClient = { ...client, signal: stop.signal };
@@ -116,9 +116,11 @@ export async function transferInRanges(
   const notify = (): void => {
     for (const wake of waiters.splice(0)) wake();
   };
+  const active = new Set<AbortController>();
   const halt = (err?: unknown): void => {
     if (err !== undefined && fatal === undefined) fatal = err;
     stop.abort(new NetworkError("the parallel download stopped"));
+    for (const controller of active) controller.abort(stop.signal.reason);
     notify();
   };
   const waitForChange = async (): Promise<void> => {
@@ -214,11 +216,12 @@ export async function transferInRanges(
     }
   };
 
-  const detach = new Map<Connection, () => void>();
   const open = async (conn: Connection, span: Span): Promise<Opened> => {
+    // One controller per request, aborted by a re-issue or, through `active`, by `halt`
+    // (one listener on the stop signal per request would pile up on a long download).
     const controller = new AbortController();
-    const onStop = (): void => controller.abort(stop.signal.reason);
-    stop.signal.addEventListener("abort", onStop, { once: true });
+    if (stop.signal.aborted) return { kind: "stopped" };
+    active.add(controller);
     conn.controller = controller;
     conn.reissued = false;
     conn.requestStartedAt = conn.lastByteAt = platform.now();
@@ -230,15 +233,13 @@ export async function transferInRanges(
         headers: { range: `bytes=${span.start}-${span.end - 1}` },
       }, { followAbsolute: true });
     } catch (err) {
-      stop.signal.removeEventListener("abort", onStop);
+      active.delete(controller);
       if (stop.signal.aborted) return { kind: "stopped" };
       if (conn.reissued) return { kind: "retry", error: err, retryAfter: null };
       if (err instanceof NetworkError) return { kind: "retry", error: err, retryAfter: null };
       throw err;
     }
-    // The listener stays until the body is done; `done()` in the worker removes it.
-    conn.controller = controller;
-    detach.set(conn, () => stop.signal.removeEventListener("abort", onStop));
+    // The controller stays active until the body is done; `done()` in the worker drops it.
     if (isRetryableStatus(res.status)) {
       await res.body?.cancel().catch(() => {});
       return { kind: "retry", error: new NetworkError(`HTTP ${res.status} from ${new URL(meta.location).origin} after retries`), retryAfter: res.headers.get("retry-after") };
@@ -256,8 +257,7 @@ export async function transferInRanges(
     throw hubErrorFor(res, options.subject);
   };
   const done = (conn: Connection): void => {
-    detach.get(conn)?.();
-    detach.delete(conn);
+    if (conn.controller) active.delete(conn.controller);
     conn.controller = null;
   };
 
