@@ -131,7 +131,7 @@ describe("nginx as the CDN", () => {
     const path = await downloadFile({ runtime: testRuntime(), cacheDir: cache, endpoint: hub.endpoint, repo: "org/par", path: "model.bin" });
     assert.ok(sameBytes(await readBytes(path), data), "the blob is exact");
     const gets = (await nginx.accessLog()).filter((e) => e.uri === `/lfs/${etag}`);
-    assert.ok(gets.length >= 9, `nine ranges: ${shown(gets)}`);
+    assert.ok(gets.length >= 9, `at least one range per connection and more: ${shown(gets)}`);
     assert.ok(gets.every((e) => e.status === 206 && /^bytes=\d+-\d+$/.test(e.range) && e.ifRange === ""), shown(gets));
     // Every byte is asked for at least once and the ranges only overlap where a crawling
     // connection was re-issued (its rest starts past its own start).

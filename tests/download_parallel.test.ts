@@ -11,12 +11,14 @@ import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { downloadFile } from "../src/core/download/download.ts";
 import { AbortedError, InvalidInputError } from "../src/core/errors.ts";
-import { PARALLEL_CHUNK_BYTES } from "../src/core/defaults.ts";
+import { chunkBytesFor } from "../src/core/download/transfer.ts";
 import type { CdnOptions, RecordedRequest } from "../src/testing/mod.ts";
 import { bytes, type HubFixture, listDir, randomBetween, readBytes, sameBytes, startHub } from "./_support/hub.ts";
 
 const MiB = 1024 * 1024;
-const SIZE = 5 * PARALLEL_CHUNK_BYTES + 123_457; // six ranges, the last one short
+const SIZE = 40 * MiB + 123_457;
+const CHUNK = chunkBytesFor(SIZE, 4); // about four ranges per connection, the last one short
+const CHUNKS = Math.ceil(SIZE / CHUNK);
 
 const VARIANTS: ReadonlyArray<{ name: string; cdn: CdnOptions }> = [
   { name: "nginx-like ETag (default)", cdn: {} },
@@ -57,7 +59,7 @@ function audit(gets: RecordedRequest[], size: number): { problems: string[]; fre
     const earlier = seen.filter((p) => bounds(p)![1] === b[1]);
     if (earlier.length === 0) {
       fresh++;
-      if (b[0] % PARALLEL_CHUNK_BYTES !== 0 || b[1] !== Math.min(size, b[0] + PARALLEL_CHUNK_BYTES) - 1) problems.push(`not a chunk: ${r.range}`);
+      if (b[0] % CHUNK !== 0 || b[1] !== Math.min(size, b[0] + CHUNK) - 1) problems.push(`not a chunk: ${r.range}`);
     } else {
       rests++;
       const prev = earlier.at(-1)!;
@@ -105,7 +107,7 @@ for (const variant of VARIANTS) {
       // On a loaded machine a crawling connection may be re-issued: its rest continues where it got to.
       const { problems, fresh, covered } = audit(gets, SIZE);
       assert.deepEqual(problems, [], trail(gets));
-      assert.equal(fresh, 6, `each chunk asked once: ${trail(gets)}`);
+      assert.equal(fresh, CHUNKS, `each chunk asked once: ${trail(gets)}`);
       assert.ok(covered, trail(gets));
     });
   });
@@ -131,14 +133,14 @@ describe("parallel ranges and single-connection faults", () => {
 
   test("a connection dropped mid-range is resumed from where its bytes end; nothing else is asked twice", async () => {
     await reset();
-    const dropAfter = randomBetween(1, PARALLEL_CHUNK_BYTES - 1);
+    const dropAfter = randomBetween(1, CHUNK - 1);
     fx.hub.injectFault({ kind: "drop", afterBytes: dropAfter, match: { cdn: true, method: "GET" } });
     assert.ok(sameBytes(await readBytes(await get()), data), "the blob is exact");
     assert.equal(fx.hub.pendingFaults, 0, "the drop happened");
     const gets = cdnGets(fx);
     const { problems, fresh, rests, covered } = audit(gets, SIZE);
     assert.deepEqual(problems, [], trail(gets));
-    assert.ok(covered && fresh === 6 && rests >= 1, trail(gets));
+    assert.ok(covered && fresh === CHUNKS && rests >= 1, trail(gets));
     const dropped = gets.find((r) => r.bytesSent === dropAfter)!;
     const rest = gets.find((r) => r !== dropped && bounds(r)![1] === bounds(dropped)![1])!;
     // Everything but the last write buffer's worth before the drop is kept.
@@ -148,13 +150,13 @@ describe("parallel ranges and single-connection faults", () => {
   test("a connection that stalls for good is re-issued while the others wait, long before any idle timeout", async () => {
     await reset();
     // Without the re-issue this download would wait for the 10-minute idle timeout.
-    fx.hub.injectFault({ kind: "stall", afterBytes: randomBetween(0, PARALLEL_CHUNK_BYTES - 1), ms: 600_000, match: { cdn: true, method: "GET" } });
+    fx.hub.injectFault({ kind: "stall", afterBytes: randomBetween(0, CHUNK - 1), ms: 600_000, match: { cdn: true, method: "GET" } });
     const path = await downloadFile({ ...fx.base, repo: "org/f", path: "model.bin", connections: 4, idleTimeoutMs: 600_000 });
     assert.ok(sameBytes(await readBytes(path), data), "the blob is exact");
     const gets = cdnGets(fx);
     const { problems, fresh, rests, covered } = audit(gets, SIZE);
     assert.deepEqual(problems, [], trail(gets));
-    assert.ok(covered && fresh === 6 && rests >= 1, `six chunks and the stalled one's rest: ${trail(gets)}`);
+    assert.ok(covered && fresh === CHUNKS && rests >= 1, `every chunk and the stalled one's rest: ${trail(gets)}`);
   });
 
   test("a 503 with Retry-After is waited out and the download still goes over ranges", async () => {
@@ -165,7 +167,7 @@ describe("parallel ranges and single-connection faults", () => {
     assert.equal(gets.filter((r) => r.status === 503).length, 2, trail(gets));
     const { problems, fresh, covered } = audit(gets, SIZE);
     assert.deepEqual(problems, [], trail(gets));
-    assert.ok(covered && fresh === 6, trail(gets));
+    assert.ok(covered && fresh === CHUNKS, trail(gets));
   });
 
   test("a corrupted byte in one range fails verification; the retry from zero publishes exact bytes", async () => {

@@ -19,7 +19,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
-import { PARALLEL_CHUNK_BYTES, PREFIX_RECORD_INTERVAL_BYTES } from "../src/core/defaults.ts";
+import { PREFIX_RECORD_INTERVAL_BYTES } from "../src/core/defaults.ts";
+import { chunkBytesFor } from "../src/core/download/transfer.ts";
 import { PREFIX_RECORD_BYTES, readPrefixRecord } from "../src/core/download/prefix_record.ts";
 import type { RecordedRequest } from "../src/testing/mod.ts";
 import { finished, RUNTIMES, spawnCli } from "./_support/cli.ts";
@@ -28,9 +29,10 @@ import { hostShare, testRuntime } from "./_support/runtime.ts";
 import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
 
 const CONNECTIONS = 4;
-const SIZE = 12 * PARALLEL_CHUNK_BYTES + 777; // 96 MiB: several records before the end
+const SIZE = 96 * 1024 * 1024 + 777; // several records before the end
+const CHUNK = chunkBytesFor(SIZE, CONNECTIONS);
 const RATE = 16_000_000; // per connection: ~1.5 s for the file over 4 connections
-const BOUND = CONNECTIONS * PARALLEL_CHUNK_BYTES + PREFIX_RECORD_INTERVAL_BYTES;
+const BOUND = CONNECTIONS * CHUNK + PREFIX_RECORD_INTERVAL_BYTES;
 
 const ROUNDS = Array.from({ length: 6 }, (_, i) => ({
   i,
@@ -71,7 +73,7 @@ describe(`parallel ranges (${CONNECTIONS} connections) killed at random instants
         fx.hub.throttle(RATE);
         // Half the rounds hold the first range back for a while, as a slow CDN node would: the
         // other connections must not run ahead of the durable prefix by more than the bound.
-        const stall = round.i % 4 === 0 ? { afterBytes: randomBetween(0, PARALLEL_CHUNK_BYTES), ms: 2500 } : undefined;
+        const stall = round.i % 4 === 0 ? { afterBytes: randomBetween(0, CHUNK), ms: 2500 } : undefined;
         if (stall) fx.hub.injectFault({ kind: "stall", ...stall, match: { cdn: true, method: "GET" } });
         const child = spawnCli(round.killed, args);
         const exited = finished(child);

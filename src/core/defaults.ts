@@ -103,10 +103,14 @@ export const DEFAULT_CONNECTIONS = 8;
 export const PARALLEL_MIN_BYTES = 64 << 20;
 
 /**
- * Size of the ranges a parallel download hands out, from the front of the file. A killed
- * download re-fetches at most `connections` of these plus {@link PREFIX_RECORD_INTERVAL_BYTES}.
+ * The largest range a parallel download hands out, from the front of the file; smaller files get
+ * smaller ranges (at least {@link PARALLEL_MIN_CHUNK_BYTES}) so every connection gets about four.
+ * A killed download re-fetches at most `connections` ranges plus {@link PREFIX_RECORD_INTERVAL_BYTES}.
  */
 export const PARALLEL_CHUNK_BYTES = 8 << 20;
+
+/** The smallest range a parallel download hands out; a file needs two of them to be split at all. */
+export const PARALLEL_MIN_CHUNK_BYTES = 1 << 20;
 
 /** Write coalescing per connection of a parallel download (two buffers each: 16 MiB at 16 connections). */
 export const PARALLEL_WRITE_BYTES = 512 << 10;

@@ -1,7 +1,7 @@
 /**
  * One file over several ranged connections (`docs/DESIGN.md §Parallel ranges`).
  *
- * - Ranges of {@link PARALLEL_CHUNK_BYTES} are handed out from the front of the file, each to
+ * - Ranges (`chunkBytesFor`: 1 to 8 MiB, about four per connection) are handed out from the front of the file, each to
  *   one connection at a time (a range has exactly one writer, so the bytes hashed are the bytes
  *   in the file), and no range is handed out further than `connections` chunks plus one
  *   recording interval past the durable prefix: the bytes a SIGKILL can cost stay bounded.
@@ -24,7 +24,6 @@
  */
 
 import {
-  PARALLEL_CHUNK_BYTES,
   PARALLEL_WRITE_BYTES,
   PREFIX_RECORD_INTERVAL_BYTES,
   READ_CHUNK_BYTES,
@@ -40,7 +39,7 @@ import type { FileMetadata } from "../hub/metadata.ts";
 import { backOff, isRetryableStatus, retryDelayMs } from "../hub/retries.ts";
 import type { FileHandle, Hasher } from "../ports.ts";
 import { type PrefixRecorder, startPrefixRecord } from "./prefix_record.ts";
-import { contentRangeIs, pumpBody, type TransferOptions, type TransferResult, type TransferState } from "./transfer.ts";
+import { chunkBytesFor, contentRangeIs, pumpBody, type TransferOptions, type TransferResult, type TransferState } from "./transfer.ts";
 
 /** What a parallel transfer ended with: the file's digest, or "use one stream from `state.written`". */
 export type ParallelOutcome = ({ readonly kind: "done" } & TransferResult) | { readonly kind: "one-stream" };
@@ -87,7 +86,8 @@ export async function transferInRanges(
   const { client, runtime } = options;
   const { platform } = runtime;
   const size = meta.size;
-  const window = connections * PARALLEL_CHUNK_BYTES + PREFIX_RECORD_INTERVAL_BYTES;
+  const chunk = chunkBytesFor(size - state.written, connections);
+  const window = connections * chunk + PREFIX_RECORD_INTERVAL_BYTES;
 
   const stop = new AbortController();
   const onAbort = (): void => halt();
@@ -136,7 +136,7 @@ export async function transferInRanges(
   const take = (): Span | null => {
     if (returned.length > 0) return returned.shift()!;
     if (nextStart >= size) return null;
-    const end = Math.min(size, nextStart + PARALLEL_CHUNK_BYTES);
+    const end = Math.min(size, nextStart + chunk);
     if (end > recorded + window) return null;
     const span = { start: nextStart, end };
     nextStart = end;

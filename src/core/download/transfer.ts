@@ -36,7 +36,7 @@
  * @module
  */
 
-import { DEFAULT_CONNECTIONS, PARALLEL_CHUNK_BYTES, PARALLEL_MIN_BYTES, WRITE_CHUNK_BYTES } from "../defaults.ts";
+import { DEFAULT_CONNECTIONS, PARALLEL_CHUNK_BYTES, PARALLEL_MIN_BYTES, PARALLEL_MIN_CHUNK_BYTES, WRITE_CHUNK_BYTES } from "../defaults.ts";
 import { AbortedError, HubcacheError, NetworkError, UnsafeResponseError } from "../errors.ts";
 import { type HubClient, hubFetch } from "../hub/client.ts";
 import { hubErrorFor, type RequestSubject } from "../hub/error_mapping.ts";
@@ -199,7 +199,16 @@ export async function transferBlob(
  */
 export function connectionsFor(remaining: number, size: number, requested: number | undefined): number {
   const wanted = requested ?? (size >= PARALLEL_MIN_BYTES ? DEFAULT_CONNECTIONS : 1);
-  return Math.max(1, Math.min(wanted, Math.ceil(remaining / PARALLEL_CHUNK_BYTES)));
+  return Math.max(1, Math.min(wanted, Math.ceil(remaining / chunkBytesFor(remaining, wanted))));
+}
+
+/**
+ * The size of the ranges for `remaining` bytes over `connections`: about four per connection, in
+ * whole 64 KiB, between {@link PARALLEL_MIN_CHUNK_BYTES} and {@link PARALLEL_CHUNK_BYTES}.
+ */
+export function chunkBytesFor(remaining: number, connections: number): number {
+  const quarter = Math.floor(remaining / (connections * 4) / 65536) * 65536;
+  return Math.min(PARALLEL_CHUNK_BYTES, Math.max(PARALLEL_MIN_CHUNK_BYTES, quarter));
 }
 
 async function restartFromZero(file: FileHandle, state: TransferState): Promise<void> {
