@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { downloadFile } from "../src/core/download/download.ts";
+import { downloadSnapshot } from "../src/core/download/snapshot.ts";
 import { AbortedError, InvalidInputError } from "../src/core/errors.ts";
 import { chunkBytesFor } from "../src/core/download/transfer.ts";
 import type { CdnOptions, RecordedRequest } from "../src/testing/mod.ts";
@@ -212,5 +213,68 @@ describe("parallel ranges and single-connection faults", () => {
       await assert.rejects(downloadFile({ ...fx.base, repo: "org/f", path: "model.bin", connections }), InvalidInputError);
     }
     assert.equal(cdnGets(fx).length, 0);
+  });
+});
+
+describe("a snapshot's connection budget", () => {
+  let fx: HubFixture;
+  const big = bytes(SIZE, 47);
+  before(async () => {
+    fx = await startHub();
+    const files: Record<string, Uint8Array> = { "big.bin": big };
+    for (let i = 0; i < 6; i++) files[`shard-${i}.bin`] = bytes(200_000 + i, 50 + i);
+    fx.hub.createRepo("org/snap").commit(files, { lfs: Object.keys(files) });
+  });
+  after(() => fx.close());
+
+  test("files in flight and the ranges of a large file share one budget: never more connections open than it allows", async () => {
+    let open = 0;
+    let most = 0;
+    // Counts a connection from the request until its body is done or cancelled.
+    const counting: typeof fetch = async (input, init) => {
+      open++;
+      most = Math.max(most, open);
+      let closed = false;
+      const close = (): void => {
+        if (!closed) (closed = true, open--);
+      };
+      let res: Response;
+      try {
+        res = await fetch(input, init);
+      } catch (err) {
+        close();
+        throw err;
+      }
+      if (!res.body) {
+        close();
+        return res;
+      }
+      const reader = res.body.getReader();
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          try {
+            const { value, done } = await reader.read();
+            if (done) {
+              close();
+              controller.close();
+            } else controller.enqueue(value);
+          } catch (err) {
+            close();
+            controller.error(err);
+          }
+        },
+        cancel(reason) {
+          close();
+          return reader.cancel(reason);
+        },
+      });
+      return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+    };
+    const dir = await downloadSnapshot({ ...fx.base, repo: "org/snap", concurrency: 2, connections: 4, fetch: counting });
+    assert.ok(sameBytes(await readBytes(join(dir, "big.bin")), big), "the large file is exact");
+    assert.ok(most <= 4, `at most max(concurrency, connections) = 4 connections open at once, saw ${most}`);
+    const ranged = fx.hub.requests.filter((r) => r.cdn && r.method === "GET" && /^bytes=\d+-\d+$/.test(r.range ?? ""));
+    assert.ok(ranged.length >= CHUNKS, `the large file still went over ranges: ${trail(ranged)}`);
+    assert.ok(most >= 3, `the large file used the slots the small files gave back (most open at once: ${most})`);
   });
 });

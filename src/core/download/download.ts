@@ -58,6 +58,7 @@ import {
 } from "./temp_files.ts";
 import { transferBlob, type TransferState } from "./transfer.ts";
 import { resumablePrefix } from "./prefix_record.ts";
+import type { ConnectionBudget } from "./connection_budget.ts";
 import { isFileOfSize } from "../fs/transient.ts";
 import { isCommitHash, validateRepoPath } from "../cache/validate.ts";
 
@@ -116,6 +117,7 @@ export async function fetchIntoCache(
   path: string,
   meta: FileMetadata,
   options: Omit<DownloadFileOptions, "repo" | "path">,
+  budget?: ConnectionBudget,
 ): Promise<string> {
   const force = options.forceDownload ?? false;
   const report = progressReporter(path, options.onProgress);
@@ -137,7 +139,7 @@ export async function fetchIntoCache(
   }
   try {
     if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
-    const temp = await fetchVerifiedBlob(ctx, meta, path, options, report);
+    const temp = await fetchVerifiedBlob(ctx, meta, path, options, report, budget);
     await publish(ctx, meta, path, mode, temp, options);
   } finally {
     if (lock !== "done") await lock.release();
@@ -260,6 +262,7 @@ async function fetchVerifiedBlob(
   path: string,
   options: Omit<DownloadFileOptions, "repo" | "path">,
   report: ProgressReporter,
+  budget: ConnectionBudget | undefined,
 ): Promise<OwnedTemp> {
   const { runtime, layout } = ctx;
   await ensureDir(runtime, layout.blobsDir);
@@ -283,6 +286,7 @@ async function fetchVerifiedBlob(
         maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
         idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
         connections: options.connections,
+        budget,
         onBytes: (done) => {
           report.bytes(done);
           return runtime.checkpoint?.("bytes-written");

@@ -270,10 +270,27 @@ export async function transferInRanges(
     return conn;
   };
 
-  const worker = async (conn: Connection, first?: { span: Span; opened: Opened }): Promise<void> => {
+  const worker = async (conn: Connection, first?: { span: Span; opened: Opened }, extra = false): Promise<void> => {
+    // An extra connection of a snapshot download needs a slot of the shared budget.
+    let slot = !extra || options.budget === undefined;
+    try {
+      await work(conn, () => {
+        if (!slot) slot = options.budget!.tryTake();
+        return slot;
+      }, first);
+    } finally {
+      if (slot && extra && options.budget !== undefined) options.budget.give();
+    }
+  };
+
+  const work = async (conn: Connection, haveSlot: () => boolean, first?: { span: Span; opened: Opened }): Promise<void> => {
     let failures = 0;
     let pending = first;
     while (contiguous < size && !stop.signal.aborted) {
+      if (!haveSlot()) {
+        await waitForChange();
+        continue;
+      }
       let span: Span | null;
       let opened: Opened;
       if (pending) {
@@ -411,15 +428,15 @@ export async function transferInRanges(
   }
 
   const workers: Promise<void>[] = [];
-  const run = (conn: Connection, start?: { span: Span; opened: Opened }): void => {
+  const run = (conn: Connection, start?: { span: Span; opened: Opened }, extra = false): void => {
     alive++;
-    workers.push(worker(conn, start).catch(halt).finally(() => {
+    workers.push(worker(conn, start, extra).catch(halt).finally(() => {
       alive--;
       notify();
     }));
   };
   run(head, first);
-  for (let i = 1; i < connections; i++) run(newConnection());
+  for (let i = 1; i < connections; i++) run(newConnection(), undefined, true);
   await Promise.all(workers);
   // A worker that retired on errors while others finished leaves nothing; one that retired
   // while its range was still open is caught here.

@@ -47,6 +47,7 @@ import type { FileHandle, Hasher, Platform, Runtime } from "../ports.ts";
 import { contentHasher, hashPrefix } from "../cache/content_hash.ts";
 import { printable } from "../cache/validate.ts";
 import { transferInRanges } from "./parallel_transfer.ts";
+import type { ConnectionBudget } from "./connection_budget.ts";
 
 
 /** Knobs and callbacks of one transfer. */
@@ -68,6 +69,8 @@ export interface TransferOptions {
    * for files of at least {@link PARALLEL_MIN_BYTES}, else one.
    */
   readonly connections?: number;
+  /** Shared with the other files of a snapshot download: extra range connections need a free slot. */
+  readonly budget?: ConnectionBudget;
 }
 
 /** Mutable record of how far a transfer got, readable after it throws. */
