@@ -11,7 +11,7 @@ import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { downloadFile } from "../src/core/download/download.ts";
 import { downloadSnapshot } from "../src/core/download/snapshot.ts";
-import { AbortedError, InvalidInputError } from "../src/core/errors.ts";
+import { AbortedError, InvalidInputError, NetworkError } from "../src/core/errors.ts";
 import { chunkBytesFor } from "../src/core/download/transfer.ts";
 import type { CdnOptions, RecordedRequest } from "../src/testing/mod.ts";
 import { bytes, type HubFixture, listDir, randomBetween, readBytes, sameBytes, startHub } from "./_support/hub.ts";
@@ -207,6 +207,28 @@ describe("parallel ranges and single-connection faults", () => {
     assert.equal(Math.min(...starts), partial.length, `the resume starts at the partial: ${trail(cdnGets(fx))}`);
   });
 
+  test("a CDN that fails every request once the download is under way ends in a NetworkError (no hang), its prefix kept", async () => {
+    await reset();
+    let armed = false;
+    const err = await downloadFile({
+      ...fx.base, repo: "org/f", path: "model.bin", connections: 4, maxAttempts: 2,
+      onProgress: (p) => {
+        if (!armed && p.bytesDone > 0) {
+          armed = true;
+          fx.hub.injectFault({ kind: "status", status: 503, retryAfter: 0, times: 1000, match: { cdn: true, method: "GET" } });
+        }
+      },
+    }).catch((e) => e);
+    fx.hub.clearFaults();
+    assert.ok(err instanceof NetworkError, String(err));
+    const names = await listDir(blobs);
+    assert.ok(names.every((n) => n === `${etag}.partial`), `only a released partial is left: ${names}`);
+    if (names.length === 1) {
+      const partial = await readBytes(join(blobs, names[0]));
+      assert.ok(sameBytes(partial, data.subarray(0, partial.length)), "the partial is a prefix of the content");
+    }
+  });
+
   test("connections outside 1…64 are refused before anything is fetched", async () => {
     await reset();
     for (const connections of [0, 65, 1.5]) {
@@ -276,5 +298,29 @@ describe("a snapshot's connection budget", () => {
     const ranged = fx.hub.requests.filter((r) => r.cdn && r.method === "GET" && /^bytes=\d+-\d+$/.test(r.range ?? ""));
     assert.ok(ranged.length >= CHUNKS, `the large file still went over ranges: ${trail(ranged)}`);
     assert.ok(most >= 3, `the large file used the slots the small files gave back (most open at once: ${most})`);
+  });
+});
+
+describe("a snapshot's connection budget when the CDN dies", () => {
+  let fx: HubFixture;
+  before(async () => {
+    fx = await startHub();
+    fx.hub.createRepo("org/dead").commit({ "a.bin": bytes(SIZE, 61), "b.bin": bytes(SIZE, 62) }, { lfs: ["a.bin", "b.bin"] });
+  });
+  after(() => fx.close());
+
+  test("two large files whose extra ranges wait for slots end in SnapshotIncomplete, not a hang", async () => {
+    let armed = false;
+    const err = await downloadSnapshot({
+      ...fx.base, repo: "org/dead", concurrency: 2, connections: 3, maxAttempts: 2,
+      onProgress: (p) => {
+        if (!armed && p.bytesDone > 0) {
+          armed = true;
+          fx.hub.injectFault({ kind: "status", status: 503, retryAfter: 0, times: 10_000, match: { cdn: true, method: "GET" } });
+        }
+      },
+    }).catch((e) => e);
+    fx.hub.clearFaults();
+    assert.equal(err?.code, "SnapshotIncomplete", String(err));
   });
 });

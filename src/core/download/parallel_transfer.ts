@@ -108,7 +108,8 @@ export async function transferInRanges(
   let fatal: unknown;
   let oneStream = false;
   let overflow = false;
-  let alive = 0;
+  /** Workers holding a connection slot (a worker waiting for one of a snapshot's budget does not count). */
+  let working = 0;
   const conns: Connection[] = [];
   const waiters: Array<() => void> = [];
   const readBuffer = new Uint8Array(READ_CHUNK_BYTES);
@@ -273,17 +274,22 @@ export async function transferInRanges(
   const worker = async (conn: Connection, first?: { span: Span; opened: Opened }, extra = false): Promise<void> => {
     // An extra connection of a snapshot download needs a slot of the shared budget.
     let slot = !extra || options.budget === undefined;
+    if (slot) working++;
     try {
       await work(conn, () => {
-        if (!slot) slot = options.budget!.tryTake();
+        if (!slot && options.budget!.tryTake()) {
+          slot = true;
+          working++;
+        }
         return slot;
-      }, first);
+      }, extra, first);
     } finally {
+      if (slot) working--;
       if (slot && extra && options.budget !== undefined) options.budget.give();
     }
   };
 
-  const work = async (conn: Connection, haveSlot: () => boolean, first?: { span: Span; opened: Opened }): Promise<void> => {
+  const work = async (conn: Connection, haveSlot: () => boolean, extra: boolean, first?: { span: Span; opened: Opened }): Promise<void> => {
     let failures = 0;
     let pending = first;
     while (contiguous < size && !stop.signal.aborted) {
@@ -389,11 +395,15 @@ export async function transferInRanges(
       }
       failures++;
       if (failures >= options.maxAttempts) {
-        // A connection that keeps failing retires while others carry on (a CDN answering 429
-        // to the n-th connection); the last one standing reports the error.
-        if (alive > 1) return;
-        halt(error);
-        return;
+        // A connection that keeps failing while others carry on (a CDN answering 429 to the n-th
+        // connection) steps back: an extra one retires; the file's own first one, which holds the
+        // file's slot of a snapshot's budget, keeps trying. The last one standing reports the error.
+        if (working <= 1) {
+          halt(error);
+          return;
+        }
+        if (extra) return;
+        failures = 0;
       }
       await backOff(stopClient, retryDelayMs(failures, retryAfter, platform)).catch(() => {});
     }
@@ -429,11 +439,7 @@ export async function transferInRanges(
 
   const workers: Promise<void>[] = [];
   const run = (conn: Connection, start?: { span: Span; opened: Opened }, extra = false): void => {
-    alive++;
-    workers.push(worker(conn, start, extra).catch(halt).finally(() => {
-      alive--;
-      notify();
-    }));
+    workers.push(worker(conn, start, extra).catch(halt).finally(notify));
   };
   run(head, first);
   for (let i = 1; i < connections; i++) run(newConnection(), undefined, true);
