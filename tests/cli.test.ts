@@ -83,6 +83,19 @@ describe("hubcache download (CLI contract)", () => {
     }
   });
 
+  test("--connections N fetches a file over N ranges; 0, 65 or junk is a usage error", async () => {
+    const c = capture(fx);
+    fx.hub.clearRequests();
+    assert.equal(await runCli(["download", "org/cli", "b/c.bin", "--force", "--connections", "2", ...common], c.ctx), 0, c.err());
+    const ranges = fx.hub.requests.filter((r) => r.method === "GET" && r.filePath === "b/c.bin").map((r) => r.range ?? "full");
+    assert.ok(ranges.length >= 2 && ranges.every((r) => /^bytes=\d+-\d+$/.test(r)), `bounded ranges: ${ranges.join(", ")}`);
+    for (const n of ["0", "65", "two"]) {
+      const d = capture(fx);
+      assert.equal(await runCli(["download", "org/cli", "a.json", "--connections", n, ...common], d.ctx), 2, n);
+      assert.match(d.err(), /^hubcache: InvalidInput: .*connections/);
+    }
+  });
+
   test("--offline answers from the cache; --no-symlinks stores files in the snapshot", async () => {
     const c = capture(fx);
     assert.equal(await runCli(["download", "org/cli", "a.json", "--offline", ...common], c.ctx), 0);

@@ -62,7 +62,8 @@ describe("nginx as the CDN", () => {
     const cache = await cacheDir();
     const blobs = join(cache, "models--org--big", "blobs");
     const rt = currentRuntimeName();
-    const args = ["download", "org/big", "model.bin", "--endpoint", hub.endpoint, "--cache-dir", cache, "--token", TOKEN, "--quiet"];
+    // One stream: this story is about sequential resume (parallel ranges through nginx are below).
+    const args = ["download", "org/big", "model.bin", "--endpoint", hub.endpoint, "--cache-dir", cache, "--token", TOKEN, "--quiet", "--connections", "1"];
     const killAt = randomBetween(0.1 * size, 0.35 * size);
     const interruptAt = randomBetween(0.5 * size, 0.8 * size);
     const story = `${rt}: SIGKILL at ≥${killAt}, SIGINT at ≥${interruptAt}`;
@@ -117,6 +118,26 @@ describe("nginx as the CDN", () => {
     assert.ok(sent <= 1.1 * size, `${story}: nginx sent ${(sent / size).toFixed(3)}× the file (${shown(gets)})`);
     assert.ok(gets.every((e) => e.ifRange === ""), "no If-Range is sent");
     assert.ok(gets.every((e) => e.etag !== `"${etag}"` && e.etag !== ""), "nginx labels the bytes with its own ETag");
+  });
+
+  test("parallel ranges through nginx (the default 8 connections for 64 MiB): bounded ranges nginx honours, each byte once, blob exact", async () => {
+    const size = 64 * MiB + 4321;
+    const data = bytes(size, 77);
+    const etag = sha256(data);
+    const hub = await hubFor(nginx.origin, "org/par", { "model.bin": data });
+    const cache = await cacheDir();
+    const path = await downloadFile({ runtime: testRuntime(), cacheDir: cache, endpoint: hub.endpoint, repo: "org/par", path: "model.bin" });
+    assert.ok(sameBytes(await readBytes(path), data), "the blob is exact");
+    const gets = (await nginx.accessLog()).filter((e) => e.uri === `/lfs/${etag}`);
+    assert.ok(gets.length >= 9, `at least one range per connection and more: ${shown(gets)}`);
+    assert.ok(gets.every((e) => e.status === 206 && /^bytes=\d+-\d+$/.test(e.range) && e.ifRange === ""), shown(gets));
+    // Every byte is asked for at least once and the ranges only overlap where a crawling
+    // connection was re-issued (its rest starts past its own start).
+    const spans = gets.map((e) => /^bytes=(\d+)-(\d+)$/.exec(e.range)!.slice(1).map(Number)).sort((a, b) => a[0] - b[0]);
+    let next = 0;
+    for (const [start, end] of spans) if (start <= next) next = Math.max(next, end + 1);
+    assert.equal(next, size, `the ranges cover the file: ${shown(gets)}`);
+    assert.equal(new Set(spans.map(([start]) => start)).size, spans.length, `no range is asked twice from the same start: ${shown(gets)}`);
   });
 
   test("a connection dropped mid-body is resumed in-process with a Range nginx honours", async () => {

@@ -9,7 +9,7 @@ import { downloadFile } from "../core/download/download.ts";
 import { InvalidInputError } from "../core/errors.ts";
 import type { DownloadFileOptions, DownloadProgress } from "../core/options.ts";
 import { validateRepoType } from "../core/cache/validate.ts";
-import { booleanFlag, type ParsedArgs, parseFlags, stringFlag, type FlagSpec } from "./args.ts";
+import { booleanFlag, integerFlag, type ParsedArgs, parseFlags, stringFlag, type FlagSpec } from "./args.ts";
 import type { CliCommand, CliContext } from "./context.ts";
 import { formatBytes } from "./format.ts";
 import { bar, progressLine, rateMeter } from "./progress.ts";
@@ -29,6 +29,7 @@ export const COMMON_FLAGS: Record<string, FlagSpec> = {
   force: { type: "boolean" },
   "no-symlinks": { type: "boolean" },
   lock: { type: "string" },
+  connections: { type: "string" },
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
 };
@@ -49,6 +50,7 @@ Options:
   --force                 download again even if cached
   --no-symlinks           store files in the snapshot instead of symlinking blobs
   --lock auto|none        de-duplication lock between processes (default: auto)
+  --connections N         ranged connections per file (default: 8 for files of 64 MiB or more, else 1)
   --include GLOB          (whole repo) only files matching; repeatable
   --exclude GLOB          (whole repo) skip files matching; repeatable
   --concurrency N         (whole repo) parallel downloads (default: 8)
@@ -72,6 +74,7 @@ export function commonOptions(args: ParsedArgs, ctx: CliContext): Omit<DownloadF
     forceDownload: booleanFlag(args, "force"),
     symlinks: booleanFlag(args, "no-symlinks") ? "never" : "auto",
     lock,
+    ...(stringFlag(args, "connections") !== undefined ? { connections: integerFlag(args, "connections", 1) } : {}),
     signal: ctx.signal,
     // Even with --quiet: something else touched the cache, and the user should know what.
     onWarning: (w) => ctx.stderr(`hubcache: warning: ${w.code}: ${w.message}\n`),

@@ -88,6 +88,57 @@ export const WRITE_CHUNK_BYTES = 1 << 20;
 export const READ_CHUNK_BYTES = 1 << 20;
 
 /**
+ * Connections one file is fetched with when the caller does not say (option `connections`, CLI
+ * `--connections`), for files of at least {@link PARALLEL_MIN_BYTES}. CDNs cap each connection
+ * (users report 40–100 MB/s), so one stream wastes most of a fast link; 8 is what aria2c-based
+ * downloaders (`-x 8`) and hf_transfer use.
+ */
+export const DEFAULT_CONNECTIONS = 8;
+
+/**
+ * Files smaller than this go over one connection unless `connections` is given: below it a
+ * single stream finishes in about a second at CDN rates, and a killed download re-fetches at
+ * most one chunk per connection plus one recording interval (`docs/DESIGN.md §Parallel ranges`).
+ */
+export const PARALLEL_MIN_BYTES = 64 << 20;
+
+/**
+ * The largest range a parallel download hands out, from the front of the file; smaller files get
+ * smaller ranges (at least {@link PARALLEL_MIN_CHUNK_BYTES}) so every connection gets about four.
+ * A killed download re-fetches at most `connections` ranges plus {@link PREFIX_RECORD_INTERVAL_BYTES}.
+ */
+export const PARALLEL_CHUNK_BYTES = 8 << 20;
+
+/** The smallest range a parallel download hands out; a file needs two of them to be split at all. */
+export const PARALLEL_MIN_CHUNK_BYTES = 1 << 20;
+
+/** Write coalescing per connection of a parallel download (two buffers each: 16 MiB at 16 connections). */
+export const PARALLEL_WRITE_BYTES = 512 << 10;
+
+/**
+ * How far the contiguous prefix of a parallel download advances between two fsync + prefix
+ * records, the bytes a SIGKILL can cost on top of the chunks in flight.
+ */
+export const PREFIX_RECORD_INTERVAL_BYTES = 32 << 20;
+
+/**
+ * A connection holding back the contiguous prefix while others wait for work is re-issued (its
+ * request aborted, the rest of its range handed to a waiting connection) when it sent nothing for
+ * this long, or once it has run {@link REISSUE_MIN_RUN_MS} at less than a quarter of the best
+ * rate another connection reached.
+ */
+export const STALLED_CONNECTION_MS = 2_000;
+
+/** See {@link STALLED_CONNECTION_MS}: how long a connection runs before its rate is judged. */
+export const REISSUE_MIN_RUN_MS = 2_000;
+
+/** How often waiting connections look at the connection holding back the prefix. */
+export const REISSUE_CHECK_MS = 250;
+
+/** The most connections one file may use (`connections` above this is refused). */
+export const MAX_CONNECTIONS = 64;
+
+/**
  * Pauses between attempts of a file-system operation that failed with `ESTALE` (or met another
  * host's half-visible change), in ms: 12 attempts spread over ~3 s, about three times the longest
  * streak measured on GlusterFS, so a rename by another host is always outlived

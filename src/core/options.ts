@@ -94,4 +94,10 @@ export interface DownloadFileOptions extends HubOptions {
   maxAttempts?: number;
   /** Abort a request that sends no bytes for this long. Default 60 s. */
   idleTimeoutMs?: number;
+  /**
+   * Ranged connections one file is fetched with, written at their offsets into one temp file
+   * and hashed in file order (`docs/DESIGN.md §Parallel ranges`). Default 8 for files of at
+   * least 64 MiB, 1 below; a server that ignores `Range` gets one stream whatever this says.
+   */
+  connections?: number;
 }

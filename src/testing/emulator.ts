@@ -24,6 +24,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
+import { setMaxListeners } from "node:events";
 import { CdnLabels, ifRangeHolds } from "./cdn.ts";
 import type { CdnOptions, Validators } from "./cdn.ts";
 import { FaultQueue } from "./faults.ts";
@@ -165,7 +166,13 @@ export class HubEmulator {
   readonly #gzipped = new WeakMap<Uint8Array, Uint8Array>();
   readonly #servers: Server[] = [];
   readonly #sockets = new Set<Socket>();
-  readonly #stop = new AbortController();
+  // Every response waiting on a drain, a throttle pause or a stall listens to this signal: a
+  // parallel client keeps more than Node's default 10 of them open at once.
+  readonly #stop = (() => {
+    const controller = new AbortController();
+    setMaxListeners(0, controller.signal);
+    return controller;
+  })();
   #throttle: number | null = null;
   #endpoint = "";
   #cdnOrigin = "";

@@ -328,7 +328,11 @@ async function randomRound(
   const rate = r.int(2, 6) * 1_000_000;
   hub.throttle(rate);
   const noSymlinks = r.chance(0.2);
-  const extra = (lock: string): string[] => ["--lock", lock, ...(noSymlinks ? ["--no-symlinks"] : [])];
+  // Parallel ranges in most rounds (1 MiB ranges on these sizes), drawn from their own stream so
+  // the draws above and below (and the rounds they replay) stay what they were; every run of the
+  // round uses its own count, so a parallel temp file is claimed by one- and many-connection runs.
+  const par = rng(roundSeed(seed ^ 0x5ca1ab1e, round));
+  const extra = (lock: string): string[] => ["--lock", lock, ...(noSymlinks ? ["--no-symlinks"] : []), "--connections", String(par.pick([1, 2, 4, 8]))];
   const args = (lock: string): string[] => cliArgs(hub, cacheDir, repoId, [file], extra(lock));
   const bodyMs = (size / rate) * 1000;
   const problems: string[] = [];

@@ -288,7 +288,10 @@ async function runCase(hub: HubEmulator, cacheDir: string, round: number, c: Cas
   const match: FaultMatch = { repo: repoId, path: file, method: "GET" };
   const faults = c.kind.faults({ size, partialLen, at: c.at, match, repoId, nextCommit, r });
   for (const f of faults) hub.injectFault(f);
-  const args = cliArgs(hub, cacheDir, repoId, [file]);
+  // Half the cases over parallel ranges (1 MiB ranges on these sizes): each fault then hits one
+  // connection of several. Drawn from its own stream, so existing seeds replay their faults as before.
+  const connections = rng(roundSeed(seed ^ 0x5ca1ab1e, round)).pick([1, 4]);
+  const args = cliArgs(hub, cacheDir, repoId, [file], ["--connections", String(connections)]);
   hub.clearRequests();
   const stopArming = new AbortController();
   const armed = c.kind.name === "drop then 429 until attempts run out"

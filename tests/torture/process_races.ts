@@ -51,6 +51,8 @@ export interface RoundPlan {
   sameFile: boolean;
   throttle: number;
   processes: Array<{ runtime: RuntimeName; delayMs: number; order: string[] }>;
+  /** `--connections` for every writer: parallel ranges (1 MiB ranges on these sizes) in about half the rounds. */
+  connections: number;
 }
 
 /**
@@ -90,7 +92,9 @@ export function planRound(
     delayMs: r.int(0, mode === "short" ? 200 : 400),
     order: r.shuffle(files.map((f) => f.path)),
   }));
-  return { lock, noSymlinks, files, sameFile, throttle: r.int(3, 12) * 1_000_000, processes };
+  // From its own stream, so the draws above (and the rounds they replay) stay what they were.
+  const connections = rng(roundSeed(seed ^ 0x5ca1ab1e, round)).pick([1, 2, 4, 8]);
+  return { lock, noSymlinks, files, sameFile, throttle: r.int(3, 12) * 1_000_000, processes, connections };
 }
 
 /**
@@ -168,7 +172,7 @@ async function runRound(hub: HubEmulator, cacheDir: string, round: number, plan:
   });
   hub.clearRequests();
   hub.throttle(plan.throttle);
-  const extra = ["--lock", plan.lock, ...(plan.noSymlinks ? ["--no-symlinks"] : [])];
+  const extra = ["--lock", plan.lock, ...(plan.noSymlinks ? ["--no-symlinks"] : []), "--connections", String(plan.connections)];
   const problems: string[] = [];
   let runs: Array<ProcessRun | Error>;
   try {

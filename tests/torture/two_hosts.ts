@@ -212,8 +212,11 @@ async function runRound(
     lfs: files.filter((f) => f.lfs).map((f) => f.path),
     regular: files.filter((f) => !f.lfs).map((f) => f.path),
   });
-  const extra = ["--lock", plan.lock, ...(plan.noSymlinks ? ["--no-symlinks"] : [])];
-  const label = `[${kind}, lock ${plan.lock}${plan.noSymlinks ? ", --no-symlinks" : ""}]`;
+  // Races mix in parallel ranges; the takeover rounds judge a sequential writer's bytes by its
+  // temp file's size, which a parallel file (holes, a trailer) does not tell.
+  const connections = kind === "race" ? plan.connections : 1;
+  const extra = ["--lock", plan.lock, ...(plan.noSymlinks ? ["--no-symlinks"] : []), "--connections", String(connections)];
+  const label = `[${kind}, lock ${plan.lock}${plan.noSymlinks ? ", --no-symlinks" : ""}${connections > 1 ? `, ${connections} connections` : ""}]`;
   tally.rounds.set(label.slice(1, -1), (tally.rounds.get(label.slice(1, -1)) ?? 0) + 1);
   const problems: string[] = [];
   const hosts = volume.hosts.map((h, i) => ({ name: h.name, dir: shared.paths[i] }));

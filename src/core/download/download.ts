@@ -22,7 +22,7 @@
  * @module
  */
 
-import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_MS } from "../defaults.ts";
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_MS, MAX_CONNECTIONS } from "../defaults.ts";
 import { lookupInCache } from "../cache/lookup.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
 import { envFlag } from "../environment.ts";
@@ -32,6 +32,7 @@ import {
   EntryNotFoundError,
   HubcacheError,
   IntegrityError,
+  InvalidInputError,
   NetworkError,
   OfflineCacheMissError,
 } from "../errors.ts";
@@ -56,6 +57,8 @@ import {
   sweepAfterPublish,
 } from "./temp_files.ts";
 import { transferBlob, type TransferState } from "./transfer.ts";
+import { resumablePrefix } from "./prefix_record.ts";
+import type { ConnectionBudget } from "./connection_budget.ts";
 import { isFileOfSize } from "../fs/transient.ts";
 import { isCommitHash, validateRepoPath } from "../cache/validate.ts";
 
@@ -114,9 +117,11 @@ export async function fetchIntoCache(
   path: string,
   meta: FileMetadata,
   options: Omit<DownloadFileOptions, "repo" | "path">,
+  budget?: ConnectionBudget,
 ): Promise<string> {
   const force = options.forceDownload ?? false;
   const report = progressReporter(path, options.onProgress);
+  validateConnections(options.connections);
   await ensureCacheDirTag(ctx.runtime, ctx.cacheDir);
   const pointer = pointerPath(ctx.layout, meta.commit, path);
   const cached = async (): Promise<string> => {
@@ -137,13 +142,20 @@ export async function fetchIntoCache(
   }
   try {
     if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
-    const temp = await fetchVerifiedBlob(ctx, meta, path, options, report);
+    const temp = await fetchVerifiedBlob(ctx, meta, path, options, report, budget);
     await publish(ctx, meta, path, mode, temp, options);
   } finally {
     if (lock !== "done") await lock.release();
   }
   report.done(meta.size);
   return pointer;
+}
+
+function validateConnections(connections: number | undefined): void {
+  if (connections === undefined) return;
+  if (!Number.isInteger(connections) || connections < 1 || connections > MAX_CONNECTIONS) {
+    throw new InvalidInputError(`connections must be an integer from 1 to ${MAX_CONNECTIONS}, got ${connections}`);
+  }
 }
 
 async function answerFromCache(ctx: RepoContext, path: string, why: string, cause?: unknown): Promise<string> {
@@ -253,6 +265,7 @@ async function fetchVerifiedBlob(
   path: string,
   options: Omit<DownloadFileOptions, "repo" | "path">,
   report: ProgressReporter,
+  budget: ConnectionBudget | undefined,
 ): Promise<OwnedTemp> {
   const { runtime, layout } = ctx;
   await ensureDir(runtime, layout.blobsDir);
@@ -263,9 +276,10 @@ async function fetchVerifiedBlob(
     const temp = (round === 1
       ? await claimPartial(runtime, layout.blobsDir, meta.etag, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS)
       : null) ?? await createOwnTemp(runtime, layout.blobsDir, meta.etag);
-    const state: TransferState = { written: temp.claimedBytes };
+    // A parallel writer's file has holes: only its recorded prefix is one (§Parallel ranges).
+    const state: TransferState = { written: await resumablePrefix(temp.handle, temp.claimedBytes, meta.size) };
     await runtime.checkpoint?.("temp-created");
-    report.start(meta.size, temp.claimedBytes);
+    report.start(meta.size, state.written);
     let result;
     try {
       result = await transferBlob({
@@ -274,6 +288,8 @@ async function fetchVerifiedBlob(
         subject: { ...ctx, path },
         maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
         idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        connections: options.connections,
+        budget,
         onBytes: (done) => {
           report.bytes(done);
           return runtime.checkpoint?.("bytes-written");

@@ -12,7 +12,8 @@
  * @module
  */
 
-import { DEFAULT_MAX_ATTEMPTS, DEFAULT_SNAPSHOT_CONCURRENCY } from "../defaults.ts";
+import { DEFAULT_CONNECTIONS, DEFAULT_MAX_ATTEMPTS, DEFAULT_SNAPSHOT_CONCURRENCY } from "../defaults.ts";
+import { ConnectionBudget } from "./connection_budget.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
 import { ensureDir } from "../fs/dirs.ts";
 import {
@@ -111,6 +112,8 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
 
 async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], options: DownloadSnapshotOptions): Promise<void> {
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_SNAPSHOT_CONCURRENCY);
+  // Files in flight and the extra ranges of large files share one budget of connections.
+  const budget = new ConnectionBudget(Math.max(concurrency, options.connections ?? DEFAULT_CONNECTIONS));
   const bytesTotal = files.reduce((n, f) => n + f.size, 0);
   const done = new Map<string, number>();
   const active = new Set<string>();
@@ -131,6 +134,7 @@ async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], opt
       const file = files[next++];
       active.add(file.path);
       let wasCached = false;
+      budget.claim();
       try {
         await fetchIntoCache(ctx, file.path, {
           commit,
@@ -144,13 +148,14 @@ async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], opt
             else done.set(file.path, p.bytesDone);
             emit("download");
           },
-        });
+        }, budget);
         done.set(file.path, file.size);
         filesDone++;
         if (wasCached) filesCached++;
       } catch (error) {
         failures.push({ path: file.path, error });
       } finally {
+        budget.give();
         active.delete(file.path);
         emit("download");
       }

@@ -36,7 +36,7 @@
  * @module
  */
 
-import { WRITE_CHUNK_BYTES } from "../defaults.ts";
+import { DEFAULT_CONNECTIONS, PARALLEL_CHUNK_BYTES, PARALLEL_MIN_BYTES, PARALLEL_MIN_CHUNK_BYTES, WRITE_CHUNK_BYTES } from "../defaults.ts";
 import { AbortedError, HubcacheError, NetworkError, UnsafeResponseError } from "../errors.ts";
 import { type HubClient, hubFetch } from "../hub/client.ts";
 import { hubErrorFor, type RequestSubject } from "../hub/error_mapping.ts";
@@ -46,6 +46,8 @@ import type { FileMetadata } from "../hub/metadata.ts";
 import type { FileHandle, Hasher, Platform, Runtime } from "../ports.ts";
 import { contentHasher, hashPrefix } from "../cache/content_hash.ts";
 import { printable } from "../cache/validate.ts";
+import { transferInRanges } from "./parallel_transfer.ts";
+import type { ConnectionBudget } from "./connection_budget.ts";
 
 
 /** Knobs and callbacks of one transfer. */
@@ -62,6 +64,13 @@ export interface TransferOptions {
   readonly idleTimeoutMs: number;
   /** Called after each write with the bytes now in the file (awaited if it returns a promise). */
   readonly onBytes?: (bytesDone: number) => void | Promise<void>;
+  /**
+   * Ranged connections for this file (`docs/DESIGN.md §Parallel ranges`); unset: {@link DEFAULT_CONNECTIONS}
+   * for files of at least {@link PARALLEL_MIN_BYTES}, else one.
+   */
+  readonly connections?: number;
+  /** Shared with the other files of a snapshot download: extra range connections need a free slot. */
+  readonly budget?: ConnectionBudget;
 }
 
 /** Mutable record of how far a transfer got, readable after it throws. */
@@ -92,6 +101,14 @@ export async function transferBlob(
   if (state.written > meta.size) await restartFromZero(file, state);
   let hasher = await contentHasher(runtime, meta.etag, meta.size);
   await hashPrefix(file, state.written, hasher);
+  const connections = connectionsFor(meta.size - state.written, meta.size, options.connections);
+  if (connections > 1) {
+    const outcome = await transferInRanges(options, file, meta, state, hasher, connections);
+    if (outcome.kind === "done") return { digest: outcome.digest, size: outcome.size };
+    // One stream from the contiguous prefix the ranges left (the file was cut to it).
+    hasher = await contentHasher(runtime, meta.etag, meta.size);
+    await hashPrefix(file, state.written, hasher);
+  }
   let failures = 0;
   let overflow = false;
 
@@ -179,6 +196,24 @@ export async function transferBlob(
   return { digest: hasher.digestHex(), size: overflow ? state.written + 1 : state.written };
 }
 
+/**
+ * How many connections fetch the `remaining` bytes of a file of `size` bytes: what the caller
+ * asked for (or the default above the size threshold), never more than there are chunks left.
+ */
+export function connectionsFor(remaining: number, size: number, requested: number | undefined): number {
+  const wanted = requested ?? (size >= PARALLEL_MIN_BYTES ? DEFAULT_CONNECTIONS : 1);
+  return Math.max(1, Math.min(wanted, Math.ceil(remaining / chunkBytesFor(remaining, wanted))));
+}
+
+/**
+ * The size of the ranges for `remaining` bytes over `connections`: about four per connection, in
+ * whole 64 KiB, between {@link PARALLEL_MIN_CHUNK_BYTES} and {@link PARALLEL_CHUNK_BYTES}.
+ */
+export function chunkBytesFor(remaining: number, connections: number): number {
+  const quarter = Math.floor(remaining / (connections * 4) / 65536) * 65536;
+  return Math.min(PARALLEL_CHUNK_BYTES, Math.max(PARALLEL_MIN_CHUNK_BYTES, quarter));
+}
+
 async function restartFromZero(file: FileHandle, state: TransferState): Promise<void> {
   await file.truncate(0);
   state.written = 0;
@@ -190,27 +225,42 @@ async function restartFromZero(file: FileHandle, state: TransferState): Promise<
  * when the end shows the same length.
  */
 export function contentRangeMatches(header: string | null, start: number, total: number): boolean {
-  const range = parseContentRange(header);
-  if (!range) return false;
-  return range.start === start && range.end === total - 1 && (range.total === undefined || range.total === total);
+  return contentRangeIs(header, start, total - 1, total);
 }
 
-interface PumpOutcome {
+/**
+ * Check a `206`'s `Content-Range` for a bounded request `bytes=start-end` (end inclusive) of a
+ * file of `total` bytes: exactly that range, and the total we expect unless it is `*`.
+ */
+export function contentRangeIs(header: string | null, start: number, end: number, total: number): boolean {
+  const range = parseContentRange(header);
+  if (!range) return false;
+  return range.start === start && range.end === end && (range.total === undefined || range.total === total);
+}
+
+/** What {@link pumpBody} reports. */
+export interface PumpOutcome {
   readonly error?: unknown;
   /** The server sent more bytes than the file has: an integrity failure. */
   readonly overflow: boolean;
 }
 
-async function pumpBody(
+/**
+ * Copy `body` into `file` from `state.written` up to (not past) `total`, in coalesced writes of
+ * `bufferBytes` with one in flight, handing each write's bytes to `hasher` first (in the order
+ * they go into the file) and advancing `state.written` as each write completes.
+ */
+export async function pumpBody(
   body: ReadableStream<Uint8Array>,
   file: FileHandle,
   hasher: Hasher,
   state: TransferState,
   total: number,
-  options: TransferOptions,
+  options: Pick<TransferOptions, "idleTimeoutMs" | "runtime" | "onBytes">,
+  bufferBytes: number = WRITE_CHUNK_BYTES,
 ): Promise<PumpOutcome> {
   const reader = body.getReader();
-  const buffers = [new Uint8Array(WRITE_CHUNK_BYTES), new Uint8Array(WRITE_CHUNK_BYTES)];
+  const buffers = [new Uint8Array(bufferBytes), new Uint8Array(bufferBytes)];
   let current = 0;
   let fill = 0;
   let queued = state.written; // position of the next byte to write
@@ -259,12 +309,12 @@ async function pumpBody(
         chunk = chunk.subarray(0, Math.max(0, room));
       }
       while (chunk.length > 0) {
-        const n = Math.min(chunk.length, WRITE_CHUNK_BYTES - fill);
+        const n = Math.min(chunk.length, bufferBytes - fill);
         // One copy per byte: Deno hands out views into larger buffers, never keep `chunk`.
         buffers[current].set(chunk.subarray(0, n), fill);
         fill += n;
         chunk = chunk.subarray(n);
-        if (fill === WRITE_CHUNK_BYTES) await flush();
+        if (fill === bufferBytes) await flush();
       }
       if (overflow) break;
     }
