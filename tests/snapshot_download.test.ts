@@ -10,6 +10,7 @@ import { runCli } from "../src/cli/main.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
 import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
 import { testRuntime } from "./_support/runtime.ts";
+import { memoryRuntime } from "../src/adapters/memory/mod.ts";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -174,4 +175,41 @@ describe("downloadSnapshot refuses hostile tree listings", () => {
       }
     });
   }
+});
+
+describe("downloadSnapshot of a cached repo", () => {
+  test("lists blobs/ once for the whole snapshot, not once per file, and still sweeps cached blobs' leftovers", async () => {
+    const fx = await startHub();
+    try {
+      const files: Record<string, Uint8Array> = {};
+      for (let i = 0; i < 40; i++) files[`data/shard-${i}.bin`] = bytes(2000, 100 + i);
+      fx.hub.createRepo("org/many").commit(files);
+      const runtime = memoryRuntime({ timers: "real" });
+      const common = { runtime, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/many" };
+      await downloadSnapshot(common);
+      const blobs = "/cache/models--org--many/blobs";
+      const etags = (await runtime.fs.readdir(blobs)).sort();
+      assert.equal(etags.length, 40);
+      // What a Ctrl-C'd run, a SIGKILLed writer and a live writer left beside three cached blobs.
+      const partial = `${etags[0]}.partial`;
+      const deadTemp = `${etags[1]}.memhost-999-${"ab".repeat(16)}.incomplete`;
+      const liveTemp = `${etags[2]}.memhost-${runtime.platform.pid()}-${"cd".repeat(16)}.incomplete`;
+      for (const name of [partial, deadTemp, liveTemp]) await runtime.fs.writeFile(`${blobs}/${name}`, new Uint8Array(10));
+      let listings = 0;
+      runtime.fs.beforeOp = (op, paths) => {
+        if (op === "readdir" && paths[0] === blobs) listings++;
+      };
+      fx.hub.clearRequests();
+      try {
+        await downloadSnapshot(common);
+      } finally {
+        runtime.fs.beforeOp = undefined;
+      }
+      assert.equal(listings, 1, "one listing of blobs/ for 40 cached files");
+      assert.deepEqual(fx.hub.requests.filter((r) => r.path.includes("/resolve/")), [], "every file was a cache hit");
+      assert.deepEqual((await runtime.fs.readdir(blobs)).sort(), [...etags, liveTemp].sort());
+    } finally {
+      await fx.close();
+    }
+  });
 });

@@ -47,6 +47,7 @@ import { writeRef } from "../cache/refs.ts";
 import { removeIfFile } from "../fs/entries.ts";
 import { ensureDir } from "../fs/dirs.ts";
 import {
+  type BlobLeftovers,
   claimPartial,
   createOwnTemp,
   discardTemp,
@@ -114,6 +115,7 @@ export async function fetchIntoCache(
   path: string,
   meta: FileMetadata,
   options: Omit<DownloadFileOptions, "repo" | "path">,
+  leftovers?: BlobLeftovers,
 ): Promise<string> {
   const force = options.forceDownload ?? false;
   const report = progressReporter(path, options.onProgress);
@@ -121,7 +123,7 @@ export async function fetchIntoCache(
   const pointer = pointerPath(ctx.layout, meta.commit, path);
   const mode = await pointerModeFor(ctx, options);
   const cached = async (): Promise<string> => {
-    await sweepIfBlobComplete(ctx, meta);
+    await sweepIfBlobComplete(ctx, meta, leftovers);
     return report.cached(pointer);
   };
   if (!force && (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size))) return await cached();
@@ -194,11 +196,13 @@ async function pointAtExistingBlob(ctx: RepoContext, meta: FileMetadata, path: s
  * A cache hit can still find leftovers of this blob: the `.partial` of a download someone
  * interrupted (Ctrl-C) before another client — the Python one, or a writer on another host —
  * finished the blob, or a dead writer's temp file. Nobody will resume them now that the blob
- * is complete, so they go now rather than after a day in `cache prune`.
+ * is complete, so they go now rather than after a day in `cache prune`. With `leftovers` (a
+ * snapshot download's one listing of `blobs/`) a blob it lists none for costs nothing more.
  */
-async function sweepIfBlobComplete(ctx: RepoContext, meta: FileMetadata): Promise<void> {
+async function sweepIfBlobComplete(ctx: RepoContext, meta: FileMetadata, leftovers?: BlobLeftovers): Promise<void> {
+  if (leftovers && !leftovers.has(meta.etag)) return;
   const info = await ctx.runtime.fs.stat(blobPath(ctx.layout, meta.etag)).catch(() => null);
-  if (info?.kind === "file" && info.size === meta.size) await sweepAfterPublish(ctx.runtime, ctx.layout.blobsDir, meta.etag);
+  if (info?.kind === "file" && info.size === meta.size) await sweepAfterPublish(ctx.runtime, ctx.layout.blobsDir, meta.etag, leftovers);
 }
 
 async function createPointer(
