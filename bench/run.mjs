@@ -11,7 +11,8 @@
 // Runs are interleaved round by round so machine noise spreads over every tool; medians are
 // reported with peak RSS (/usr/bin/time) and the bytes the server sent.
 // Options: --quick (small sizes, one round), --size BYTES, --runs N, --rate BYTES_PER_S,
-// --shards N, --cache-files N, --scenarios a,b  --only tool-substring,…
+// --shards N, --cache-files N, --scenarios a,b  --only tool-substring,…  --baseline DIR (rows for
+// another built checkout of hubcache, e.g. the commit before a change, measured in the same run)
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
@@ -72,11 +73,15 @@ const PY_FILE = "import sys\nfrom huggingface_hub import hf_hub_download\nprint(
 const PY_SNAPSHOT = "import sys\nfrom huggingface_hub import snapshot_download\nprint(snapshot_download(sys.argv[1]))";
 const PY_SCAN = "import sys\nfrom huggingface_hub import scan_cache_dir\ni = scan_cache_dir(sys.argv[1])\nprint(len(i.repos), i.size_on_disk, len(i.warnings))";
 
-const runtimes = {
-  node: [process.execPath, join(root, "dist", "src", "cli.js")],
-  deno: [bin("deno"), "run", "-A", join(root, "src", "cli.ts")],
-  bun: [bin("bun"), join(root, "src", "cli.ts")],
-};
+/** The CLI of a checkout at `dir` on each runtime (Node runs its build, Deno and Bun the sources). */
+const runtimesOf = (dir) => ({
+  node: [process.execPath, join(dir, "dist", "src", "cli.js")],
+  deno: [bin("deno"), "run", "-A", join(dir, "src", "cli.ts")],
+  bun: [bin("bun"), join(dir, "src", "cli.ts")],
+});
+const runtimes = runtimesOf(root);
+// --baseline DIR: another checkout (built) measured in the same run, for before/after figures.
+const baseline = arg("baseline", "");
 const hasConnections = spawnSync(process.execPath, [...runtimes.node.slice(1), "download", "--help"], { encoding: "utf8" }).stdout.includes("--connections");
 const hubcacheArgs = (repo, paths, dir) => ["download", repo, ...paths, "--endpoint", endpoint, "--token", "hf_test_token", "--cache-dir", dir, "--quiet"];
 const lastLine = (stdout) => stdout.trim().split("\n").pop();
@@ -98,6 +103,17 @@ for (const [rt, argv] of Object.entries(runtimes)) {
     racer: true,
     ls: (dir) => [...argv, "cache", "ls", "--cache-dir", dir],
   });
+  if (baseline) {
+    const before = runtimesOf(baseline)[rt];
+    tools.push({
+      name: `hubcache baseline (${rt})`,
+      verifies: true,
+      file: (dir) => [...before, ...hubcacheArgs(model.repo, [model.path], dir)],
+      output: (dir, stdout) => lastLine(stdout),
+      snapshot: (dir) => [...before, ...hubcacheArgs(shards.repo, [], dir)],
+      ls: (dir) => [...before, "cache", "ls", "--cache-dir", dir],
+    });
+  }
   if (hasConnections) {
     tools.push({
       name: `hubcache (${rt}) --connections 8`,
@@ -243,18 +259,22 @@ async function smallFiles() {
     await ask("reset");
     const r = await measure(t.snapshot(dir), t.env?.(dir));
     const { bytes, requests } = await ask("stats");
-    return { ...r, bytes, requests };
+    // The same command again: every file is a cache hit (what a training job's restart costs).
+    await ask("reset");
+    const again = await measure(t.snapshot(dir), t.env?.(dir));
+    const { requests: againRequests } = await ask("stats");
+    return { ...r, bytes, requests, cachedSeconds: again.seconds, againRequests };
   }), { warmUp: true });
   const base = median(results.get("@huggingface/hub")?.map((r) => r.seconds) ?? []);
   const rows = list.map((t) => {
     const rs = results.get(t.name);
     const med = median(rs.map((r) => r.seconds));
-    return [t.name, fmt(med), fmt(shards.files / med, 0), fmt(base / med), fmt(median(rs.map((r) => r.requests)), 0), fmt(median(rs.map((r) => r.rssMb)), 0), rs.map((r) => fmt(r.seconds)).join(" ")];
+    return [t.name, fmt(med), fmt(shards.files / med, 0), fmt(base / med), fmt(median(rs.map((r) => r.requests)), 0), fmt(median(rs.map((r) => r.rssMb)), 0), rs.map((r) => fmt(r.seconds)).join(" "), fmt(median(rs.map((r) => r.cachedSeconds))), fmt(median(rs.map((r) => r.againRequests)), 0)];
   });
   sections.push({
     title: `A whole repo of ${shards.files} files of ${shardBytes / 1024} KiB (regular files, no LFS)`,
-    note: "Every tool downloads the full repo into a fresh cache: revision info, tree listing, files. \"speed-up\" is @huggingface/hub's time ÷ the tool's.",
-    header: ["tool", "median s", "files/s", "speed-up vs @huggingface/hub", "requests", "peak RSS MiB", "all runs (s)"],
+    note: "Every tool downloads the full repo into a fresh cache (revision info, tree listing, files), then runs the same command again with every file cached. \"speed-up\" is @huggingface/hub's time ÷ the tool's.",
+    header: ["tool", "median s", "files/s", "speed-up vs @huggingface/hub", "requests", "peak RSS MiB", "all runs (s)", "again, all cached: median s", "requests"],
     rows,
   });
 }
@@ -386,7 +406,7 @@ counts body bytes the server sent. "verifies content": hubcache hashes every byt
 and fsyncs before publishing; \`curl -o + sha256sum\` is the "download then verify" peer.
 Runtimes: Node ${versions.node}, ${versions.deno}, Bun ${versions.bun}; ${versions.curl}; ${versions.aria2};
 Python client: ${py.available ? "huggingface_hub 2.0.0" : `not available (${py.reason})`}.
-hubcache \`--connections\`: ${hasConnections ? "rows included" : "not supported by this build, no rows"}.
+hubcache \`--connections\`: ${hasConnections ? "rows included" : "not supported by this build, no rows"}.${baseline ? `\n"hubcache baseline" rows: the build in \`${baseline}\`, measured in the same run.` : ""}
 
 ${body}`;
 await fsp.writeFile(join(root, "bench", "RESULTS.md"), md);

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { CACHE_SCAN_CONCURRENCY } from "../defaults.ts";
+import { mapBounded } from "../concurrency.ts";
 import { dirname, joinPath, normalizePath } from "./paths.ts";
 import { type FileInfo, isFsError, type Runtime } from "../ports.ts";
 
@@ -83,37 +85,49 @@ export interface DirEntry {
   readonly relative: string;
   /** What `lstat` said. */
   readonly info: FileInfo;
+  /**
+   * What `stat` (following links) said: `info` itself for a file, the final target for a
+   * symlink, `null` for a broken or looping link. Callers that need the target's size or
+   * times take them from here instead of asking again.
+   */
+  readonly resolved: FileInfo | null;
 }
 
 /**
  * Every non-directory entry below `dir`, recursively and sorted by name, as the Python client's
  * `glob("**\/*")` minus directories sees it: symlinks to directories are skipped, broken
  * symlinks are kept (so the caller can report them). Entries that vanish while we walk are
- * skipped. `[]` if `dir` does not exist.
+ * skipped. `[]` if `dir` does not exist. The entries of each folder are looked at with
+ * {@link CACHE_SCAN_CONCURRENCY} `lstat`s in flight, not one after another.
  */
 export async function listFilesRecursive(runtime: Runtime, dir: string): Promise<DirEntry[]> {
   const out: DirEntry[] = [];
   const walk = async (folder: string, prefix: string): Promise<void> => {
     const names = await readdirOrEmpty(runtime, folder);
     names.sort();
-    for (const name of names) {
+    const looked = await mapBounded(names, CACHE_SCAN_CONCURRENCY, async (name) => {
       const path = joinPath(folder, name);
-      const relative = prefix === "" ? name : `${prefix}/${name}`;
       const info = await lstatOrNull(runtime, path);
+      if (info === null || info.kind === "directory") return { name, path, info, resolved: info };
+      if (info.kind !== "symlink") return { name, path, info, resolved: info };
+      let resolved: FileInfo | null = null;
+      try {
+        resolved = await runtime.fs.stat(path);
+      } catch {
+        // Broken (or looping) link: kept, the caller reports it.
+      }
+      return { name, path, info, resolved };
+    });
+    for (const { name, path, info, resolved } of looked) {
       if (info === null) continue;
+      const relative = prefix === "" ? name : `${prefix}/${name}`;
       if (info.kind === "directory") {
         await walk(path, relative);
         continue;
       }
-      if (info.kind === "symlink") {
-        // Python's `is_dir()` follows the link: a link to a directory is not a file.
-        try {
-          if ((await runtime.fs.stat(path)).kind === "directory") continue;
-        } catch {
-          // Broken (or looping) link: keep it, the caller reports it.
-        }
-      }
-      out.push({ path, relative, info });
+      // Python's `is_dir()` follows the link: a link to a directory is not a file.
+      if (resolved?.kind === "directory") continue;
+      out.push({ path, relative, info, resolved });
     }
   };
   await walk(dir, "");
