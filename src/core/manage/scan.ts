@@ -16,7 +16,7 @@ import type { RepoType } from "../cache/validate.ts";
 import { CacheError } from "../errors.ts";
 import { CACHE_SCAN_CONCURRENCY, CACHE_SCAN_REPOS_AT_ONCE } from "../defaults.ts";
 import { mapBounded } from "../concurrency.ts";
-import { type DirEntry, listFilesRecursive, lstatOrNull, readdirOrEmpty, statOrNull, symlinkFirstHop } from "../fs/entries.ts";
+import { type KindEntry, listFilesRecursive, listKindsRecursive, lstatOrNull, readdirOrEmpty, statOrNull, symlinkFirstHop } from "../fs/entries.ts";
 import { basename, dirname, joinPath } from "../fs/paths.ts";
 import { parseScratchName } from "../fs/scratch.ts";
 import { withTransientRetries } from "../fs/transient.ts";
@@ -252,6 +252,7 @@ async function scanRepo(runtime: Runtime, repoPath: string, tempFiles: TempFileI
 
   // Python keys blob stats by blob path: each blob is stat'ed (and counted) once per repo.
   const blobStats = new Map<string, FileInfo>();
+  const blobLookups = new Map<string, Promise<FileInfo | null>>();
   const revisions: CachedRevisionInfo[] = [];
   const revisionNames = (await readdirOrEmpty(runtime, snapshotsPath)).sort();
   for (const name of revisionNames) {
@@ -265,19 +266,17 @@ async function scanRepo(runtime: Runtime, repoPath: string, tempFiles: TempFileI
     if (revInfo.kind !== "directory") {
       throw new CorruptedRepo(`snapshots folder corrupted, found a file: ${revisionPath}`);
     }
-    // Each file's blob is resolved with CACHE_SCAN_CONCURRENCY readlinks in flight; its size
-    // and times come from the walk's own stat of the link's target (the blob, whichever hop
-    // it lies behind), so a file costs lstat + stat + readlink and no second stat.
-    const resolved = await mapBounded(await listFilesRecursive(runtime, revisionPath), CACHE_SCAN_CONCURRENCY, (entry) => resolveBlob(runtime, entry, blobsDir));
+    // Each file's blob is resolved with CACHE_SCAN_CONCURRENCY calls in flight, and each
+    // blob stat'ed once however many files of however many revisions point at it: a symlinked
+    // file costs one readlink, a blob one stat.
+    const entries = await listKindsRecursive(runtime, revisionPath);
+    const resolved = await mapBounded(entries, CACHE_SCAN_CONCURRENCY, (entry) => resolveBlob(runtime, entry, blobsDir, blobLookups));
     const files: CachedFileInfo[] = [];
     for (const found of resolved) {
       if (found === null) continue;
       const { entry, blobPath } = found;
-      let stat = blobStats.get(blobPath);
-      if (stat === undefined) {
-        stat = found.stat;
-        blobStats.set(blobPath, stat);
-      }
+      const stat = found.stat;
+      blobStats.set(blobPath, stat);
       files.push({
         fileName: basename(entry.path),
         repoPath: entry.relative,
@@ -326,12 +325,18 @@ async function scanRepo(runtime: Runtime, repoPath: string, tempFiles: TempFileI
 }
 
 /**
- * Where a snapshot file's bytes live, as Python's scan resolves it, and their stat; `null` when
- * the file went away meanwhile (a concurrent `rm` or `prune`, not corruption).
+ * Where a snapshot file's bytes live, as Python's scan resolves it, and their stat (one per
+ * blob path, shared through `lookups`); `null` when the file went away meanwhile (a concurrent
+ * `rm` or `prune`, not corruption) or is a link to a directory (Python's `glob` skips those).
  */
-async function resolveBlob(runtime: Runtime, entry: DirEntry, blobsDir: string): Promise<{ entry: DirEntry; blobPath: string; stat: FileInfo } | null> {
+async function resolveBlob(
+  runtime: Runtime,
+  entry: KindEntry,
+  blobsDir: string,
+  lookups: Map<string, Promise<FileInfo | null>>,
+): Promise<{ entry: KindEntry; blobPath: string; stat: FileInfo } | null> {
   let blobPath = entry.path;
-  if (entry.info.kind === "symlink") {
+  if (entry.kind === "symlink") {
     // Python resolves only the first hop when it lands in this repo's blobs/ (a blob may
     // itself be a link into a shared store), and fully otherwise.
     let firstHop: string | null;
@@ -350,12 +355,15 @@ async function resolveBlob(runtime: Runtime, entry: DirEntry, blobsDir: string):
       }
     }
   }
-  // stat follows every hop, so the walk's stat of the link is the blob's own.
-  const stat = entry.resolved ?? await statOrNull(runtime, blobPath);
+  // stat follows every hop, so the blob path's stat is the link's own.
+  let lookup = lookups.get(blobPath);
+  if (lookup === undefined) lookups.set(blobPath, lookup = statOrNull(runtime, blobPath));
+  const stat = await lookup;
   if (stat === null) {
     if ((await lstatOrNull(runtime, entry.path)) === null) return null;
     throw new CorruptedRepo(`blob missing (broken symlink): ${blobPath}`);
   }
+  if (stat.kind === "directory") return null;
   return { entry, blobPath, stat };
 }
 
