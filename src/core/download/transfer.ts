@@ -210,7 +210,10 @@ async function pumpBody(
   options: TransferOptions,
 ): Promise<PumpOutcome> {
   const reader = body.getReader();
-  const buffers = [new Uint8Array(WRITE_CHUNK_BYTES), new Uint8Array(WRITE_CHUNK_BYTES)];
+  // No bigger than what is left to receive: a snapshot of a thousand 10 KiB files would
+  // otherwise allocate (and zero, and collect) two 1 MiB buffers per file.
+  const capacity = Math.max(1, Math.min(WRITE_CHUNK_BYTES, total - state.written));
+  const buffers = [new Uint8Array(capacity), new Uint8Array(capacity)];
   let current = 0;
   let fill = 0;
   let queued = state.written; // position of the next byte to write
@@ -259,12 +262,12 @@ async function pumpBody(
         chunk = chunk.subarray(0, Math.max(0, room));
       }
       while (chunk.length > 0) {
-        const n = Math.min(chunk.length, WRITE_CHUNK_BYTES - fill);
+        const n = Math.min(chunk.length, capacity - fill);
         // One copy per byte: Deno hands out views into larger buffers, never keep `chunk`.
         buffers[current].set(chunk.subarray(0, n), fill);
         fill += n;
         chunk = chunk.subarray(n);
-        if (fill === WRITE_CHUNK_BYTES) await flush();
+        if (fill === capacity) await flush();
       }
       if (overflow) break;
     }
