@@ -177,6 +177,49 @@ describe("downloadSnapshot refuses hostile tree listings", () => {
   }
 });
 
+describe("downloadSnapshot of many files", () => {
+  test("files published at once share blobs/ fsyncs, each one started after its rename: a power cut right after keeps every blob", async () => {
+    const fx = await startHub();
+    try {
+      const files: Record<string, Uint8Array> = {};
+      for (let i = 0; i < 40; i++) files[`data/part-${i}.bin`] = bytes(3000, 200 + i);
+      fx.hub.createRepo("org/parts").commit(files);
+      const memory = memoryRuntime({ timers: "real" });
+      const blobs = "/cache/models--org--parts/blobs";
+      // A directory fsync that takes a while after it has captured the entries (as a disk
+      // flush does), so publishers overlap with a sync that cannot include their renames.
+      const syncDir = memory.fs.syncDir.bind(memory.fs);
+      let blobSyncs = 0;
+      memory.fs.syncDir = async (path: string) => {
+        await syncDir(path);
+        if (path === blobs) blobSyncs++;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      };
+      // When a publisher's sync returns ("renamed"), a power cut must keep its blob: so the k-th
+      // publication finds at least k blobs that survive one.
+      let published = 0;
+      const shortfalls: string[] = [];
+      const runtime = {
+        ...memory,
+        checkpoint: async (name: string) => {
+          if (name !== "renamed") return;
+          published++;
+          const survivors = (await memory.fs.crash().readdir(blobs)).filter((n) => !n.includes(".")).length;
+          if (survivors < published) shortfalls.push(`publication ${published}: ${survivors} blobs survive a power cut`);
+        },
+      };
+      await downloadSnapshot({ runtime, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/parts", concurrency: 8 });
+      const etags = (await runtime.fs.readdir(blobs)).sort();
+      assert.equal(etags.length, 40);
+      assert.equal(published, 40);
+      assert.deepEqual(shortfalls, []);
+      assert.ok(blobSyncs < 40, `40 publications shared ${blobSyncs} fsyncs of blobs/`);
+    } finally {
+      await fx.close();
+    }
+  });
+});
+
 describe("downloadSnapshot of a cached repo", () => {
   test("lists blobs/ once for the whole snapshot, not once per file, and still sweeps cached blobs' leftovers", async () => {
     const fx = await startHub();

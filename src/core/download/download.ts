@@ -46,6 +46,7 @@ import { markNoExist } from "../cache/no_exist.ts";
 import { writeRef } from "../cache/refs.ts";
 import { removeIfFile } from "../fs/entries.ts";
 import { ensureDir } from "../fs/dirs.ts";
+import { syncDirShared } from "../fs/dir_sync.ts";
 import {
   type BlobLeftovers,
   claimPartial,
@@ -379,7 +380,9 @@ async function moveIntoPlace(ctx: RepoContext, meta: FileMetadata, path: string,
     return;
   }
   await runtime.fs.rename(temp.path, blob);
-  await runtime.fs.syncDir(layout.blobsDir);
+  // Shared with the other files of a snapshot publishing at the same moment (one fsync of
+  // blobs/ for all of them), but always one that started after our rename.
+  await syncDirShared(runtime, layout.blobsDir);
   await runtime.checkpoint?.("renamed");
 }
 
