@@ -12,7 +12,8 @@
 // reported with peak RSS (/usr/bin/time) and the bytes the server sent.
 // Options: --quick (small sizes, one round), --size BYTES, --runs N, --rate BYTES_PER_S,
 // --shards N, --cache-files N, --scenarios a,b  --only tool-substring,…  --baseline DIR (rows for
-// another built checkout of hubcache, e.g. the commit before a change, measured in the same run)
+// another built checkout of hubcache, e.g. the commit before a change, measured in the same run
+// in the small-files and ls scenarios)
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
@@ -108,11 +109,15 @@ for (const [rt, argv] of Object.entries(runtimes)) {
     tools.push({
       name: `hubcache baseline (${rt})`,
       verifies: true,
-      file: (dir) => [...before, ...hubcacheArgs(model.repo, [model.path], dir)],
-      output: (dir, stdout) => lastLine(stdout),
       snapshot: (dir) => [...before, ...hubcacheArgs(shards.repo, [], dir)],
       ls: (dir) => [...before, "cache", "ls", "--cache-dir", dir],
     });
+  }
+  if (rt === "node") {
+    // The snapshot concurrency default (8) against more files in flight.
+    for (const n of [16, 32]) {
+      tools.push({ name: `hubcache (node) --concurrency ${n}`, verifies: true, snapshot: (dir) => [...argv, ...hubcacheArgs(shards.repo, [], dir), "--concurrency", String(n)] });
+    }
   }
   if (hasConnections) {
     tools.push({
