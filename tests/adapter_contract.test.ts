@@ -289,6 +289,23 @@ function adapterContract(label: string, make: () => Promise<Subject>): void {
       await rejectsWith(rt.fs.readdir(`${d}/a`), "ENOTDIR");
     });
 
+    test("readdirKinds lists entry names with what lstat says each is (or unknown)", async () => {
+      const d = await fresh();
+      await rt.fs.writeFile(`${d}/a`, bytes(""));
+      await rt.fs.mkdirp(`${d}/b`);
+      await rt.fs.symlink("a", `${d}/c`);
+      await rt.fs.symlink("b", `${d}/dirlink`);
+      await rt.fs.symlink("nowhere", `${d}/dangling`);
+      assert.ok(rt.fs.readdirKinds, "this adapter lists kinds");
+      const listed = (await rt.fs.readdirKinds(d)).sort((x, y) => (x.name < y.name ? -1 : 1));
+      assert.deepEqual(listed.map((e) => e.name), ["a", "b", "c", "dangling", "dirlink"]);
+      for (const e of listed) {
+        if (e.kind !== "unknown") assert.equal(e.kind, (await rt.fs.lstat(`${d}/${e.name}`)).kind, e.name);
+      }
+      await rejectsWith(rt.fs.readdirKinds(`${d}/nope`), "ENOENT");
+      await rejectsWith(rt.fs.readdirKinds(`${d}/a`), "ENOTDIR");
+    });
+
     test("mkdirp creates parents, is idempotent, and walks through a symlinked directory", async () => {
       const d = await fresh();
       await rt.fs.mkdirp(`${d}/a/b/c`);

@@ -22,6 +22,7 @@ import { CacheError } from "../src/core/errors.ts";
 import { sanitizeHost } from "../src/core/writer_identity.ts";
 import { runCli } from "../src/cli/main.ts";
 import { memoryRuntime } from "../src/adapters/memory/mod.ts";
+import { CACHE_SCAN_CONCURRENCY, CACHE_SCAN_REPOS_AT_ONCE } from "../src/core/defaults.ts";
 
 const rt = testRuntime();
 const S = 1000;
@@ -366,6 +367,51 @@ describe("scanCache edge cases", () => {
     // Temp files never change the repo's numbers.
     assert.equal(info.repos[0].sizeOnDisk, 7);
     assert.equal(info.repos[0].nbFiles, 1);
+  });
+
+  test("a scan overlaps its file-system round trips, with a bounded number in flight, and gets the same numbers", async () => {
+    // A cache in memory: 6 repos of one revision with 60 symlinked files each. Every operation
+    // waits a moment in the adapter, so calls issued one at a time never overlap; what overlaps
+    // is what the scan keeps in flight.
+    const runtime = memoryRuntime({ timers: "real" });
+    const { fs } = runtime;
+    const commit = fakeCommit("bounded");
+    const enc = new TextEncoder();
+    let expectedSize = 0;
+    for (let r = 0; r < 6; r++) {
+      const repo = `/cache/models--org--r${r}`;
+      await fs.mkdirp(`${repo}/blobs`);
+      await fs.mkdirp(`${repo}/refs`);
+      await fs.mkdirp(`${repo}/snapshots/${commit}/data`);
+      await fs.writeFile(`${repo}/refs/main`, enc.encode(commit));
+      for (let f = 0; f < 60; f++) {
+        const content = enc.encode(`repo ${r} file ${f}`.repeat(1 + f));
+        const etag = sha256Hex(content);
+        await fs.writeFile(`${repo}/blobs/${etag}`, content);
+        await fs.symlink(`../../../blobs/${etag}`, `${repo}/snapshots/${commit}/data/f${f}.bin`);
+        expectedSize += content.length;
+      }
+    }
+    let inFlight = 0;
+    let most = 0;
+    fs.beforeOp = async () => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      inFlight--;
+    };
+    let info: CacheInfo;
+    try {
+      info = await scanCache({ runtime, cacheDir: "/cache" });
+    } finally {
+      fs.beforeOp = undefined;
+    }
+    assert.equal(info.repos.length, 6);
+    assert.equal(info.sizeOnDisk, expectedSize);
+    assert.deepEqual(info.repos.map((r) => r.revisions[0].nbFiles), [60, 60, 60, 60, 60, 60]);
+    assert.deepEqual(info.warnings, []);
+    assert.ok(most > 1, `operations overlapped: at most ${most} at once`);
+    assert.ok(most <= CACHE_SCAN_REPOS_AT_ONCE * CACHE_SCAN_CONCURRENCY, `at most ${CACHE_SCAN_REPOS_AT_ONCE} repos × ${CACHE_SCAN_CONCURRENCY} operations at once, saw ${most}`);
   });
 
   test("a missing cache folder is a CacheError, and `cache ls` says so on one line", async () => {

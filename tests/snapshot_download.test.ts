@@ -10,6 +10,7 @@ import { runCli } from "../src/cli/main.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
 import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
 import { testRuntime } from "./_support/runtime.ts";
+import { memoryRuntime } from "../src/adapters/memory/mod.ts";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -174,4 +175,84 @@ describe("downloadSnapshot refuses hostile tree listings", () => {
       }
     });
   }
+});
+
+describe("downloadSnapshot of many files", () => {
+  test("files published at once share blobs/ fsyncs, each one started after its rename: a power cut right after keeps every blob", async () => {
+    const fx = await startHub();
+    try {
+      const files: Record<string, Uint8Array> = {};
+      for (let i = 0; i < 40; i++) files[`data/part-${i}.bin`] = bytes(3000, 200 + i);
+      fx.hub.createRepo("org/parts").commit(files);
+      const memory = memoryRuntime({ timers: "real" });
+      const blobs = "/cache/models--org--parts/blobs";
+      // A directory fsync that takes a while after it has captured the entries (as a disk
+      // flush does), so publishers overlap with a sync that cannot include their renames.
+      const syncDir = memory.fs.syncDir.bind(memory.fs);
+      let blobSyncs = 0;
+      memory.fs.syncDir = async (path: string) => {
+        await syncDir(path);
+        if (path === blobs) blobSyncs++;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      };
+      // When a publisher's sync returns ("renamed"), a power cut must keep its blob: so the k-th
+      // publication finds at least k blobs that survive one.
+      let published = 0;
+      const shortfalls: string[] = [];
+      const runtime = {
+        ...memory,
+        checkpoint: async (name: string) => {
+          if (name !== "renamed") return;
+          published++;
+          const survivors = (await memory.fs.crash().readdir(blobs)).filter((n) => !n.includes(".")).length;
+          if (survivors < published) shortfalls.push(`publication ${published}: ${survivors} blobs survive a power cut`);
+        },
+      };
+      await downloadSnapshot({ runtime, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/parts", concurrency: 8 });
+      const etags = (await runtime.fs.readdir(blobs)).sort();
+      assert.equal(etags.length, 40);
+      assert.equal(published, 40);
+      assert.deepEqual(shortfalls, []);
+      assert.ok(blobSyncs < 40, `40 publications shared ${blobSyncs} fsyncs of blobs/`);
+    } finally {
+      await fx.close();
+    }
+  });
+});
+
+describe("downloadSnapshot of a cached repo", () => {
+  test("lists blobs/ once for the whole snapshot, not once per file, and still sweeps cached blobs' leftovers", async () => {
+    const fx = await startHub();
+    try {
+      const files: Record<string, Uint8Array> = {};
+      for (let i = 0; i < 40; i++) files[`data/shard-${i}.bin`] = bytes(2000, 100 + i);
+      fx.hub.createRepo("org/many").commit(files);
+      const runtime = memoryRuntime({ timers: "real" });
+      const common = { runtime, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/many" };
+      await downloadSnapshot(common);
+      const blobs = "/cache/models--org--many/blobs";
+      const etags = (await runtime.fs.readdir(blobs)).sort();
+      assert.equal(etags.length, 40);
+      // What a Ctrl-C'd run, a SIGKILLed writer and a live writer left beside three cached blobs.
+      const partial = `${etags[0]}.partial`;
+      const deadTemp = `${etags[1]}.memhost-999-${"ab".repeat(16)}.incomplete`;
+      const liveTemp = `${etags[2]}.memhost-${runtime.platform.pid()}-${"cd".repeat(16)}.incomplete`;
+      for (const name of [partial, deadTemp, liveTemp]) await runtime.fs.writeFile(`${blobs}/${name}`, new Uint8Array(10));
+      let listings = 0;
+      runtime.fs.beforeOp = (op, paths) => {
+        if (op === "readdir" && paths[0] === blobs) listings++;
+      };
+      fx.hub.clearRequests();
+      try {
+        await downloadSnapshot(common);
+      } finally {
+        runtime.fs.beforeOp = undefined;
+      }
+      assert.equal(listings, 1, "one listing of blobs/ for 40 cached files");
+      assert.deepEqual(fx.hub.requests.filter((r) => r.path.includes("/resolve/")), [], "every file was a cache hit");
+      assert.deepEqual((await runtime.fs.readdir(blobs)).sort(), [...etags, liveTemp].sort());
+    } finally {
+      await fx.close();
+    }
+  });
 });

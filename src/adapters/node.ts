@@ -117,6 +117,13 @@ export function nodeFileSystem(): FileSystem {
     lstat: (path) => attempt("lstat", path, async () => infoOf(await fsp.lstat(path))),
     stat: (path) => attempt("stat", path, async () => infoOf(await fsp.stat(path))),
     readdir: (path) => attempt("readdir", path, async () => (await fsp.readdir(path)).map(String)),
+    readdirKinds: (path) =>
+      attempt("readdir", path, async () =>
+        (await fsp.readdir(path, { withFileTypes: true })).map((d) => ({
+          name: String(d.name),
+          // Anything else (a FIFO, or a type the file system did not report) is looked at with lstat.
+          kind: d.isFile() ? "file" : d.isDirectory() ? "directory" : d.isSymbolicLink() ? "symlink" : "unknown",
+        }))),
     mkdirp: (path) => attempt("mkdir", path, async () => void (await fsp.mkdir(path, { recursive: true }))),
     removeFile: (path) =>
       attempt("unlink", path, async () => {

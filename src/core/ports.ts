@@ -119,6 +119,14 @@ export interface FileInfo {
   readonly atimeMs: number;
 }
 
+/** One entry of {@link FileSystem.readdirKinds}. */
+export interface DirEntryKind {
+  /** The entry's name (not a path). */
+  readonly name: string;
+  /** What `lstat` would say it is, or `unknown` when the listing does not tell. */
+  readonly kind: FileInfo["kind"] | "unknown";
+}
+
 /** An open file. Writes are positional so resumed writers never depend on a shared offset. */
 export interface FileHandle {
   /** Write all of `data` at `position` (adapters loop over short writes). */
@@ -157,6 +165,12 @@ export interface FileSystem {
   stat(path: string): Promise<FileInfo>;
   /** Names (not paths) of the entries of a directory, in no particular order. */
   readdir(path: string): Promise<string[]>;
+  /**
+   * Optional: the entries of a directory with their kinds as the listing itself reports them
+   * (`d_type`), in no particular order; `unknown` where the file system does not say. Walks of
+   * big caches use it to skip an `lstat` per entry; without it they `lstat` every entry.
+   */
+  readdirKinds?(path: string): Promise<DirEntryKind[]>;
   /** Create a directory and its parents; no error if it exists. */
   mkdirp(path: string): Promise<void>;
   /** Remove a file or symlink. Never removes a directory (`EISDIR`/`EPERM` instead). */

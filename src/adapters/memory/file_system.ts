@@ -7,7 +7,7 @@
 
 import { dirname } from "../../core/fs/paths.ts";
 import { FsError } from "../../core/ports.ts";
-import type { FileHandle, FileInfo, FileSystem, FsErrorCode } from "../../core/ports.ts";
+import type { DirEntryKind, FileHandle, FileInfo, FileSystem, FsErrorCode } from "../../core/ports.ts";
 import { type CrashOptions, syncTree, treeAfterCrash } from "./crash.ts";
 import { type Fault, FaultTable, type FaultSpec, type MemoryFsOp } from "./faults.ts";
 import {
@@ -263,6 +263,14 @@ export class MemoryFileSystem implements FileSystem {
     const node = this.#existing(path, true, "scandir");
     if (node.kind !== "dir") throw fsErr("ENOTDIR", "scandir", path);
     return [...node.entries.keys()];
+  }
+
+  /** The same listing as `readdir` (and the same faults), with each entry's kind. */
+  async readdirKinds(path: string): Promise<DirEntryKind[]> {
+    await this.#enter("readdir", [path]);
+    const node = this.#existing(path, true, "scandir");
+    if (node.kind !== "dir") throw fsErr("ENOTDIR", "scandir", path);
+    return [...node.entries].map(([name, entry]) => ({ name, kind: entry.kind === "dir" ? "directory" : entry.kind }));
   }
 
   async mkdirp(path: string): Promise<void> {

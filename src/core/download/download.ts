@@ -47,7 +47,9 @@ import { markNoExist } from "../cache/no_exist.ts";
 import { writeRef } from "../cache/refs.ts";
 import { removeIfFile } from "../fs/entries.ts";
 import { ensureDir } from "../fs/dirs.ts";
+import { syncDirShared } from "../fs/dir_sync.ts";
 import {
+  type BlobLeftovers,
   claimPartial,
   createOwnTemp,
   discardTemp,
@@ -118,6 +120,7 @@ export async function fetchIntoCache(
   meta: FileMetadata,
   options: Omit<DownloadFileOptions, "repo" | "path">,
   budget?: ConnectionBudget,
+  leftovers?: BlobLeftovers,
 ): Promise<string> {
   const force = options.forceDownload ?? false;
   const report = progressReporter(path, options.onProgress);
@@ -125,7 +128,7 @@ export async function fetchIntoCache(
   await ensureCacheDirTag(ctx.runtime, ctx.cacheDir);
   const pointer = pointerPath(ctx.layout, meta.commit, path);
   const cached = async (): Promise<string> => {
-    await sweepIfBlobComplete(ctx, meta);
+    await sweepIfBlobComplete(ctx, meta, leftovers);
     return report.cached(pointer);
   };
   if (!force && (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size))) return await cached();
@@ -209,11 +212,13 @@ async function pointAtExistingBlob(ctx: RepoContext, meta: FileMetadata, path: s
  * A cache hit can still find leftovers of this blob: the `.partial` of a download someone
  * interrupted (Ctrl-C) before another client — the Python one, or a writer on another host —
  * finished the blob, or a dead writer's temp file. Nobody will resume them now that the blob
- * is complete, so they go now rather than after a day in `cache prune`.
+ * is complete, so they go now rather than after a day in `cache prune`. With `leftovers` (a
+ * snapshot download's one listing of `blobs/`) a blob it lists none for costs nothing more.
  */
-async function sweepIfBlobComplete(ctx: RepoContext, meta: FileMetadata): Promise<void> {
+async function sweepIfBlobComplete(ctx: RepoContext, meta: FileMetadata, leftovers?: BlobLeftovers): Promise<void> {
+  if (leftovers && !leftovers.has(meta.etag)) return;
   const info = await ctx.runtime.fs.stat(blobPath(ctx.layout, meta.etag)).catch(() => null);
-  if (info?.kind === "file" && info.size === meta.size) await sweepAfterPublish(ctx.runtime, ctx.layout.blobsDir, meta.etag);
+  if (info?.kind === "file" && info.size === meta.size) await sweepAfterPublish(ctx.runtime, ctx.layout.blobsDir, meta.etag, leftovers);
 }
 
 async function createPointer(
@@ -394,7 +399,9 @@ async function moveIntoPlace(ctx: RepoContext, meta: FileMetadata, path: string,
     return;
   }
   await runtime.fs.rename(temp.path, blob);
-  await runtime.fs.syncDir(layout.blobsDir);
+  // Shared with the other files of a snapshot publishing at the same moment (one fsync of
+  // blobs/ for all of them), but always one that started after our rename.
+  await syncDirShared(runtime, layout.blobsDir);
   await runtime.checkpoint?.("renamed");
 }
 

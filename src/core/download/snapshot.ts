@@ -23,6 +23,7 @@ import {
   SnapshotIncompleteError,
 } from "../errors.ts";
 import { fetchIntoCache } from "./download.ts";
+import { listBlobLeftovers } from "./temp_files.ts";
 import { listTree, resolveCommit } from "../hub/listing.ts";
 import { resolveUrl } from "../hub/urls.ts";
 import { pointerPath, snapshotDir } from "../cache/layout.ts";
@@ -119,6 +120,9 @@ async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], opt
   const active = new Set<string>();
   let filesDone = 0;
   let filesCached = 0;
+  // One listing of blobs/ for the whole snapshot: files found cached sweep their leftovers
+  // from it instead of listing the folder once each (quadratic in the repo's files).
+  const leftovers = await listBlobLeftovers(ctx.runtime, ctx.layout.blobsDir);
   const failures: Array<{ path: string; error: unknown }> = [];
   const emit = (phase: SnapshotProgress["phase"]): void => {
     let bytesDone = 0;
@@ -148,7 +152,7 @@ async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], opt
             else done.set(file.path, p.bytesDone);
             emit("download");
           },
-        }, budget);
+        }, budget, leftovers);
         done.set(file.path, file.size);
         filesDone++;
         if (wasCached) filesCached++;

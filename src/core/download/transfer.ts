@@ -260,7 +260,10 @@ export async function pumpBody(
   bufferBytes: number = WRITE_CHUNK_BYTES,
 ): Promise<PumpOutcome> {
   const reader = body.getReader();
-  const buffers = [new Uint8Array(bufferBytes), new Uint8Array(bufferBytes)];
+  // No bigger than what is left to receive: a snapshot of a thousand 10 KiB files would
+  // otherwise allocate (and zero, and collect) two 1 MiB buffers per file.
+  const capacity = Math.max(1, Math.min(bufferBytes, total - state.written));
+  const buffers = [new Uint8Array(capacity), new Uint8Array(capacity)];
   let current = 0;
   let fill = 0;
   let queued = state.written; // position of the next byte to write
@@ -309,12 +312,12 @@ export async function pumpBody(
         chunk = chunk.subarray(0, Math.max(0, room));
       }
       while (chunk.length > 0) {
-        const n = Math.min(chunk.length, bufferBytes - fill);
+        const n = Math.min(chunk.length, capacity - fill);
         // One copy per byte: Deno hands out views into larger buffers, never keep `chunk`.
         buffers[current].set(chunk.subarray(0, n), fill);
         fill += n;
         chunk = chunk.subarray(n);
-        if (fill === bufferBytes) await flush();
+        if (fill === capacity) await flush();
       }
       if (overflow) break;
     }

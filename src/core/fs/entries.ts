@@ -6,8 +6,10 @@
  * @module
  */
 
+import { CACHE_SCAN_CONCURRENCY } from "../defaults.ts";
+import { mapBounded } from "../concurrency.ts";
 import { dirname, joinPath, normalizePath } from "./paths.ts";
-import { type FileInfo, isFsError, type Runtime } from "../ports.ts";
+import { type DirEntryKind, type FileInfo, isFsError, type Runtime } from "../ports.ts";
 
 /** `lstat`, or `null` when nothing is there (removed meanwhile, or a parent is not a folder). */
 export async function lstatOrNull(runtime: Runtime, path: string): Promise<FileInfo | null> {
@@ -83,6 +85,12 @@ export interface DirEntry {
   readonly relative: string;
   /** What `lstat` said. */
   readonly info: FileInfo;
+  /**
+   * What `stat` (following links) said: `info` itself for a file, the final target for a
+   * symlink, `null` for a broken or looping link. Callers that need the target's size or
+   * times take them from here instead of asking again.
+   */
+  readonly resolved: FileInfo | null;
 }
 
 /**
@@ -92,30 +100,86 @@ export interface DirEntry {
  * skipped. `[]` if `dir` does not exist.
  */
 export async function listFilesRecursive(runtime: Runtime, dir: string): Promise<DirEntry[]> {
-  const out: DirEntry[] = [];
+  return await walkFiles(runtime, dir, async (path, relative) => {
+    const info = await lstatOrNull(runtime, path);
+    if (info === null) return null;
+    if (info.kind === "directory") return "directory";
+    let resolved: FileInfo | null = info;
+    if (info.kind === "symlink") {
+      try {
+        resolved = await runtime.fs.stat(path);
+      } catch {
+        resolved = null; // broken (or looping) link: kept, the caller reports it
+      }
+      // Python's `is_dir()` follows the link: a link to a directory is not a file.
+      if (resolved?.kind === "directory") return null;
+    }
+    return { path, relative, info, resolved };
+  });
+}
+
+/** One non-directory entry below a folder, as {@link listKindsRecursive} reports it. */
+export interface KindEntry {
+  /** Absolute path. */
+  readonly path: string;
+  /** Path relative to the folder listed, with `/` separators. */
+  readonly relative: string;
+  /** What the entry itself is (a symlink is not followed). */
+  readonly kind: "file" | "symlink" | "other";
+}
+
+/**
+ * Every non-directory entry below `dir`, recursively and sorted by name, with only its kind:
+ * where the file system lists kinds (`readdirKinds`) nothing is looked at one by one, so a walk
+ * of a big snapshot costs its folder listings. Symlinks are not followed: a caller that counts
+ * as Python's `glob` does skips those leading to a directory itself. `[]` if `dir` does not exist.
+ */
+export async function listKindsRecursive(runtime: Runtime, dir: string): Promise<KindEntry[]> {
+  return await walkFiles(runtime, dir, async (path, relative, listed) => {
+    const kind = listed !== "unknown" ? listed : (await lstatOrNull(runtime, path))?.kind;
+    if (kind === undefined) return null; // gone meanwhile
+    if (kind === "directory") return "directory";
+    return { path, relative, kind };
+  });
+}
+
+/**
+ * The walk behind both listings: each folder listed once (with kinds where the file system
+ * gives them), its entries looked at by `look` with {@link CACHE_SCAN_CONCURRENCY} in flight,
+ * then, in name order, folders descended into and everything else `look` returned kept.
+ */
+async function walkFiles<T>(
+  runtime: Runtime,
+  dir: string,
+  look: (path: string, relative: string, listed: FileInfo["kind"] | "unknown") => Promise<T | "directory" | null>,
+): Promise<T[]> {
+  const out: T[] = [];
   const walk = async (folder: string, prefix: string): Promise<void> => {
-    const names = await readdirOrEmpty(runtime, folder);
-    names.sort();
-    for (const name of names) {
-      const path = joinPath(folder, name);
+    const entries = await listFolder(runtime, folder);
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const looked = await mapBounded(entries, CACHE_SCAN_CONCURRENCY, async ({ name, kind }) => {
       const relative = prefix === "" ? name : `${prefix}/${name}`;
-      const info = await lstatOrNull(runtime, path);
-      if (info === null) continue;
-      if (info.kind === "directory") {
-        await walk(path, relative);
-        continue;
-      }
-      if (info.kind === "symlink") {
-        // Python's `is_dir()` follows the link: a link to a directory is not a file.
-        try {
-          if ((await runtime.fs.stat(path)).kind === "directory") continue;
-        } catch {
-          // Broken (or looping) link: keep it, the caller reports it.
-        }
-      }
-      out.push({ path, relative, info });
+      const path = joinPath(folder, name);
+      return { path, relative, found: await look(path, relative, kind) };
+    });
+    for (const { path, relative, found } of looked) {
+      if (found === "directory") await walk(path, relative);
+      else if (found !== null) out.push(found);
     }
   };
   await walk(dir, "");
   return out;
+}
+
+/** A folder's entries with their kinds where the file system lists them; `[]` when absent. */
+async function listFolder(runtime: Runtime, folder: string): Promise<DirEntryKind[]> {
+  if (runtime.fs.readdirKinds === undefined) {
+    return (await readdirOrEmpty(runtime, folder)).map((name) => ({ name, kind: "unknown" }));
+  }
+  try {
+    return await runtime.fs.readdirKinds(folder);
+  } catch (err) {
+    if (isFsError(err, "ENOENT", "ENOTDIR")) return [];
+    throw err;
+  }
 }

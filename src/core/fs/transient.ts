@@ -108,6 +108,7 @@ export function withTransientRetries(runtime: Runtime): Runtime {
     lstat: (path) => again(() => fs.lstat(path)),
     stat: (path) => again(() => fs.stat(path)),
     readdir: (path) => again(() => fs.readdir(path)),
+    ...(fs.readdirKinds ? { readdirKinds: (path: string) => again(() => fs.readdirKinds!(path)) } : {}),
     mkdirp: (path) => again(() => fs.mkdirp(path)),
     removeFile: (path) => fs.removeFile(path),
     removeTree: (path) => again(() => fs.removeTree(path)),

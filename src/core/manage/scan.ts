@@ -14,7 +14,9 @@
 import { parseBlobsEntry, parseRepoFolderName } from "../cache/layout.ts";
 import type { RepoType } from "../cache/validate.ts";
 import { CacheError } from "../errors.ts";
-import { listFilesRecursive, lstatOrNull, readdirOrEmpty, statOrNull, symlinkFirstHop } from "../fs/entries.ts";
+import { CACHE_SCAN_CONCURRENCY, CACHE_SCAN_REPOS_AT_ONCE } from "../defaults.ts";
+import { mapBounded } from "../concurrency.ts";
+import { type KindEntry, listFilesRecursive, listKindsRecursive, lstatOrNull, readdirOrEmpty, statOrNull, symlinkFirstHop } from "../fs/entries.ts";
 import { basename, dirname, joinPath } from "../fs/paths.ts";
 import { parseScratchName } from "../fs/scratch.ts";
 import { withTransientRetries } from "../fs/transient.ts";
@@ -250,6 +252,7 @@ async function scanRepo(runtime: Runtime, repoPath: string, tempFiles: TempFileI
 
   // Python keys blob stats by blob path: each blob is stat'ed (and counted) once per repo.
   const blobStats = new Map<string, FileInfo>();
+  const blobLookups = new Map<string, Promise<FileInfo | null>>();
   const revisions: CachedRevisionInfo[] = [];
   const revisionNames = (await readdirOrEmpty(runtime, snapshotsPath)).sort();
   for (const name of revisionNames) {
@@ -263,39 +266,17 @@ async function scanRepo(runtime: Runtime, repoPath: string, tempFiles: TempFileI
     if (revInfo.kind !== "directory") {
       throw new CorruptedRepo(`snapshots folder corrupted, found a file: ${revisionPath}`);
     }
+    // Each file's blob is resolved with CACHE_SCAN_CONCURRENCY calls in flight, and each
+    // blob stat'ed once however many files of however many revisions point at it: a symlinked
+    // file costs one readlink, a blob one stat.
+    const entries = await listKindsRecursive(runtime, revisionPath);
+    const resolved = await mapBounded(entries, CACHE_SCAN_CONCURRENCY, (entry) => resolveBlob(runtime, entry, blobsDir, blobLookups));
     const files: CachedFileInfo[] = [];
-    for (const entry of await listFilesRecursive(runtime, revisionPath)) {
-      let blobPath = entry.path;
-      if (entry.info.kind === "symlink") {
-        // Python resolves only the first hop when it lands in this repo's blobs/ (a blob may
-        // itself be a link into a shared store), and fully otherwise.
-        let firstHop: string | null;
-        try {
-          firstHop = await symlinkFirstHop(runtime, entry.path);
-        } catch (err) {
-          if (isFsError(err, "ENOENT")) continue;
-          throw err;
-        }
-        if (dirname(firstHop) === blobsDir) blobPath = firstHop;
-        else {
-          try {
-            blobPath = await runtime.fs.realpath(entry.path);
-          } catch {
-            blobPath = firstHop;
-          }
-        }
-      }
-      let stat = blobStats.get(blobPath);
-      if (stat === undefined) {
-        const s = await statOrNull(runtime, blobPath);
-        if (s === null) {
-          // Gone together with its pointer: a concurrent `rm` or `prune`, not corruption.
-          if ((await lstatOrNull(runtime, entry.path)) === null) continue;
-          throw new CorruptedRepo(`blob missing (broken symlink): ${blobPath}`);
-        }
-        stat = s;
-        blobStats.set(blobPath, stat);
-      }
+    for (const found of resolved) {
+      if (found === null) continue;
+      const { entry, blobPath } = found;
+      const stat = found.stat;
+      blobStats.set(blobPath, stat);
       files.push({
         fileName: basename(entry.path),
         repoPath: entry.relative,
@@ -343,6 +324,49 @@ async function scanRepo(runtime: Runtime, repoPath: string, tempFiles: TempFileI
   };
 }
 
+/**
+ * Where a snapshot file's bytes live, as Python's scan resolves it, and their stat (one per
+ * blob path, shared through `lookups`); `null` when the file went away meanwhile (a concurrent
+ * `rm` or `prune`, not corruption) or is a link to a directory (Python's `glob` skips those).
+ */
+async function resolveBlob(
+  runtime: Runtime,
+  entry: KindEntry,
+  blobsDir: string,
+  lookups: Map<string, Promise<FileInfo | null>>,
+): Promise<{ entry: KindEntry; blobPath: string; stat: FileInfo } | null> {
+  let blobPath = entry.path;
+  if (entry.kind === "symlink") {
+    // Python resolves only the first hop when it lands in this repo's blobs/ (a blob may
+    // itself be a link into a shared store), and fully otherwise.
+    let firstHop: string | null;
+    try {
+      firstHop = await symlinkFirstHop(runtime, entry.path);
+    } catch (err) {
+      if (isFsError(err, "ENOENT")) return null;
+      throw err;
+    }
+    if (dirname(firstHop) === blobsDir) blobPath = firstHop;
+    else {
+      try {
+        blobPath = await runtime.fs.realpath(entry.path);
+      } catch {
+        blobPath = firstHop;
+      }
+    }
+  }
+  // stat follows every hop, so the blob path's stat is the link's own.
+  let lookup = lookups.get(blobPath);
+  if (lookup === undefined) lookups.set(blobPath, lookup = statOrNull(runtime, blobPath));
+  const stat = await lookup;
+  if (stat === null) {
+    if ((await lstatOrNull(runtime, entry.path)) === null) return null;
+    throw new CorruptedRepo(`blob missing (broken symlink): ${blobPath}`);
+  }
+  if (stat.kind === "directory") return null;
+  return { entry, blobPath, stat };
+}
+
 function maxOf(values: readonly number[]): number {
   // Not Math.max(...values): a repo with 100k+ files would overflow the argument stack.
   let max = -Infinity;
@@ -382,6 +406,28 @@ async function isSharedBlobStore(runtime: Runtime, path: string): Promise<boolea
   return marker !== null && marker.kind === "file";
 }
 
+type RootEntryScan = { temps: TempFileInfo[] } & ({ repo: CachedRepoInfo } | { warning: CacheWarning });
+
+/** One entry at the cache root: a repo, a warning, or `null` for what is never a repo. */
+async function scanRootEntry(runtime: Runtime, root: string, name: string): Promise<RootEntryScan | null> {
+  if (ROOT_SKIP.has(name)) return null;
+  const repoPath = joinPath(root, name);
+  if (name === "blobs" && await isSharedBlobStore(runtime, repoPath)) return null;
+  const folder = await statOrNull(runtime, repoPath);
+  if (folder === null && (await lstatOrNull(runtime, repoPath)) === null) return null; // removed meanwhile
+  let temps: TempFileInfo[] = [];
+  if (folder?.kind === "directory" && parseRepoFolderName(name) !== null) {
+    temps = await scanRepoTempFiles(runtime, repoPath);
+  }
+  try {
+    return { temps, repo: await scanRepo(runtime, repoPath, temps) };
+  } catch (err) {
+    if (err instanceof CorruptedRepo) return { temps, warning: { path: repoPath, message: err.message } };
+    if (isFsError(err)) return { temps, warning: { path: repoPath, message: `could not scan: ${err.message}` } };
+    throw err;
+  }
+}
+
 /**
  * Scan the whole cache, with the numbers of the Python client's `scan_cache_dir`. Never throws
  * for a damaged repo: it lands in `warnings` and is left out of `repos`, as in the Python
@@ -402,24 +448,14 @@ export async function scanCache(options: WithRuntime<CacheOptions>): Promise<Cac
   const repos: CachedRepoInfo[] = [];
   const warnings: CacheWarning[] = [];
   const allTemps: TempFileInfo[] = [];
-  for (const name of (await runtime.fs.readdir(root)).sort()) {
-    if (ROOT_SKIP.has(name)) continue;
-    const repoPath = joinPath(root, name);
-    if (name === "blobs" && await isSharedBlobStore(runtime, repoPath)) continue;
-    const folder = await statOrNull(runtime, repoPath);
-    if (folder === null && (await lstatOrNull(runtime, repoPath)) === null) continue; // removed meanwhile
-    let temps: TempFileInfo[] = [];
-    if (folder?.kind === "directory" && parseRepoFolderName(name) !== null) {
-      temps = await scanRepoTempFiles(runtime, repoPath);
-      allTemps.push(...temps);
-    }
-    try {
-      repos.push(await scanRepo(runtime, repoPath, temps));
-    } catch (err) {
-      if (err instanceof CorruptedRepo) warnings.push({ path: repoPath, message: err.message });
-      else if (isFsError(err)) warnings.push({ path: repoPath, message: `could not scan: ${err.message}` });
-      else throw err;
-    }
+  // CACHE_SCAN_REPOS_AT_ONCE repo folders at a time; results are gathered in name order.
+  const names = (await runtime.fs.readdir(root)).sort();
+  const scanned = await mapBounded(names, CACHE_SCAN_REPOS_AT_ONCE, (name) => scanRootEntry(runtime, root, name));
+  for (const entry of scanned) {
+    if (entry === null) continue;
+    allTemps.push(...entry.temps);
+    if ("repo" in entry) repos.push(entry.repo);
+    else warnings.push(entry.warning);
   }
   const cacheId = (r: CachedRepoInfo): string => `${r.repoType}/${r.repoId}`;
   repos.sort((a, b) => (cacheId(a) < cacheId(b) ? -1 : cacheId(a) > cacheId(b) ? 1 : 0));
