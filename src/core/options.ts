@@ -75,7 +75,10 @@ export interface DownloadWarning {
 export interface DownloadFileOptions extends HubOptions {
   /** The file's path inside the repo, e.g. `"onnx/model.onnx"`. */
   path: string;
-  /** Download again even if the cache has the file (the new blob still goes through verification). */
+  /**
+   * Download again even if the cache has the file, and repair: the blob (or snapshot file) in
+   * place stays only if its bytes verify, otherwise the fresh verified copy replaces it.
+   */
   forceDownload?: boolean;
   /** `"never"` stores files directly in the snapshot (`HF_HUB_DISABLE_SYMLINKS=1`). Default `"auto"`. */
   symlinks?: "auto" | "never";

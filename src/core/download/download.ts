@@ -40,7 +40,8 @@ import { blobPath, pointerPath } from "../cache/layout.ts";
 import { type FileMetadata, resolveFileMetadata } from "../hub/metadata.ts";
 import type { DownloadFileOptions, DownloadProgress, DownloadWarning } from "../options.ts";
 import { isFsError, type Runtime } from "../ports.ts";
-import { linkPointer, placePointerFile, pointerIsComplete, type PointerMode, symlinksSupported } from "../cache/pointers.ts";
+import { linkPointer, placePointerFile, pointerIsComplete, type PointerMode, type Repair, symlinksSupported } from "../cache/pointers.ts";
+import { fileHasAddress } from "../cache/content_hash.ts";
 import { ensureCacheDirTag } from "../cache/cachedir_tag.ts";
 import { markNoExist } from "../cache/no_exist.ts";
 import { writeRef } from "../cache/refs.ts";
@@ -126,6 +127,8 @@ export async function fetchIntoCache(
   };
   if (!force && (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size))) return await cached();
   if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
+  // A forced download repairs: what it finds in place stays only if it verifies.
+  const repair: Repair | null = force ? { etag: meta.etag, size: meta.size } : null;
 
   const lock = await takeLock(ctx, meta, path, mode, options);
   if (lock === "done") {
@@ -135,7 +138,7 @@ export async function fetchIntoCache(
   try {
     if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
     const temp = await fetchVerifiedBlob(ctx, meta, path, options, report);
-    await publish(ctx, meta, path, mode, temp, options);
+    await publish(ctx, meta, path, mode, temp, options, repair);
   } finally {
     if (lock !== "done") await lock.release();
   }
@@ -207,12 +210,13 @@ async function createPointer(
   path: string,
   mode: PointerMode,
   source: { kind: "fresh" | "blob"; path: string },
+  repair: Repair | null = null,
 ): Promise<void> {
   if (mode === "symlink") {
     if (source.kind === "fresh") throw new CacheError("internal: a fresh temp file must be published before linking");
-    if ((await linkPointer(ctx.runtime, ctx.layout, meta.commit, path, meta.etag)) === "linked") return;
+    if ((await linkPointer(ctx.runtime, ctx.layout, meta.commit, path, meta.etag, repair)) === "linked") return;
   }
-  await placePointerFile(ctx.runtime, ctx.layout, meta.commit, path, source);
+  await placePointerFile(ctx.runtime, ctx.layout, meta.commit, path, source, repair);
 }
 
 async function takeLock(
@@ -318,12 +322,13 @@ async function publish(
   mode: PointerMode,
   temp: OwnedTemp,
   options: Omit<DownloadFileOptions, "repo" | "path">,
+  repair: Repair | null,
 ): Promise<void> {
   const { runtime, layout } = ctx;
   let current = temp;
   try {
     try {
-      await moveIntoPlace(ctx, meta, path, mode, current);
+      await moveIntoPlace(ctx, meta, path, mode, current, repair);
     } catch (err) {
       if (!isFsError(err, "ENOENT") || (await runtime.fs.lstat(current.path).then(() => true, () => false))) throw err;
       // Our temp file's name is gone although we never let go of it: another program deleted
@@ -340,7 +345,7 @@ async function publish(
           `(${temp.path}; 'hf cache prune' does that to every *.incomplete file); ` +
           `its ${meta.size} verified bytes were recovered from the open file and published`,
       });
-      await moveIntoPlace(ctx, meta, path, mode, current);
+      await moveIntoPlace(ctx, meta, path, mode, current, repair);
     }
   } catch (err) {
     await keepVerifiedBytes(ctx, meta, current);
@@ -354,23 +359,33 @@ async function publish(
     return;
   }
   await sweepAfterPublish(runtime, layout.blobsDir, meta.etag);
-  await createPointer(ctx, meta, path, mode, { kind: "blob", path: blobPath(layout, meta.etag) });
+  await createPointer(ctx, meta, path, mode, { kind: "blob", path: blobPath(layout, meta.etag) }, repair);
   await runtime.checkpoint?.("pointer-created");
 }
 
 /**
  * The rename of step 8: into `blobs/<etag>`, or — without symlinks — straight to the snapshot
- * path, so the verified file is stored once (hf-hub PR #172). A blob already there wins.
+ * path, so the verified file is stored once (hf-hub PR #172). A blob already there wins —
+ * unless we are repairing and it fails verification: then ours replaces it by the same rename.
  */
-async function moveIntoPlace(ctx: RepoContext, meta: FileMetadata, path: string, mode: PointerMode, temp: OwnedTemp): Promise<void> {
+async function moveIntoPlace(
+  ctx: RepoContext,
+  meta: FileMetadata,
+  path: string,
+  mode: PointerMode,
+  temp: OwnedTemp,
+  repair: Repair | null,
+): Promise<void> {
   const { runtime, layout } = ctx;
   if (mode === "copy") {
-    await placePointerFile(runtime, layout, meta.commit, path, { kind: "fresh", path: temp.path });
+    await placePointerFile(runtime, layout, meta.commit, path, { kind: "fresh", path: temp.path }, repair);
     return;
   }
   const blob = blobPath(layout, meta.etag);
-  if (await isFileOfSize(runtime, blob, meta.size)) {
-    // Another writer published first: same bytes by §Invariants 1, theirs wins.
+  if (await isFileOfSize(runtime, blob, meta.size) && (repair === null || (await fileHasAddress(runtime, blob, meta.etag, meta.size)))) {
+    // Another writer published first: same bytes by §Invariants 1, theirs wins. (A blob of
+    // that size written by a client that does not verify, or damaged on disk since, is only
+    // looked at when repairing: hashing every existing blob would double each download's reads.)
     await removeIfFile(runtime, temp.path).catch(() => {});
     return;
   }
