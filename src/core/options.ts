@@ -80,6 +80,12 @@ export interface DownloadFileOptions extends HubOptions {
    * place stays only if its bytes verify, otherwise the fresh verified copy replaces it.
    */
   forceDownload?: boolean;
+  /**
+   * Put the file at `<localDir>/<path>` as a regular file instead of in the cache (absolute path),
+   * with the Python client's bookkeeping in `<localDir>/.cache/huggingface/`, as
+   * `hf download --local-dir` does; content already in the cache is copied from there.
+   */
+  localDir?: string;
   /** `"never"` stores files directly in the snapshot (`HF_HUB_DISABLE_SYMLINKS=1`). Default `"auto"`. */
   symlinks?: "auto" | "never";
   /** `"none"` disables the de-duplication lock; correctness never depends on it. Default `"auto"`. */

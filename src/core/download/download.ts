@@ -57,6 +57,8 @@ import {
   sweepAfterPublish,
 } from "./temp_files.ts";
 import { transferBlob, type TransferState } from "./transfer.ts";
+import { downloadToLocalDir } from "./local_dir.ts";
+import { localDirOf } from "../context.ts";
 import { isFileOfSize } from "../fs/transient.ts";
 import { isCommitHash, validateRepoPath } from "../cache/validate.ts";
 
@@ -78,6 +80,7 @@ export async function downloadFile(options: DownloadFileOptions & { runtime: Run
   const path = validateRepoPath(options.path);
   const force = options.forceDownload ?? false;
   const report = progressReporter(path, options.onProgress);
+  if (options.localDir !== undefined) return await downloadToLocalDir(ctx, localDirOf(options.localDir), path, options);
 
   if (!force && isCommitHash(ctx.revision)) {
     const cached = await lookupInCache(ctx.runtime, ctx.layout, ctx.revision, path);
@@ -243,27 +246,37 @@ async function takeLock(
   }
 }
 
+/** Where {@link fetchVerifiedBlob} keeps its temp files: `blobs/`, or a local directory's bookkeeping folder. */
+export interface TempPlace {
+  /** The folder of our temp files and `<etag>.partial`. */
+  readonly dir: string;
+  /** Other clients' shared temp files for this content there, claimed like legacy ones. */
+  readonly foreignNames?: readonly string[];
+}
+
 /**
  * Steps 6 and 7: a temp file of ours holding exactly the verified content. A mismatch is
  * never published: the bytes are thrown away and the download retried from zero (a claimed
  * partial may have been the bad part); a second mismatch from zero is an IntegrityError.
  */
-async function fetchVerifiedBlob(
+export async function fetchVerifiedBlob(
   ctx: RepoContext,
   meta: FileMetadata,
   path: string,
   options: Omit<DownloadFileOptions, "repo" | "path">,
   report: ProgressReporter,
+  place: TempPlace = { dir: ctx.layout.blobsDir },
 ): Promise<OwnedTemp> {
-  const { runtime, layout } = ctx;
-  await ensureDir(runtime, layout.blobsDir);
+  const { runtime } = ctx;
+  const tempDir = place.dir;
+  await ensureDir(runtime, tempDir);
   // Verification failures of downloads that started from zero; bytes inherited from a
   // claimed partial do not use up the one retry (re-reading them cost no bandwidth).
   let failedFromZero = 0;
   for (let round = 1;; round++) {
     const temp = (round === 1
-      ? await claimPartial(runtime, layout.blobsDir, meta.etag, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS)
-      : null) ?? await createOwnTemp(runtime, layout.blobsDir, meta.etag);
+      ? await claimPartial(runtime, tempDir, meta.etag, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS, place.foreignNames)
+      : null) ?? await createOwnTemp(runtime, tempDir, meta.etag);
     const state: TransferState = { written: temp.claimedBytes };
     await runtime.checkpoint?.("temp-created");
     report.start(meta.size, temp.claimedBytes);
@@ -281,7 +294,7 @@ async function fetchVerifiedBlob(
         },
       }, temp.handle, meta, state);
     } catch (err) {
-      await releaseForResume(runtime, temp, layout.blobsDir, meta.etag, state.written);
+      await releaseForResume(runtime, temp, tempDir, meta.etag, state.written);
       await runtime.checkpoint?.("partial-released");
       throw err instanceof HubcacheError || isFsError(err) || !ctx.signal?.aborted ? err : new AbortedError(undefined, { cause: err });
     }
@@ -410,14 +423,16 @@ async function keepVerifiedBytes(ctx: RepoContext, meta: FileMetadata, temp: Own
   await ctx.runtime.checkpoint?.("partial-released");
 }
 
-interface ProgressReporter {
+/** Turns a download's events into `DownloadProgress` reports. */
+export interface ProgressReporter {
   cached(pointer: string): string;
   start(total: number, resumedFrom: number): void;
   bytes(done: number): void;
   done(total: number): void;
 }
 
-function progressReporter(path: string, onProgress: ((p: DownloadProgress) => void) | undefined): ProgressReporter {
+/** A {@link ProgressReporter} for `path` that never lets the callback break the download. */
+export function progressReporter(path: string, onProgress: ((p: DownloadProgress) => void) | undefined): ProgressReporter {
   let total = 0;
   let resumedFrom = 0;
   const emit = (p: DownloadProgress): void => {

@@ -22,6 +22,10 @@ import {
   SnapshotIncompleteError,
 } from "../errors.ts";
 import { fetchIntoCache } from "./download.ts";
+import { fetchIntoLocalDir, localTreesDir } from "./local_dir.ts";
+import { localDirOf } from "../context.ts";
+import { readdirOrEmpty } from "../fs/entries.ts";
+import type { FileMetadata } from "../hub/metadata.ts";
 import { listTree, resolveCommit } from "../hub/listing.ts";
 import { resolveUrl } from "../hub/urls.ts";
 import { pointerPath, snapshotDir } from "../cache/layout.ts";
@@ -85,31 +89,53 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   const ctx = resolveRepoContext(options);
   const include = options.include ?? [];
   const exclude = options.exclude ?? [];
-  if (ctx.offline) return await snapshotFromCache(ctx, include, exclude, "offline mode (HF_HUB_OFFLINE / --offline) is on");
+  const localDir = options.localDir === undefined ? undefined : localDirOf(options.localDir);
+  const fromCache = (why: string): Promise<string> =>
+    localDir === undefined ? snapshotFromCache(ctx, include, exclude, why) : snapshotFromLocalDir(ctx, localDir, why);
+  if (ctx.offline) return await fromCache("offline mode (HF_HUB_OFFLINE / --offline) is on");
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
 
   let commit: string;
   try {
     commit = await resolveCommit(ctx, ctx.revision, maxAttempts);
   } catch (err) {
-    if (err instanceof NetworkError) return await snapshotFromCache(ctx, include, exclude, `the Hub could not be reached (${err.message})`);
+    if (err instanceof NetworkError) return await fromCache(`the Hub could not be reached (${err.message})`);
     throw err;
   }
-  let files = await readTreeCache(ctx.runtime, ctx.layout, commit);
+  // A local directory keeps its tree listing where the Python client keeps it for one
+  // (`DIR/.cache/huggingface/trees/<commit>.json`), so neither leaves a repo folder holding
+  // only `trees/` in the cache.
+  const listingLayout = localDir === undefined ? ctx.layout : { ...ctx.layout, ...localTreesDir(localDir) };
+  let files = await readTreeCache(ctx.runtime, listingLayout, commit);
   if (!files) {
     options.onProgress?.({ phase: "listing", filesTotal: 0, filesDone: 0, filesCached: 0, bytesTotal: 0, bytesDone: 0, active: [] });
     files = await listTree(ctx, commit, maxAttempts);
-    await writeTreeCache(ctx.runtime, ctx.layout, commit, files);
+    await writeTreeCache(ctx.runtime, listingLayout, commit, files);
   }
   const wanted = new Set(filterPaths(files.map((f) => f.path), include, exclude));
   const selected = files.filter((f) => wanted.has(f.path));
+  if (localDir !== undefined) {
+    await fetchAll(ctx, commit, selected, options, (path, meta, fileOptions) => fetchIntoLocalDir(ctx, localDir, path, meta, fileOptions));
+    return localDir;
+  }
   await ensureDir(ctx.runtime, snapshotDir(ctx.layout, commit));
-  await fetchAll(ctx, commit, selected, options);
+  await fetchAll(ctx, commit, selected, options, (path, meta, fileOptions) => fetchIntoCache(ctx, path, meta, fileOptions));
   await writeRef(ctx.runtime, ctx.layout, ctx.revision, commit);
   return snapshotDir(ctx.layout, commit);
 }
 
-async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], options: DownloadSnapshotOptions): Promise<void> {
+/** Offline (or the Hub unreachable) with a local directory: a non-empty one is the answer, as for the Python client. */
+async function snapshotFromLocalDir(ctx: RepoContext, localDir: string, why: string): Promise<string> {
+  const names = (await readdirOrEmpty(ctx.runtime, localDir)).filter((n) => n !== ".cache");
+  if (names.length > 0) return localDir;
+  throw new OfflineCacheMissError(
+    `${why}, and the local directory ${localDir} holds no file of ${ctx.repoType} '${ctx.repoId}': download it once while online`,
+  );
+}
+
+type FetchOne = (path: string, meta: FileMetadata, options: Omit<DownloadFileOptions, "repo" | "path">) => Promise<string>;
+
+async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], options: DownloadSnapshotOptions, fetchOne: FetchOne): Promise<void> {
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_SNAPSHOT_CONCURRENCY);
   const bytesTotal = files.reduce((n, f) => n + f.size, 0);
   const done = new Map<string, number>();
@@ -132,7 +158,7 @@ async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], opt
       active.add(file.path);
       let wasCached = false;
       try {
-        await fetchIntoCache(ctx, file.path, {
+        await fetchOne(file.path, {
           commit,
           etag: etagOf(file),
           size: file.size,
