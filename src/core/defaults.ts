@@ -40,6 +40,13 @@ export const DEFAULT_STALE_AFTER_MS = 10 * 60_000;
 export const DEFAULT_SNAPSHOT_CONCURRENCY = 8;
 
 /**
+ * Times a snapshot download re-places files that vanished before its ref moved (`hf cache prune`
+ * deletes a revision no ref points at yet, with its blobs; see snapshot.ts). Bounded, so a pruner
+ * running in a loop makes the download fail with `SnapshotIncomplete` instead of spinning.
+ */
+export const SNAPSHOT_RECHECK_ROUNDS = 3;
+
+/**
  * How long a leftover whose writer cannot be asked (another host, no owner in its name) must be
  * unmodified before `cache prune` removes it (option `olderThan`, CLI `--older-than`).
  */

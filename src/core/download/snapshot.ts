@@ -12,7 +12,8 @@
  * @module
  */
 
-import { DEFAULT_MAX_ATTEMPTS, DEFAULT_SNAPSHOT_CONCURRENCY } from "../defaults.ts";
+import { DEFAULT_MAX_ATTEMPTS, DEFAULT_SNAPSHOT_CONCURRENCY, SNAPSHOT_RECHECK_ROUNDS } from "../defaults.ts";
+import { pointerIsComplete } from "../cache/pointers.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
 import { ensureDir } from "../fs/dirs.ts";
 import {
@@ -119,9 +120,49 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
     return localDir;
   }
   await ensureDir(ctx.runtime, snapshotDir(ctx.layout, commit));
-  await fetchAll(ctx, commit, selected, options, (path, meta, fileOptions) => fetchIntoCache(ctx, path, meta, fileOptions));
-  await writeRef(ctx.runtime, ctx.layout, ctx.revision, commit);
+  const fetchOne: FetchOne = (path, meta, fileOptions) => fetchIntoCache(ctx, path, meta, fileOptions);
+  await fetchAll(ctx, commit, selected, options, fetchOne);
+  await moveRefOverCompleteSnapshot(ctx, commit, selected, options, fetchOne);
   return snapshotDir(ctx.layout, commit);
+}
+
+/**
+ * Write `refs/<revision>` only over a complete snapshot. Until the ref moves, the revision looks
+ * detached, and `hf cache prune` (huggingface_hub 2.0) deletes detached revisions with the blobs
+ * only they use — files we already placed. So every requested pointer is checked again just
+ * before the ref moves, and just after (the prune may have struck in between): what vanished is
+ * placed again (from a blob that survived, else downloaded), a bounded number of times. Once the
+ * ref names the commit, the revision is no longer detached and the prune leaves it alone.
+ */
+async function moveRefOverCompleteSnapshot(
+  ctx: RepoContext,
+  commit: string,
+  files: TreeFile[],
+  options: DownloadSnapshotOptions,
+  fetchOne: FetchOne,
+): Promise<void> {
+  let refWritten = false;
+  for (let round = 0;; round++) {
+    const vanished: TreeFile[] = [];
+    for (const file of files) {
+      if (!(await pointerIsComplete(ctx.runtime, ctx.layout, commit, file.path, file.size))) vanished.push(file);
+    }
+    if (vanished.length === 0) {
+      if (refWritten) return;
+      await writeRef(ctx.runtime, ctx.layout, ctx.revision, commit);
+      refWritten = true;
+      continue; // and look once more: the prune may have run between our check and the rename
+    }
+    if (round >= SNAPSHOT_RECHECK_ROUNDS) {
+      throw new SnapshotIncompleteError(
+        `${vanished.length} file(s) of ${ctx.repoType} '${ctx.repoId}' kept vanishing after they were placed ` +
+          `(${vanished.slice(0, 5).map((f) => f.path).join(", ")}): another program (hf cache prune?) is deleting ` +
+          `revision ${commit}; run again when it is done`,
+        vanished.map((f) => ({ path: f.path, error: new Error("removed by another program after it was placed") })),
+      );
+    }
+    await fetchAll(ctx, commit, vanished, options, fetchOne);
+  }
 }
 
 /** Offline (or the Hub unreachable) with a local directory: a non-empty one is the answer, as for the Python client. */
