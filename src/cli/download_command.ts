@@ -24,6 +24,7 @@ export const COMMON_FLAGS: Record<string, FlagSpec> = {
   "repo-type": { type: "string" },
   "cache-dir": { type: "string" },
   "local-dir": { type: "string" },
+  "hard-links": { type: "boolean" },
   endpoint: { type: "string" },
   token: { type: "string" },
   offline: { type: "boolean" },
@@ -46,6 +47,8 @@ Options:
   --cache-dir D           cache root (default: HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub)
   --local-dir DIR         put the files at DIR/<path> as regular files (bookkeeping as hf download
                           --local-dir keeps it); prints DIR/<path> (or DIR for a whole repo)
+  --hard-links            (with --local-dir) files already in the cache are hard-linked where they
+                          cannot be reflinked (no second copy; editing them edits the cache)
   --endpoint URL          Hub URL (default: HF_ENDPOINT or https://huggingface.co)
   --token T               access token (default: HF_TOKEN)
   --offline               use only the cache (HF_HUB_OFFLINE=1)
@@ -70,6 +73,7 @@ export function commonOptions(args: ParsedArgs, ctx: CliContext): Omit<DownloadF
     repoType: validateRepoType(stringFlag(args, "repo-type") ?? "model"),
     cacheDir: stringFlag(args, "cache-dir"),
     localDir: stringFlag(args, "local-dir"),
+    hardLinks: booleanFlag(args, "hard-links") || undefined,
     endpoint: stringFlag(args, "endpoint"),
     token: stringFlag(args, "token"),
     offline: booleanFlag(args, "offline") || undefined,

@@ -86,6 +86,12 @@ export interface DownloadFileOptions extends HubOptions {
    * `hf download --local-dir` does; content already in the cache is copied from there.
    */
   localDir?: string;
+  /**
+   * With `localDir`: content already in the cache that cannot be reflinked (file systems without
+   * copy-on-write) is hard-linked instead of copied — no second copy on disk, but editing the
+   * local file in place then edits the cache's blob too. Default `false` (a copy).
+   */
+  hardLinks?: boolean;
   /** `"never"` stores files directly in the snapshot (`HF_HUB_DISABLE_SYMLINKS=1`). Default `"auto"`. */
   symlinks?: "auto" | "never";
   /** `"none"` disables the de-duplication lock; correctness never depends on it. Default `"auto"`. */

@@ -2,8 +2,8 @@
  * Snapshot pointers (`docs/DESIGN.md §Invariants 5`): `snapshots/<commit>/<path>` is a relative
  * symlink to `blobs/<etag>`, created only once the blob is complete. Where symlinks are
  * unavailable (hf-hub PR #172) the snapshot holds the file itself: a fresh download is moved
- * there (stored once), an existing blob is copied, and a regular file already in place is
- * reused. A pointer race that finds the right target already in place is success.
+ * there (stored once), an existing blob is placed by reflink, hard link or copy (in that order of
+ * preference), and a regular file already in place is reused. A pointer race that finds the right target already in place is success.
  *
  * @module
  */
@@ -14,6 +14,7 @@ import { createInDir, ensureDir } from "../fs/dirs.ts";
 import { removeIfFile } from "../fs/entries.ts";
 import { dirname } from "../fs/paths.ts";
 import { withScratchPath } from "../fs/scratch.ts";
+import { placeSharedCopy } from "../fs/shared_copy.ts";
 import { isFileOfSize, retryTransient } from "../fs/transient.ts";
 import { fileHasAddress } from "./content_hash.ts";
 import { blobPath, pointerPath, relativeBlobTarget, type RepoLayout } from "./layout.ts";
@@ -179,7 +180,9 @@ export async function placePointerFile(
   } else {
     await withScratchPath(runtime, layout.tmpDir, "copy", async (temp) => {
       try {
-        await fs.copyExclusive(source.path, temp);
+        // Stored once where the file system allows: a reflink, else a hard link (blobs are
+        // never written in place, so sharing their inode is safe), else a copy.
+        await placeSharedCopy(runtime, source.path, temp, { hardLink: true, copy: true });
         const handle = await fs.openReadWrite(temp);
         await handle.sync().finally(() => handle.close());
         await fs.rename(temp, pointer);

@@ -12,8 +12,8 @@
  *    the etag and which was not modified after the record — or, without such a record (none,
  *    half-written, older than the file), whose bytes hash to the etag. Never trusted otherwise.
  * 4. The de-duplication lock beside the record (ours, and the Python client's flock).
- * 5. Content already in the Hub cache (a blob, or a no-symlink snapshot file) is copied, hashed
- *    on the way: zero bytes fetched. Otherwise the download engine yields a verified temp file
+ * 5. Content already in the Hub cache (a blob, or a no-symlink snapshot file) is placed by
+ *    reflink, else (opted in) hard link, else a copy, then hashed: zero bytes fetched. Otherwise the download engine yields a verified temp file
  *    of ours in the bookkeeping folder (claimed resume, unique names, as in the cache).
  * 6. One rename puts the file at `DIR/<path>` (through real folders only, never a symlink
  *    that could lead outside DIR), then the record is written whole (temp file + rename).
@@ -24,23 +24,25 @@
 import { DEFAULT_MAX_ATTEMPTS } from "../defaults.ts";
 import type { RepoContext } from "../context.ts";
 import { CacheError, HubcacheError, NetworkError, OfflineCacheMissError } from "../errors.ts";
-import { blobPath, pointerPath } from "../cache/layout.ts";
-import { contentHasher, fileHasAddress } from "../cache/content_hash.ts";
+import { blobPath, pointerPath, tempBlobName } from "../cache/layout.ts";
+import { fileHasAddress } from "../cache/content_hash.ts";
 import { ensureCacheDirTag } from "../cache/cachedir_tag.ts";
 import { isCommitHash } from "../cache/validate.ts";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
 import { ensureDirWithin } from "../fs/contained.ts";
-import { lstatOrNull } from "../fs/entries.ts";
+import { lstatOrNull, removeIfFile } from "../fs/entries.ts";
+import { placeSharedCopy } from "../fs/shared_copy.ts";
+import { writerIdentity } from "../writer_identity.ts";
 import { dirname, joinPath } from "../fs/paths.ts";
 import { isFileOfSize } from "../fs/transient.ts";
 import { type FileMetadata, resolveFileMetadata } from "../hub/metadata.ts";
 import { type LocalFilePaths, localFilePaths, pythonIncompleteName } from "../local_dir/layout.ts";
 import { readLocalMetadata, trustedLocalMetadata, unchangedSince, writeLocalMetadata } from "../local_dir/metadata.ts";
 import type { DownloadFileOptions } from "../options.ts";
-import type { Runtime } from "../ports.ts";
+import { isFsError, type Runtime } from "../ports.ts";
 import { fetchVerifiedBlob, progressReporter } from "./download.ts";
 import { acquireLock, type HeldLock } from "./lock.ts";
-import { copyBetweenHandles, createOwnTemp, discardTemp, type OwnedTemp, releaseForResume, sweepAfterPublish } from "./temp_files.ts";
+import { discardTemp, type OwnedTemp, releaseForResume, sweepAfterPublish } from "./temp_files.ts";
 
 type FileOptions = Omit<DownloadFileOptions, "repo" | "path">;
 
@@ -83,13 +85,13 @@ export async function fetchIntoLocalDir(
   try {
     // Another writer may have finished while we waited for the lock.
     if (!force && (await upToDate(runtime, paths, meta))) return report.cached(paths.file);
-    const copied = force ? null : await copyFromCache(ctx, paths, meta);
+    const copied = force ? null : await copyFromCache(ctx, paths, meta, options.hardLinks ?? false);
     if (copied) report.cached(paths.file);
-    const temp = copied ?? await fetchVerifiedBlob(ctx, meta, paths.path, options, report, {
+    const temp = copied?.temp ?? await fetchVerifiedBlob(ctx, meta, paths.path, options, report, {
       dir: paths.downloadDir,
       foreignNames: [await pythonIncompleteName(runtime, paths, meta.etag)],
     });
-    await publishLocal(runtime, paths, meta, temp);
+    await publishLocal(runtime, paths, meta, temp, copied?.shared ?? false);
     if (!copied) report.done(meta.size);
   } finally {
     if (lock !== "done") await lock.release();
@@ -160,30 +162,41 @@ async function takeLocalLock(ctx: RepoContext, paths: LocalFilePaths, meta: File
 }
 
 /**
- * The content is already in the Hub cache (`blobs/<etag>`, or a no-symlink snapshot file):
- * copy it into a temp file of ours, hashing on the way, so nothing is fetched and nothing
- * unverified is published. `null` when the cache has no such file or its bytes do not verify.
+ * The content is already in the Hub cache (`blobs/<etag>`, or a no-symlink snapshot file): place
+ * it without fetching — by reflink (no second copy on disk), else by hard link if the user opted
+ * in, else by a copy (which still reflinks where the file system can) — and hash what was placed,
+ * so nothing unverified is published. `null` when the cache has no such file or it does not
+ * verify. `shared`: the temp file is the cache's own inode (a hard link) and must never be
+ * written or kept for resume.
  */
-async function copyFromCache(ctx: RepoContext, paths: LocalFilePaths, meta: FileMetadata): Promise<OwnedTemp | null> {
+async function copyFromCache(
+  ctx: RepoContext,
+  paths: LocalFilePaths,
+  meta: FileMetadata,
+  hardLink: boolean,
+): Promise<{ temp: OwnedTemp; shared: boolean } | null> {
   const { runtime, layout } = ctx;
   for (const source of [blobPath(layout, meta.etag), pointerPath(layout, meta.commit, paths.path)]) {
     if (!(await isFileOfSize(runtime, source, meta.size))) continue;
-    const input = await runtime.fs.openRead(source).catch(() => null);
-    if (input === null) continue;
-    const temp = await createOwnTemp(runtime, paths.downloadDir, meta.etag);
+    const path = joinPath(paths.downloadDir, tempBlobName(meta.etag, writerIdentity(runtime.platform)));
+    let kind;
     try {
-      const hasher = await contentHasher(runtime, meta.etag, meta.size);
-      const copied = await copyBetweenHandles(input, temp.handle, (chunk) => hasher.update(chunk));
-      if (copied === meta.size && hasher.digestHex() === meta.etag) {
-        await temp.handle.sync();
-        return temp;
-      }
-      await discardTemp(runtime, temp);
+      kind = await placeSharedCopy(runtime, source, path, { hardLink, copy: true });
     } catch (err) {
-      await discardTemp(runtime, temp);
+      if (isFsError(err, "ENOENT")) continue; // removed meanwhile (`cache rm`, `prune`): try the next, or download
       throw err;
-    } finally {
-      await input.close().catch(() => {});
+    }
+    try {
+      if (!(await fileHasAddress(runtime, path, meta.etag, meta.size))) {
+        await removeIfFile(runtime, path);
+        continue;
+      }
+      if (kind !== "hardlink") await runtime.fs.openReadWrite(path).then((h) => h.sync().finally(() => h.close()));
+      const handle = await runtime.fs.openRead(path);
+      return { temp: { path, handle, claimedBytes: meta.size, origin: "fresh" }, shared: kind === "hardlink" };
+    } catch (err) {
+      await removeIfFile(runtime, path).catch(() => {});
+      throw err;
     }
   }
   return null;
@@ -195,7 +208,7 @@ async function copyFromCache(ctx: RepoContext, paths: LocalFilePaths, meta: File
  * through it), then the record is written whole. A crash between the two leaves a file newer
  * than its record, which the next run hashes instead of trusting.
  */
-async function publishLocal(runtime: Runtime, paths: LocalFilePaths, meta: FileMetadata, temp: OwnedTemp): Promise<void> {
+async function publishLocal(runtime: Runtime, paths: LocalFilePaths, meta: FileMetadata, temp: OwnedTemp, shared: boolean): Promise<void> {
   try {
     await ensureDirWithin(runtime, paths.root, parentOf(paths.path));
     const existing = await lstatOrNull(runtime, paths.file);
@@ -204,8 +217,10 @@ async function publishLocal(runtime: Runtime, paths: LocalFilePaths, meta: FileM
     }
     await runtime.fs.rename(temp.path, paths.file);
   } catch (err) {
-    // The verified bytes stay for the next run (claimed and re-hashed, nothing fetched).
-    await releaseForResume(runtime, temp, paths.downloadDir, meta.etag, meta.size);
+    // The verified bytes stay for the next run (claimed and re-hashed, nothing fetched) — unless
+    // they are the cache's own inode, which no claimer may ever write into.
+    if (shared) await discardTemp(runtime, temp);
+    else await releaseForResume(runtime, temp, paths.downloadDir, meta.etag, meta.size);
     throw err;
   } finally {
     await temp.handle.close().catch(() => {});
