@@ -35,8 +35,12 @@ const USAGE = [
   "  rm <repo_id | type/repo_id | commit>... [--repo-type T] [--dry-run] [-y]",
   "        remove revisions or whole repos and the blobs nothing else uses",
   "  prune [--older-than DURATION] [--dry-run] [--keep-detached] [--json] [-v]",
+  "        [--max-size SIZE [--keep-used-within DURATION]]",
   "        remove temp files of dead writers, stale partials and locks, detached revisions",
-  "        (DURATION like 30m, 2h, 7d; default 1d for files whose writer cannot be asked)",
+  "        (DURATION like 30m, 2h, 7d; default 1d for files whose writer cannot be asked);",
+  "        --max-size (500M, 50G, 1TiB): then remove least recently used revisions until the",
+  "        cache fits, never one used within --keep-used-within (default 10m) nor one of a repo",
+  "        a live process is downloading into; --dry-run prints the plan",
   "  verify <repo_id> [--revision R] [--repo-type T] [--json] [--offline] [--endpoint URL] [--token T] [--repair]",
   "        re-hash the cached files against their content addresses; a revision without",
   "        trees/<commit>.json gets its listing from the Hub unless --offline; exits 1 if",
@@ -252,6 +256,8 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
     "older-than": S,
     "dry-run": B,
     "keep-detached": B,
+    "max-size": S,
+    "keep-used-within": S,
     json: B,
     verbose: { type: "boolean", short: "v" },
     yes: { type: "boolean", short: "y" }, // accepted for `hf cache prune -y` scripts; prune never asks
@@ -265,6 +271,8 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
     olderThan,
     dryRun,
     detachedRevisions: !booleanFlag(args, "keep-detached"),
+    maxSize: stringFlag(args, "max-size"),
+    keepUsedWithin: stringFlag(args, "keep-used-within"),
   });
   for (const w of result.warnings) ctx.stderr(`hubcache: warning: ${w.message}\n`);
   if (booleanFlag(args, "json")) {

@@ -52,6 +52,9 @@ export const SNAPSHOT_RECHECK_ROUNDS = 3;
  */
 export const DEFAULT_PRUNE_OLDER_THAN = "1d";
 
+/** `cache prune --max-size`: revisions used this recently are never removed to make room (`keepUsedWithin`). */
+export const DEFAULT_KEEP_USED_WITHIN = "10m";
+
 /** A `.hubcache-lock` whose heartbeat is older than this is abandoned by its holder. */
 export const LOCK_STALE_AFTER_MS = 30_000;
 
