@@ -21,7 +21,7 @@
  * @module
  */
 
-import { DEFAULT_MAX_ATTEMPTS } from "../defaults.ts";
+import { DEFAULT_MAX_ATTEMPTS, LOCK_STALE_AFTER_MS } from "../defaults.ts";
 import type { RepoContext } from "../context.ts";
 import { CacheError, HubcacheError, NetworkError, OfflineCacheMissError } from "../errors.ts";
 import { blobPath, pointerPath, tempBlobName } from "../cache/layout.ts";
@@ -30,9 +30,10 @@ import { ensureCacheDirTag } from "../cache/cachedir_tag.ts";
 import { isCommitHash } from "../cache/validate.ts";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
 import { ensureDirWithin } from "../fs/contained.ts";
-import { lstatOrNull, removeIfFile } from "../fs/entries.ts";
+import { lstatOrNull, readdirOrEmpty, removeIfFile } from "../fs/entries.ts";
+import { parseScratchName } from "../fs/scratch.ts";
 import { placeSharedCopy } from "../fs/shared_copy.ts";
-import { writerIdentity } from "../writer_identity.ts";
+import { writerIdentity, writerState } from "../writer_identity.ts";
 import { dirname, joinPath } from "../fs/paths.ts";
 import { isFileOfSize } from "../fs/transient.ts";
 import { type FileMetadata, resolveFileMetadata } from "../hub/metadata.ts";
@@ -41,7 +42,7 @@ import { readLocalMetadata, trustedLocalMetadata, unchangedSince, writeLocalMeta
 import type { DownloadFileOptions } from "../options.ts";
 import { isFsError, type Runtime } from "../ports.ts";
 import { fetchVerifiedBlob, progressReporter } from "./download.ts";
-import { acquireLock, type HeldLock } from "./lock.ts";
+import { acquireLock, type HeldLock, lockIsStale } from "./lock.ts";
 import { discardTemp, type OwnedTemp, releaseForResume, sweepAfterPublish } from "./temp_files.ts";
 
 type FileOptions = Omit<DownloadFileOptions, "repo" | "path">;
@@ -79,12 +80,16 @@ export async function fetchIntoLocalDir(
   const force = options.forceDownload ?? false;
   const report = progressReporter(paths.path, options.onProgress);
   await ensureBookkeeping(runtime, paths);
-  if (!force && (await upToDate(runtime, paths, meta))) return report.cached(paths.file);
+  const cached = async (): Promise<string> => {
+    await sweepLocalLeftovers(runtime, paths, meta.etag);
+    return report.cached(paths.file);
+  };
+  if (!force && (await upToDate(runtime, paths, meta))) return await cached();
 
   const lock = await takeLocalLock(ctx, paths, meta, options);
   try {
     // Another writer may have finished while we waited for the lock.
-    if (!force && (await upToDate(runtime, paths, meta))) return report.cached(paths.file);
+    if (!force && (await upToDate(runtime, paths, meta))) return await cached();
     const copied = force ? null : await copyFromCache(ctx, paths, meta, options.hardLinks ?? false);
     if (copied) report.cached(paths.file);
     const temp = copied?.temp ?? await fetchVerifiedBlob(ctx, meta, paths.path, options, report, {
@@ -229,7 +234,25 @@ async function publishLocal(runtime: Runtime, paths: LocalFilePaths, meta: FileM
   await runtime.checkpoint?.("renamed");
   await writeLocalMetadata(runtime, paths, meta.commit, meta.etag);
   await runtime.checkpoint?.("pointer-created");
-  await sweepAfterPublish(runtime, paths.downloadDir, meta.etag);
+  await sweepLocalLeftovers(runtime, paths, meta.etag);
+}
+
+/**
+ * Once `DIR/<path>` is in place, what killed writers left for it is worthless: partials and dead
+ * writers' temp files of its content (as after a publish in the cache), their scratch files, and
+ * a lock whose holder is gone. `cache prune` never sees a local directory, so this is the only
+ * sweep there is. Best effort: never throws. (A lock judged dead may be replaced by a new holder
+ * between the look and the removal: that costs at most a duplicate download, §Invariants 6.)
+ */
+async function sweepLocalLeftovers(runtime: Runtime, paths: LocalFilePaths, etag: string): Promise<void> {
+  await sweepAfterPublish(runtime, paths.downloadDir, etag);
+  for (const name of await readdirOrEmpty(runtime, paths.tmpDir).catch(() => [] as string[])) {
+    if (writerState(runtime.platform, parseScratchName(name)) === "dead") await removeIfFile(runtime, joinPath(paths.tmpDir, name)).catch(() => {});
+  }
+  await runtime.fs.removeEmptyDir(paths.tmpDir).catch(() => {});
+  if (await lockIsStale(runtime, paths.ownLock, LOCK_STALE_AFTER_MS).catch(() => false)) {
+    await removeIfFile(runtime, paths.ownLock).catch(() => {});
+  }
 }
 
 function parentOf(path: string): string {
