@@ -32,6 +32,7 @@ import {
 } from "./src/core/manage/remove.ts";
 import { type CacheInfo, scanCache as coreScanCache } from "./src/core/manage/scan.ts";
 import { verifyRepo as coreVerifyRepo, type VerifyOptions, type VerifyReport } from "./src/core/manage/verify.ts";
+import { repairRepo as coreRepairRepo, type RepairReport } from "./src/core/manage/repair.ts";
 import type { CacheOptions, DownloadFileOptions } from "./src/core/options.ts";
 import type { FileSystem, Runtime } from "./src/core/ports.ts";
 
@@ -163,6 +164,22 @@ export function scanCache(options: CacheOptions & RuntimeChoice = {}): Promise<C
  */
 export function verifyRepo(options: VerifyOptions & RuntimeChoice): Promise<VerifyReport> {
   return coreVerifyRepo({ ...options, runtime: runtimeFor(options) });
+}
+
+/**
+ * Verify a cached repo and repair it: damaged, truncated and missing files downloaded again
+ * (verified), refs that hold no commit resolved again, wrong `.no_exist` markers removed.
+ *
+ * @example
+ * ```ts
+ * import { repairRepo } from "hubcache";
+ *
+ * const report = await repairRepo({ repo: "openai-community/gpt2" });
+ * for (const a of report.repaired) console.log(a.kind, a.path, a.detail);
+ * ```
+ */
+export function repairRepo(options: VerifyOptions & RuntimeChoice): Promise<RepairReport> {
+  return coreRepairRepo({ ...options, runtime: runtimeFor(options) });
 }
 
 /**

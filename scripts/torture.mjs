@@ -12,8 +12,9 @@
 //   node scripts/torture.mjs --out path.md                     where to write the report
 //   node scripts/torture.mjs --no-build                        use dist/ as it is
 //
-// Parts: process-races, two-hosts, crashes, network-faults (tests/torture/{process_races,two_hosts,
-// crashes,network_faults}.ts), fs-faults, simulation, fuzz (tests/torture/{fs_faults,simulation,fuzz}.ts).
+// Parts: process-races, two-hosts, crashes, network-faults, local-dirs (tests/torture/{process_races,
+// two_hosts,crashes,network_faults,local_dirs}.ts), fs-faults, simulation, fuzz
+// (tests/torture/{fs_faults,simulation,fuzz}.ts).
 // A part whose module is absent or exports no runner is reported as "not run", never a crash.
 
 import { spawnSync } from "node:child_process";
@@ -28,8 +29,9 @@ const DIST = path.join(ROOT, "dist", "tests", "torture");
 const PARTS = [
   { id: "process-races", title: "Process races (real CLI processes on one cache)", module: "process_races.js", runner: "runProcessRaces", share: 0.14 },
   { id: "two-hosts", title: "Two hosts on a GlusterFS volume (two FUSE mounts)", module: "two_hosts.js", runner: "runTwoHostRaces", share: 0.08 },
-  { id: "crashes", title: "Crashes (SIGKILL at named checkpoints and random instants)", module: "crashes.js", runner: "runCrashes", share: 0.3 },
-  { id: "network-faults", title: "Network faults (every emulator fault × runtime × partial)", module: "network_faults.js", runner: "runNetworkFaults", share: 0.18 },
+  { id: "crashes", title: "Crashes (SIGKILL at named checkpoints and random instants)", module: "crashes.js", runner: "runCrashes", share: 0.26 },
+  { id: "network-faults", title: "Network faults (every emulator fault × runtime × partial)", module: "network_faults.js", runner: "runNetworkFaults", share: 0.16 },
+  { id: "local-dirs", title: "Local directories (--local-dir races, kills, Python leftovers)", module: "local_dirs.js", runner: "runLocalDirs", share: 0.06 },
   { id: "fs-faults", title: "File-system faults (memory adapter)", module: "fs_faults.js", runner: "runFsFaults", share: 0.1 },
   { id: "simulation", title: "Deterministic simulation", module: "simulation.js", runner: "runSimulation", share: 0.1 },
   { id: "fuzz", title: "Fuzzing", module: "fuzz.js", runner: "runFuzz", share: 0.1 },

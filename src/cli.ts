@@ -56,9 +56,12 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-/** The core wants absolute POSIX paths; users type relative ones. */
+/** The core wants absolute POSIX paths; users type relative ones (`--cache-dir`, `--local-dir`). */
 function absoluteCacheDir(args: string[]): string[] {
-  return args.map((a, i) =>
-    args[i - 1] === "--cache-dir" ? resolve(a) : a.startsWith("--cache-dir=") ? "--cache-dir=" + resolve(a.slice(12)) : a
-  );
+  const dirFlags = ["--cache-dir", "--local-dir"];
+  return args.map((a, i) => {
+    if (dirFlags.includes(args[i - 1])) return resolve(a);
+    const flag = dirFlags.find((f) => a.startsWith(f + "="));
+    return flag ? `${flag}=${resolve(a.slice(flag.length + 1))}` : a;
+  });
 }

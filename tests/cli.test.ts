@@ -66,6 +66,20 @@ describe("hubcache download (CLI contract)", () => {
     assert.equal(c.err(), "");
   });
 
+  test("--force repairs: with one byte of the blob flipped it exits 0 and the pointer leads to verified bytes", async () => {
+    const c = capture(fx);
+    assert.equal(await runCli(["download", "org/cli", "b/c.bin", "--quiet", ...common], c.ctx), 0, c.err());
+    const etag = fx.hub.repo("org/cli").fileInfo("b/c.bin").sha256;
+    const blob = join(fx.cacheDir, "models--org--cli", "blobs", etag);
+    const damaged = bytes(2_500_000, 5);
+    damaged[1_000_000] ^= 0x04;
+    await fsp.writeFile(blob, damaged);
+    const forced = capture(fx);
+    assert.equal(await runCli(["download", "org/cli", "b/c.bin", "--force", "--quiet", ...common], forced.ctx), 0, forced.err());
+    assert.ok(sameBytes(new Uint8Array(await fsp.readFile(forced.out[0])), bytes(2_500_000, 5)));
+    assert.ok(sameBytes(new Uint8Array(await fsp.readFile(blob)), bytes(2_500_000, 5)));
+  });
+
   test("a missing file is one clear line on stderr and exit code 1", async () => {
     const c = capture(fx);
     const code = await runCli(["download", "org/cli", "nope.bin", ...common], c.ctx);

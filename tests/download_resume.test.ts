@@ -9,6 +9,7 @@ import type { DownloadProgress, DownloadWarning } from "../src/core/options.ts";
 import type { Runtime } from "../src/core/ports.ts";
 import { memoryRuntime } from "../src/adapters/memory/mod.ts";
 import { claimPartial, createOwnTemp, releaseForResume } from "../src/core/download/temp_files.ts";
+import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub } from "./_support/hub.ts";
 
 const SIZE = 6_000_000;
@@ -380,6 +381,48 @@ describe("verification and publication", () => {
     const afterStat = await fsp.stat(path);
     assert.equal(afterStat.ino, before.ino);
     assert.ok(sameBytes(await readBytes(path), bytes(100_000, 33)));
+  });
+
+  test("a forced download repairs: a blob with one byte flipped is replaced by verified bytes with one rename", async () => {
+    fx.hub.repo("org/ver").commit({ "f.bin": bytes(250_000, 36) });
+    const etag = fx.hub.repo("org/ver").fileInfo("f.bin").sha256;
+    const path = await downloadFile({ ...fx.base, repo: "org/ver", path: "f.bin" });
+    const damaged = bytes(250_000, 36);
+    damaged[777] ^= 0x01;
+    await fsp.writeFile(join(blobsDir(fx, "org/ver"), etag), damaged);
+    fx.hub.clearRequests();
+    await downloadFile({ ...fx.base, repo: "org/ver", path: "f.bin", forceDownload: true });
+    assert.ok(sameBytes(await readBytes(path), bytes(250_000, 36)), "the pointer leads to verified bytes");
+    assert.equal(fx.hub.requests.filter((r) => r.method === "GET").length, 1);
+    assert.deepEqual((await listDir(blobsDir(fx, "org/ver"))).filter((n) => n.startsWith(etag)), [etag], "no temp file left");
+  });
+
+  test("a forced download repairs a damaged same-size regular file at the pointer of a symlink cache", async () => {
+    fx.hub.repo("org/ver").commit({ "g.bin": bytes(120_000, 37) });
+    const path = await downloadFile({ ...fx.base, repo: "org/ver", path: "g.bin" });
+    const damaged = bytes(120_000, 37);
+    damaged[5] ^= 0x80;
+    await fsp.rm(path);
+    await fsp.writeFile(path, damaged); // a no-symlink client's file, damaged since
+    await downloadFile({ ...fx.base, repo: "org/ver", path: "g.bin", forceDownload: true });
+    assert.ok(sameBytes(await readBytes(path), bytes(120_000, 37)));
+    assert.ok((await fsp.lstat(path)).isSymbolicLink(), "the damaged file was replaced by a pointer to the verified blob");
+  });
+
+  test("a forced download without symlinks repairs a damaged snapshot file; an intact one keeps its inode", async () => {
+    const cacheDir = await makeTempDir("hubcache-nosym-");
+    const base = { ...fx.base, cacheDir, symlinks: "never" as const };
+    fx.hub.repo("org/ver").commit({ "h.bin": bytes(180_000, 38) });
+    const path = await downloadFile({ ...base, repo: "org/ver", path: "h.bin" });
+    const intact = (await fsp.stat(path)).ino;
+    await downloadFile({ ...base, repo: "org/ver", path: "h.bin", forceDownload: true });
+    assert.equal((await fsp.stat(path)).ino, intact, "a whole, verified file of another writer stays (GlusterFS readers)");
+    const damaged = bytes(180_000, 38);
+    damaged[179_999] ^= 0xff;
+    await fsp.writeFile(path, damaged);
+    await downloadFile({ ...base, repo: "org/ver", path: "h.bin", forceDownload: true });
+    assert.ok(sameBytes(await readBytes(path), bytes(180_000, 38)));
+    await removeTempDir(cacheDir);
   });
 
   test("a blob of the wrong size left by a client that does not verify is replaced by verified bytes", async () => {

@@ -14,6 +14,7 @@ import type { CheckpointName, Runtime } from "../src/core/ports.ts";
 import { runCrashes } from "./torture/crashes.ts";
 import { runNetworkFaults } from "./torture/network_faults.ts";
 import { runProcessRaces } from "./torture/process_races.ts";
+import { runLocalDirs } from "./torture/local_dirs.ts";
 import type { PartReport } from "./torture/report.ts";
 import { hostShare, roundsOnThisHost } from "./_support/runtime.ts";
 
@@ -95,6 +96,13 @@ describe("torture, short versions (npm run torture runs the long ones)", () => {
   test("crashes: SIGKILL at every named checkpoint, then another runtime finishes with exact bytes; random kills never leave wrong bytes", async () => {
     const report = await runCrashes({ mode: "short", seed: SEED });
     assert.ok(report.kills! >= CHECKPOINT_NAMES.length, `expected at least ${CHECKPOINT_NAMES.length} kills, saw ${report.kills}`);
+    assert.equal(report.violations.length, 0, explain(report));
+  });
+
+  test("local directories: mixed-runtime writers into one --local-dir, some SIGKILLed, Python leftovers; a clean run leaves exact files and records", async () => {
+    // Like the process races, every round spawns CLIs of every runtime: the rounds are divided among the host runtimes.
+    const report = await runLocalDirs({ mode: "short", seed: SEED, rounds: 3, share: hostShare() });
+    assert.equal(report.rounds, roundsOnThisHost(3));
     assert.equal(report.violations.length, 0, explain(report));
   });
 

@@ -32,9 +32,11 @@ import { attempt, toFsError } from "./fs_errors.ts";
 export { toFsError } from "./fs_errors.ts";
 export type { FlockCall } from "./flock.ts";
 
-function infoOf(s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; size: number; mtimeMs: number; atimeMs: number }): FileInfo {
+function infoOf(
+  s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; size: number; mtimeMs: number; atimeMs: number; ino: number; dev: number },
+): FileInfo {
   const kind = s.isSymbolicLink() ? "symlink" : s.isFile() ? "file" : s.isDirectory() ? "directory" : "other";
-  return { kind, size: Number(s.size), mtimeMs: Number(s.mtimeMs), atimeMs: Number(s.atimeMs) };
+  return { kind, size: Number(s.size), mtimeMs: Number(s.mtimeMs), atimeMs: Number(s.atimeMs), ino: Number(s.ino), dev: Number(s.dev) };
 }
 
 function asPlainBytes(buf: Uint8Array): Uint8Array {
@@ -147,7 +149,9 @@ export function nodeFileSystem(): FileSystem {
       }
     },
     // Deno's native copyFile has no EXCL flag; node:fs's has, on all three runtimes.
-    copyExclusive: (from, to) => attempt("copyfile", to, () => fsp.copyFile(from, to, fsConstants.COPYFILE_EXCL)),
+    // FICLONE: a reflink where the file system can (XFS, Btrfs, APFS…), a plain copy elsewhere.
+    copyExclusive: (from, to) => attempt("copyfile", to, () => fsp.copyFile(from, to, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE)),
+    clone: (from, to) => attempt("copyfile", to, () => fsp.copyFile(from, to, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE_FORCE)),
     readFile: (path) => attempt("read", path, async () => asPlainBytes(await fsp.readFile(path))),
     writeFile: (path, data) => attempt("write", path, () => fsp.writeFile(path, data)),
     utimes: (path, atimeMs, mtimeMs) => attempt("utime", path, () => fsp.utimes(path, atimeMs / 1000, mtimeMs / 1000)),

@@ -12,7 +12,8 @@ import { CacheError, HubcacheError, InvalidInputError } from "../core/errors.ts"
 import { pruneCache } from "../core/manage/prune.ts";
 import { executeRemoval, planRemoval, type RemovalPlan } from "../core/manage/remove.ts";
 import { type CacheWarning, scanCache } from "../core/manage/scan.ts";
-import { verifyRepo } from "../core/manage/verify.ts";
+import { type VerifyOptions, verifyRepo } from "../core/manage/verify.ts";
+import { repairRepo } from "../core/manage/repair.ts";
 import type { Runtime } from "../core/ports.ts";
 import { booleanFlag, type FlagSpec, type ParsedArgs, parseFlags, stringFlag } from "./args.ts";
 import type { CliCommand, CliContext } from "./context.ts";
@@ -34,12 +35,18 @@ const USAGE = [
   "  rm <repo_id | type/repo_id | commit>... [--repo-type T] [--dry-run] [-y]",
   "        remove revisions or whole repos and the blobs nothing else uses",
   "  prune [--older-than DURATION] [--dry-run] [--keep-detached] [--json] [-v]",
+  "        [--max-size SIZE [--keep-used-within DURATION]]",
   "        remove temp files of dead writers, stale partials and locks, detached revisions",
-  "        (DURATION like 30m, 2h, 7d; default 1d for files whose writer cannot be asked)",
-  "  verify <repo_id> [--revision R] [--repo-type T] [--json] [--offline] [--endpoint URL] [--token T]",
+  "        (DURATION like 30m, 2h, 7d; default 1d for files whose writer cannot be asked);",
+  "        --max-size (500M, 50G, 1TiB): then remove least recently used revisions until the",
+  "        cache fits, never one used within --keep-used-within (default 10m) nor one of a repo",
+  "        a live process is downloading into; --dry-run prints the plan",
+  "  verify <repo_id> [--revision R] [--repo-type T] [--json] [--offline] [--endpoint URL] [--token T] [--repair]",
   "        re-hash the cached files against their content addresses; a revision without",
   "        trees/<commit>.json gets its listing from the Hub unless --offline; exits 1 if",
-  "        any file is damaged, missing or could not be verified",
+  "        any file is damaged, missing or could not be verified. --repair downloads the",
+  "        damaged and missing files again (only those), rewrites refs that hold no commit",
+  "        and removes .no_exist markers of files that exist; exits 1 if anything could not be repaired",
   "",
   "The cache is HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub.",
 ].join("\n");
@@ -249,6 +256,8 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
     "older-than": S,
     "dry-run": B,
     "keep-detached": B,
+    "max-size": S,
+    "keep-used-within": S,
     json: B,
     verbose: { type: "boolean", short: "v" },
     yes: { type: "boolean", short: "y" }, // accepted for `hf cache prune -y` scripts; prune never asks
@@ -262,6 +271,8 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
     olderThan,
     dryRun,
     detachedRevisions: !booleanFlag(args, "keep-detached"),
+    maxSize: stringFlag(args, "max-size"),
+    keepUsedWithin: stringFlag(args, "keep-used-within"),
   });
   for (const w of result.warnings) ctx.stderr(`hubcache: warning: ${w.message}\n`);
   if (booleanFlag(args, "json")) {
@@ -303,13 +314,13 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
 // verify
 
 async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
-  const args = parseFlags(argv, { ...COMMON, revision: S, "repo-type": S, json: B, endpoint: S, token: S, offline: B }, "cache verify");
+  const args = parseFlags(argv, { ...COMMON, revision: S, "repo-type": S, json: B, endpoint: S, token: S, offline: B, repair: B }, "cache verify");
   if (helpRequested(args, ctx)) return 0;
   if (args.positionals.length !== 1) throw new InvalidInputError("verify needs exactly one repo id (see 'hubcache cache --help')");
   // Online unless told otherwise, as `download`: a revision without trees/<commit>.json (the
   // Python client's no-symlink caches) can only be checked with the listing from the Hub.
   const offline = booleanFlag(args, "offline") || envFlag(ctx.runtime.platform, "HF_HUB_OFFLINE");
-  const report = await verifyRepo({
+  const options = {
     ...where(args, ctx),
     repo: args.positionals[0],
     repoType: validateRepoType(stringFlag(args, "repo-type") ?? "model"),
@@ -318,7 +329,9 @@ async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
     endpoint: stringFlag(args, "endpoint"),
     token: stringFlag(args, "token"),
     signal: ctx.signal,
-  });
+  };
+  if (booleanFlag(args, "repair")) return await cacheRepair(options, booleanFlag(args, "json"), ctx);
+  const report = await verifyRepo(options);
   const checked = report.files.filter((f) => f.status === "ok" || f.status === "damaged").length;
   const label = `'${report.repoId}' (${report.repoType})`;
   // Exit 0 only if every file was checked: a verify that could not look is no proof.
@@ -393,4 +406,38 @@ async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
   if (report.unverifiable.length > 0) ctx.stdout("All checked checksums match, but not every file could be checked.");
   else ctx.stdout("All checksums match.");
   return verdict();
+}
+
+/** `cache verify --repair`: what was found, what was done, exit 1 if anything could not be put right. */
+async function cacheRepair(options: VerifyOptions & { runtime: Runtime }, json: boolean, ctx: CliContext): Promise<number> {
+  const report = await repairRepo(options);
+  const label = `'${report.verified.repoId}' (${report.verified.repoType})`;
+  if (json) {
+    ctx.stdout(JSON.stringify(
+      {
+        repo_id: report.verified.repoId,
+        repo_type: report.verified.repoType,
+        verified_path: report.verified.repoPath,
+        damaged: report.verified.damaged.length,
+        missing: report.verified.missing.length,
+        repaired: report.repaired,
+        failed: report.failed,
+        ok: report.healthy,
+      },
+      null,
+      2,
+    ));
+  } else {
+    for (const a of report.repaired) ctx.stdout(`repaired ${a.kind} ${a.path}${a.commit ? ` @ ${a.commit}` : ""}: ${a.detail}`);
+    for (const a of report.failed) ctx.stdout(`NOT repaired ${a.kind} ${a.path}${a.commit ? ` @ ${a.commit}` : ""}: ${a.detail}`);
+    ctx.stdout(
+      report.repaired.length === 0 && report.failed.length === 0
+        ? `Nothing to repair in ${label}: all checked checksums match.`
+        : `Repaired ${report.repaired.length} item(s) of ${label}${report.failed.length > 0 ? `; ${report.failed.length} could not be repaired` : ""}.`,
+    );
+  }
+  if (!report.healthy) {
+    throw new HubcacheError("IntegrityError", `${report.failed.length} item(s) of ${label} could not be repaired: ${report.failed.map((a) => a.path).join(", ")}`);
+  }
+  return EXIT.ok;
 }

@@ -23,6 +23,8 @@ export const COMMON_FLAGS: Record<string, FlagSpec> = {
   revision: { type: "string" },
   "repo-type": { type: "string" },
   "cache-dir": { type: "string" },
+  "local-dir": { type: "string" },
+  "hard-links": { type: "boolean" },
   endpoint: { type: "string" },
   token: { type: "string" },
   offline: { type: "boolean" },
@@ -44,10 +46,14 @@ Options:
   --revision R            branch, tag, commit or refs/pr/N (default: main)
   --repo-type T           model | dataset | space (default: model)
   --cache-dir D           cache root (default: HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub)
+  --local-dir DIR         put the files at DIR/<path> as regular files (bookkeeping as hf download
+                          --local-dir keeps it); prints DIR/<path> (or DIR for a whole repo)
+  --hard-links            (with --local-dir) files already in the cache are hard-linked where they
+                          cannot be reflinked (no second copy; editing them edits the cache)
   --endpoint URL          Hub URL (default: HF_ENDPOINT or https://huggingface.co)
   --token T               access token (default: HF_TOKEN)
   --offline               use only the cache (HF_HUB_OFFLINE=1)
-  --force                 download again even if cached
+  --force                 download again even if cached, replacing what fails verification
   --no-symlinks           store files in the snapshot instead of symlinking blobs
   --lock auto|none        de-duplication lock between processes (default: auto)
   --connections N         ranged connections per file (default: 8 for files of 64 MiB or more, else 1)
@@ -68,6 +74,8 @@ export function commonOptions(args: ParsedArgs, ctx: CliContext): Omit<DownloadF
     revision: stringFlag(args, "revision"),
     repoType: validateRepoType(stringFlag(args, "repo-type") ?? "model"),
     cacheDir: stringFlag(args, "cache-dir"),
+    localDir: stringFlag(args, "local-dir"),
+    hardLinks: booleanFlag(args, "hard-links") || undefined,
     endpoint: stringFlag(args, "endpoint"),
     token: stringFlag(args, "token"),
     offline: booleanFlag(args, "offline") || undefined,

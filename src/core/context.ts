@@ -80,6 +80,11 @@ export function resolveRepoContext(options: HubOptions & { runtime: Runtime }): 
   };
 }
 
+/** A local directory option (`localDir`), checked as the cache directory is: absolute, no trailing slash. */
+export function localDirOf(dir: string): string {
+  return normaliseDir(dir, "local directory");
+}
+
 function normaliseDir(dir: string, what: string): string {
   if (!dir.startsWith("/")) throw new InvalidInputError(`the ${what} must be an absolute path, got '${dir}'`);
   return dir.length > 1 ? dir.replace(/\/+$/, "") : dir;

@@ -55,10 +55,20 @@ export const CACHE_SCAN_CONCURRENCY = 16;
 export const CACHE_SCAN_REPOS_AT_ONCE = 4;
 
 /**
+ * Times a snapshot download re-places files that vanished before its ref moved (`hf cache prune`
+ * deletes a revision no ref points at yet, with its blobs; see snapshot.ts). Bounded, so a pruner
+ * running in a loop makes the download fail with `SnapshotIncomplete` instead of spinning.
+ */
+export const SNAPSHOT_RECHECK_ROUNDS = 3;
+
+/**
  * How long a leftover whose writer cannot be asked (another host, no owner in its name) must be
  * unmodified before `cache prune` removes it (option `olderThan`, CLI `--older-than`).
  */
 export const DEFAULT_PRUNE_OLDER_THAN = "1d";
+
+/** `cache prune --max-size`: revisions used this recently are never removed to make room (`keepUsedWithin`). */
+export const DEFAULT_KEEP_USED_WITHIN = "10m";
 
 /** A `.hubcache-lock` whose heartbeat is older than this is abandoned by its holder. */
 export const LOCK_STALE_AFTER_MS = 30_000;

@@ -67,5 +67,6 @@ export {
   type RemovalResult,
   type RemovalSelection,
 } from "./manage/remove.ts";
-export { pruneCache, parseDuration, type PruneItem, type PruneKind, type PruneOptions, type PruneResult } from "./manage/prune.ts";
+export { pruneCache, parseDuration, parseSize, type PruneItem, type PruneKind, type PruneOptions, type PruneResult } from "./manage/prune.ts";
+export { repairRepo, type RepairAction, type RepairReport } from "./manage/repair.ts";
 export { verifyRepo, type ExtraEntry, type VerifiedFile, type VerifyOptions, type VerifyReport, type VerifyStatus } from "./manage/verify.ts";

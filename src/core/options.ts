@@ -75,8 +75,23 @@ export interface DownloadWarning {
 export interface DownloadFileOptions extends HubOptions {
   /** The file's path inside the repo, e.g. `"onnx/model.onnx"`. */
   path: string;
-  /** Download again even if the cache has the file (the new blob still goes through verification). */
+  /**
+   * Download again even if the cache has the file, and repair: the blob (or snapshot file) in
+   * place stays only if its bytes verify, otherwise the fresh verified copy replaces it.
+   */
   forceDownload?: boolean;
+  /**
+   * Put the file at `<localDir>/<path>` as a regular file instead of in the cache (absolute path),
+   * with the Python client's bookkeeping in `<localDir>/.cache/huggingface/`, as
+   * `hf download --local-dir` does; content already in the cache is copied from there.
+   */
+  localDir?: string;
+  /**
+   * With `localDir`: content already in the cache that cannot be reflinked (file systems without
+   * copy-on-write) is hard-linked instead of copied — no second copy on disk, but editing the
+   * local file in place then edits the cache's blob too. Default `false` (a copy).
+   */
+  hardLinks?: boolean;
   /** `"never"` stores files directly in the snapshot (`HF_HUB_DISABLE_SYMLINKS=1`). Default `"auto"`. */
   symlinks?: "auto" | "never";
   /** `"none"` disables the de-duplication lock; correctness never depends on it. Default `"auto"`. */

@@ -117,6 +117,13 @@ export interface FileInfo {
   readonly mtimeMs: number;
   /** Last access, ms since the epoch. */
   readonly atimeMs: number;
+  /**
+   * Inode number and device, where the file system has them: two paths with equal `dev` and
+   * `ino` are one file (hard links), counted once by the scan.
+   */
+  readonly ino?: number;
+  /** See `ino`. */
+  readonly dev?: number;
 }
 
 /** One entry of {@link FileSystem.readdirKinds}. */
@@ -181,6 +188,12 @@ export interface FileSystem {
   removeEmptyDir(path: string): Promise<void>;
   /** Copy a file's bytes to a new path; `EEXIST` if `to` exists. */
   copyExclusive(from: string, to: string): Promise<void>;
+  /**
+   * A copy-on-write copy (reflink: the new file shares the old one's extents until either is
+   * written), `EEXIST` if anything is at `to`; `ENOTSUP`, `EXDEV` or `EINVAL` where the file
+   * system cannot share extents. Optional: without it, callers copy.
+   */
+  clone?(from: string, to: string): Promise<void>;
   /** Read a small file whole. */
   readFile(path: string): Promise<Uint8Array>;
   /** Write a small file whole (creates or truncates). Not atomic: callers rename a temp. */

@@ -51,7 +51,7 @@ export const MAX_SYMLINK_HOPS = 40;
 export function infoOf(n: Node): FileInfo {
   const kind = n.kind === "dir" ? "directory" : n.kind;
   const size = n.kind === "file" ? n.size : n.kind === "symlink" ? new TextEncoder().encode(n.target).length : 0;
-  return { kind, size, mtimeMs: n.mtimeMs, atimeMs: n.atimeMs };
+  return { kind, size, mtimeMs: n.mtimeMs, atimeMs: n.atimeMs, ino: n.ino, dev: 1 };
 }
 
 /** Make a file's current content its durable one (what `FileHandle.sync` does). */

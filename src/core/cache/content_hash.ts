@@ -75,3 +75,17 @@ export function hashFile(runtime: Runtime, path: string, algorithm: HashAlgorith
     }
   });
 }
+
+/**
+ * Whether the file at `path` holds exactly the content named `etag` (`size` bytes hashing to
+ * it). A file that cannot be read is not. Used by repair (`--force`, `cache verify --repair`)
+ * to decide whether a file already in place may stay (docs/DESIGN.md §Invariants 3).
+ */
+export async function fileHasAddress(runtime: Runtime, path: string, etag: string, size: number): Promise<boolean> {
+  try {
+    const hashed = await hashFile(runtime, path, hashAlgorithmFor(etag));
+    return hashed.size === size && hashed.digest === etag;
+  } catch {
+    return false;
+  }
+}

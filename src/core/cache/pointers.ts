@@ -2,8 +2,8 @@
  * Snapshot pointers (`docs/DESIGN.md §Invariants 5`): `snapshots/<commit>/<path>` is a relative
  * symlink to `blobs/<etag>`, created only once the blob is complete. Where symlinks are
  * unavailable (hf-hub PR #172) the snapshot holds the file itself: a fresh download is moved
- * there (stored once), an existing blob is copied, and a regular file already in place is
- * reused. A pointer race that finds the right target already in place is success.
+ * there (stored once), an existing blob is placed by reflink, hard link or copy (in that order of
+ * preference), and a regular file already in place is reused. A pointer race that finds the right target already in place is success.
  *
  * @module
  */
@@ -14,11 +14,22 @@ import { createInDir, ensureDir } from "../fs/dirs.ts";
 import { removeIfFile } from "../fs/entries.ts";
 import { dirname } from "../fs/paths.ts";
 import { withScratchPath } from "../fs/scratch.ts";
+import { placeSharedCopy } from "../fs/shared_copy.ts";
 import { isFileOfSize, retryTransient } from "../fs/transient.ts";
+import { fileHasAddress } from "./content_hash.ts";
 import { blobPath, pointerPath, relativeBlobTarget, type RepoLayout } from "./layout.ts";
 
 /** How a cache stores snapshot files. */
 export type PointerMode = "symlink" | "copy";
+
+/**
+ * Repairing (`--force`, `cache verify --repair`): a whole file already at the pointer stays only
+ * if its bytes hash to `etag`; otherwise ours replaces it (docs/DESIGN.md §Invariants 3).
+ */
+export interface Repair {
+  readonly etag: string;
+  readonly size: number;
+}
 
 const probeResults = new WeakMap<Runtime, Map<string, boolean>>();
 
@@ -72,11 +83,12 @@ export async function linkPointer(
   commit: string,
   path: string,
   etag: string,
+  repair: Repair | null = null,
 ): Promise<"linked" | "unsupported"> {
   const pointer = pointerPath(layout, commit, path);
   return await retryTransient(
     runtime.platform,
-    () => placeSymlink(runtime, layout, pointer, relativeBlobTarget(path, etag), etag),
+    () => placeSymlink(runtime, layout, pointer, relativeBlobTarget(path, etag), etag, repair),
     seenMidChange,
   );
 }
@@ -98,6 +110,7 @@ async function placeSymlink(
   pointer: string,
   target: string,
   etag: string,
+  repair: Repair | null,
 ): Promise<"linked" | "unsupported"> {
   const { fs } = runtime;
   try {
@@ -116,7 +129,9 @@ async function placeSymlink(
   if (info.kind === "symlink" && (await fs.readlink(pointer)) === target) return "linked";
   if (info.kind === "file") {
     const blob = await fs.stat(blobPath(layout, etag)).catch(() => null);
-    if (blob && info.size === blob.size) return "linked";
+    if (blob && info.size === blob.size && (repair === null || (await fileHasAddress(runtime, pointer, etag, blob.size)))) {
+      return "linked";
+    }
   }
   return await withScratchPath(runtime, layout.tmpDir, "pointer", async (temp) => {
     try {
@@ -139,7 +154,8 @@ async function placeSymlink(
  * Put the file itself at the pointer path (no-symlink mode). `source.kind === "fresh"`:
  * a verified temp file of ours, moved there so the bytes are stored once;
  * `"blob"`: an existing blob others may share, copied (copy goes to a temp file first so
- * readers never see a half-copied file).
+ * readers never see a half-copied file). With `repair`, a same-size file already there that
+ * fails verification is replaced instead of kept.
  */
 export async function placePointerFile(
   runtime: Runtime,
@@ -147,6 +163,7 @@ export async function placePointerFile(
   commit: string,
   path: string,
   source: { kind: "fresh" | "blob"; path: string },
+  repair: Repair | null = null,
 ): Promise<void> {
   const { fs } = runtime;
   const pointer = pointerPath(layout, commit, path);
@@ -156,12 +173,16 @@ export async function placePointerFile(
     // does: replacing it would make its readers on other hosts of a network file system meet a
     // stale handle (ENOENT/ESTALE) for a moment.
     const ours = await fs.stat(source.path);
-    if (await isFileOfSize(runtime, pointer, ours.size)) await removeIfFile(runtime, source.path);
+    const keepTheirs = (await isFileOfSize(runtime, pointer, ours.size)) &&
+      (repair === null || (await fileHasAddress(runtime, pointer, repair.etag, repair.size)));
+    if (keepTheirs) await removeIfFile(runtime, source.path);
     else await fs.rename(source.path, pointer);
   } else {
     await withScratchPath(runtime, layout.tmpDir, "copy", async (temp) => {
       try {
-        await fs.copyExclusive(source.path, temp);
+        // Stored once where the file system allows: a reflink, else a hard link (blobs are
+        // never written in place, so sharing their inode is safe), else a copy.
+        await placeSharedCopy(runtime, source.path, temp, { hardLink: true, copy: true });
         const handle = await fs.openReadWrite(temp);
         await handle.sync().finally(() => handle.close());
         await fs.rename(temp, pointer);

@@ -41,7 +41,8 @@ import { blobPath, pointerPath } from "../cache/layout.ts";
 import { type FileMetadata, resolveFileMetadata } from "../hub/metadata.ts";
 import type { DownloadFileOptions, DownloadProgress, DownloadWarning } from "../options.ts";
 import { isFsError, type Runtime } from "../ports.ts";
-import { linkPointer, placePointerFile, pointerIsComplete, type PointerMode, symlinksSupported } from "../cache/pointers.ts";
+import { linkPointer, placePointerFile, pointerIsComplete, type PointerMode, type Repair, symlinksSupported } from "../cache/pointers.ts";
+import { fileHasAddress } from "../cache/content_hash.ts";
 import { ensureCacheDirTag } from "../cache/cachedir_tag.ts";
 import { markNoExist } from "../cache/no_exist.ts";
 import { writeRef } from "../cache/refs.ts";
@@ -61,6 +62,8 @@ import {
 import { transferBlob, type TransferState } from "./transfer.ts";
 import { resumablePrefix } from "./prefix_record.ts";
 import type { ConnectionBudget } from "./connection_budget.ts";
+import { downloadToLocalDir } from "./local_dir.ts";
+import { localDirOf } from "../context.ts";
 import { isFileOfSize } from "../fs/transient.ts";
 import { isCommitHash, validateRepoPath } from "../cache/validate.ts";
 
@@ -82,6 +85,7 @@ export async function downloadFile(options: DownloadFileOptions & { runtime: Run
   const path = validateRepoPath(options.path);
   const force = options.forceDownload ?? false;
   const report = progressReporter(path, options.onProgress);
+  if (options.localDir !== undefined) return await downloadToLocalDir(ctx, localDirOf(options.localDir), path, options);
 
   if (!force && isCommitHash(ctx.revision)) {
     const cached = await lookupInCache(ctx.runtime, ctx.layout, ctx.revision, path);
@@ -137,6 +141,8 @@ export async function fetchIntoCache(
   // §Living beside the Python client).
   const mode = await pointerModeFor(ctx, options);
   if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
+  // A forced download repairs: what it finds in place stays only if it verifies.
+  const repair: Repair | null = force ? { etag: meta.etag, size: meta.size } : null;
 
   const lock = await takeLock(ctx, meta, path, mode, options);
   if (lock === "done") {
@@ -145,8 +151,8 @@ export async function fetchIntoCache(
   }
   try {
     if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
-    const temp = await fetchVerifiedBlob(ctx, meta, path, options, report, budget);
-    await publish(ctx, meta, path, mode, temp, options);
+    const temp = await fetchVerifiedBlob(ctx, meta, path, options, report, undefined, budget);
+    await publish(ctx, meta, path, mode, temp, options, repair);
   } finally {
     if (lock !== "done") await lock.release();
   }
@@ -227,12 +233,13 @@ async function createPointer(
   path: string,
   mode: PointerMode,
   source: { kind: "fresh" | "blob"; path: string },
+  repair: Repair | null = null,
 ): Promise<void> {
   if (mode === "symlink") {
     if (source.kind === "fresh") throw new CacheError("internal: a fresh temp file must be published before linking");
-    if ((await linkPointer(ctx.runtime, ctx.layout, meta.commit, path, meta.etag)) === "linked") return;
+    if ((await linkPointer(ctx.runtime, ctx.layout, meta.commit, path, meta.etag, repair)) === "linked") return;
   }
-  await placePointerFile(ctx.runtime, ctx.layout, meta.commit, path, source);
+  await placePointerFile(ctx.runtime, ctx.layout, meta.commit, path, source, repair);
 }
 
 async function takeLock(
@@ -259,28 +266,38 @@ async function takeLock(
   }
 }
 
+/** Where {@link fetchVerifiedBlob} keeps its temp files: `blobs/`, or a local directory's bookkeeping folder. */
+export interface TempPlace {
+  /** The folder of our temp files and `<etag>.partial`. */
+  readonly dir: string;
+  /** Other clients' shared temp files for this content there, claimed like legacy ones. */
+  readonly foreignNames?: readonly string[];
+}
+
 /**
  * Steps 6 and 7: a temp file of ours holding exactly the verified content. A mismatch is
  * never published: the bytes are thrown away and the download retried from zero (a claimed
  * partial may have been the bad part); a second mismatch from zero is an IntegrityError.
  */
-async function fetchVerifiedBlob(
+export async function fetchVerifiedBlob(
   ctx: RepoContext,
   meta: FileMetadata,
   path: string,
   options: Omit<DownloadFileOptions, "repo" | "path">,
   report: ProgressReporter,
-  budget: ConnectionBudget | undefined,
+  place: TempPlace = { dir: ctx.layout.blobsDir },
+  budget?: ConnectionBudget,
 ): Promise<OwnedTemp> {
-  const { runtime, layout } = ctx;
-  await ensureDir(runtime, layout.blobsDir);
+  const { runtime } = ctx;
+  const tempDir = place.dir;
+  await ensureDir(runtime, tempDir);
   // Verification failures of downloads that started from zero; bytes inherited from a
   // claimed partial do not use up the one retry (re-reading them cost no bandwidth).
   let failedFromZero = 0;
   for (let round = 1;; round++) {
     const temp = (round === 1
-      ? await claimPartial(runtime, layout.blobsDir, meta.etag, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS)
-      : null) ?? await createOwnTemp(runtime, layout.blobsDir, meta.etag);
+      ? await claimPartial(runtime, tempDir, meta.etag, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS, place.foreignNames)
+      : null) ?? await createOwnTemp(runtime, tempDir, meta.etag);
     // A parallel writer's file has holes: only its recorded prefix is one (§Parallel ranges).
     const state: TransferState = { written: await resumablePrefix(temp.handle, temp.claimedBytes, meta.size) };
     await runtime.checkpoint?.("temp-created");
@@ -301,7 +318,7 @@ async function fetchVerifiedBlob(
         },
       }, temp.handle, meta, state);
     } catch (err) {
-      await releaseForResume(runtime, temp, layout.blobsDir, meta.etag, state.written);
+      await releaseForResume(runtime, temp, tempDir, meta.etag, state.written);
       await runtime.checkpoint?.("partial-released");
       throw err instanceof HubcacheError || isFsError(err) || !ctx.signal?.aborted ? err : new AbortedError(undefined, { cause: err });
     }
@@ -342,12 +359,13 @@ async function publish(
   mode: PointerMode,
   temp: OwnedTemp,
   options: Omit<DownloadFileOptions, "repo" | "path">,
+  repair: Repair | null,
 ): Promise<void> {
   const { runtime, layout } = ctx;
   let current = temp;
   try {
     try {
-      await moveIntoPlace(ctx, meta, path, mode, current);
+      await moveIntoPlace(ctx, meta, path, mode, current, repair);
     } catch (err) {
       if (!isFsError(err, "ENOENT") || (await runtime.fs.lstat(current.path).then(() => true, () => false))) throw err;
       // Our temp file's name is gone although we never let go of it: another program deleted
@@ -364,7 +382,7 @@ async function publish(
           `(${temp.path}; 'hf cache prune' does that to every *.incomplete file); ` +
           `its ${meta.size} verified bytes were recovered from the open file and published`,
       });
-      await moveIntoPlace(ctx, meta, path, mode, current);
+      await moveIntoPlace(ctx, meta, path, mode, current, repair);
     }
   } catch (err) {
     await keepVerifiedBytes(ctx, meta, current);
@@ -378,23 +396,33 @@ async function publish(
     return;
   }
   await sweepAfterPublish(runtime, layout.blobsDir, meta.etag);
-  await createPointer(ctx, meta, path, mode, { kind: "blob", path: blobPath(layout, meta.etag) });
+  await createPointer(ctx, meta, path, mode, { kind: "blob", path: blobPath(layout, meta.etag) }, repair);
   await runtime.checkpoint?.("pointer-created");
 }
 
 /**
  * The rename of step 8: into `blobs/<etag>`, or — without symlinks — straight to the snapshot
- * path, so the verified file is stored once (hf-hub PR #172). A blob already there wins.
+ * path, so the verified file is stored once (hf-hub PR #172). A blob already there wins —
+ * unless we are repairing and it fails verification: then ours replaces it by the same rename.
  */
-async function moveIntoPlace(ctx: RepoContext, meta: FileMetadata, path: string, mode: PointerMode, temp: OwnedTemp): Promise<void> {
+async function moveIntoPlace(
+  ctx: RepoContext,
+  meta: FileMetadata,
+  path: string,
+  mode: PointerMode,
+  temp: OwnedTemp,
+  repair: Repair | null,
+): Promise<void> {
   const { runtime, layout } = ctx;
   if (mode === "copy") {
-    await placePointerFile(runtime, layout, meta.commit, path, { kind: "fresh", path: temp.path });
+    await placePointerFile(runtime, layout, meta.commit, path, { kind: "fresh", path: temp.path }, repair);
     return;
   }
   const blob = blobPath(layout, meta.etag);
-  if (await isFileOfSize(runtime, blob, meta.size)) {
-    // Another writer published first: same bytes by §Invariants 1, theirs wins.
+  if (await isFileOfSize(runtime, blob, meta.size) && (repair === null || (await fileHasAddress(runtime, blob, meta.etag, meta.size)))) {
+    // Another writer published first: same bytes by §Invariants 1, theirs wins. (A blob of
+    // that size written by a client that does not verify, or damaged on disk since, is only
+    // looked at when repairing: hashing every existing blob would double each download's reads.)
     await removeIfFile(runtime, temp.path).catch(() => {});
     return;
   }
@@ -421,14 +449,16 @@ async function keepVerifiedBytes(ctx: RepoContext, meta: FileMetadata, temp: Own
   await ctx.runtime.checkpoint?.("partial-released");
 }
 
-interface ProgressReporter {
+/** Turns a download's events into `DownloadProgress` reports. */
+export interface ProgressReporter {
   cached(pointer: string): string;
   start(total: number, resumedFrom: number): void;
   bytes(done: number): void;
   done(total: number): void;
 }
 
-function progressReporter(path: string, onProgress: ((p: DownloadProgress) => void) | undefined): ProgressReporter {
+/** A {@link ProgressReporter} for `path` that never lets the callback break the download. */
+export function progressReporter(path: string, onProgress: ((p: DownloadProgress) => void) | undefined): ProgressReporter {
   let total = 0;
   let resumedFrom = 0;
   const emit = (p: DownloadProgress): void => {

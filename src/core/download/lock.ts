@@ -47,6 +47,16 @@ export interface LockOptions {
 
 const encoder = new TextEncoder();
 
+/** The two lock files of one download: ours (created exclusively) and the Python client's (flocked). */
+export interface LockFiles {
+  /** Folder holding both. */
+  readonly dir: string;
+  /** hubcache's own lock file. */
+  readonly own: string;
+  /** The Python client's flock file. */
+  readonly python: string;
+}
+
 /**
  * Wait until this process may download `etag`, or until `isDone()` says another process
  * already did. Returns the held lock, or `"done"`.
@@ -57,12 +67,20 @@ export async function acquireDownloadLock(
   etag: string,
   options: LockOptions,
 ): Promise<HeldLock | "done"> {
-  const { fs, platform } = runtime;
+  return await acquireLock(runtime, { dir: layout.locksDir, own: ownLockPath(layout, etag), python: pythonLockPath(layout, etag) }, options);
+}
+
+/**
+ * {@link acquireDownloadLock} for any pair of lock files (a local directory keeps them beside
+ * each file's metadata).
+ */
+export async function acquireLock(runtime: Runtime, files: LockFiles, options: LockOptions): Promise<HeldLock | "done"> {
+  const { platform } = runtime;
   const staleAfterMs = options.staleAfterMs ?? LOCK_STALE_AFTER_MS;
   const heartbeatMs = options.heartbeatMs ?? lockHeartbeatMs(staleAfterMs);
-  const path = ownLockPath(layout, etag);
+  const path = files.own;
   const me = writerIdentity(platform);
-  await ensureDir(runtime, layout.locksDir);
+  await ensureDir(runtime, files.dir);
   let delay = LOCK_POLL_FIRST_MS;
   for (;;) {
     if (options.signal?.aborted) throw new AbortedError("aborted while waiting for another download of the same file");
@@ -71,7 +89,7 @@ export async function acquireDownloadLock(
       // `null`: a Python client holds its lock. A rejection means no OS lock can be had here
       // at all (the FFI package did not load, a file system without flock): go on with our
       // own lock only; waiting on it would wait for a holder that does not exist.
-      const flock = await runtime.locks?.tryLock(pythonLockPath(layout, etag)).catch(() => undefined);
+      const flock = await runtime.locks?.tryLock(files.python).catch(() => undefined);
       if (flock === null) {
         // Let the Python client finish rather than download twice.
         await removeIfFile(runtime, path).catch(() => {});

@@ -12,8 +12,9 @@
  * @module
  */
 
-import { DEFAULT_CONNECTIONS, DEFAULT_MAX_ATTEMPTS, DEFAULT_SNAPSHOT_CONCURRENCY } from "../defaults.ts";
+import { DEFAULT_CONNECTIONS, DEFAULT_MAX_ATTEMPTS, DEFAULT_SNAPSHOT_CONCURRENCY, SNAPSHOT_RECHECK_ROUNDS } from "../defaults.ts";
 import { ConnectionBudget } from "./connection_budget.ts";
+import { pointerIsComplete } from "../cache/pointers.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
 import { ensureDir } from "../fs/dirs.ts";
 import {
@@ -23,7 +24,11 @@ import {
   SnapshotIncompleteError,
 } from "../errors.ts";
 import { fetchIntoCache } from "./download.ts";
-import { listBlobLeftovers } from "./temp_files.ts";
+import { type BlobLeftovers, listBlobLeftovers } from "./temp_files.ts";
+import { fetchIntoLocalDir, localTreesDir } from "./local_dir.ts";
+import { localDirOf } from "../context.ts";
+import { readdirOrEmpty } from "../fs/entries.ts";
+import type { FileMetadata } from "../hub/metadata.ts";
 import { listTree, resolveCommit } from "../hub/listing.ts";
 import { resolveUrl } from "../hub/urls.ts";
 import { pointerPath, snapshotDir } from "../cache/layout.ts";
@@ -87,31 +92,100 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   const ctx = resolveRepoContext(options);
   const include = options.include ?? [];
   const exclude = options.exclude ?? [];
-  if (ctx.offline) return await snapshotFromCache(ctx, include, exclude, "offline mode (HF_HUB_OFFLINE / --offline) is on");
+  const localDir = options.localDir === undefined ? undefined : localDirOf(options.localDir);
+  const fromCache = (why: string): Promise<string> =>
+    localDir === undefined ? snapshotFromCache(ctx, include, exclude, why) : snapshotFromLocalDir(ctx, localDir, why);
+  if (ctx.offline) return await fromCache("offline mode (HF_HUB_OFFLINE / --offline) is on");
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
 
   let commit: string;
   try {
     commit = await resolveCommit(ctx, ctx.revision, maxAttempts);
   } catch (err) {
-    if (err instanceof NetworkError) return await snapshotFromCache(ctx, include, exclude, `the Hub could not be reached (${err.message})`);
+    if (err instanceof NetworkError) return await fromCache(`the Hub could not be reached (${err.message})`);
     throw err;
   }
-  let files = await readTreeCache(ctx.runtime, ctx.layout, commit);
+  // A local directory keeps its tree listing where the Python client keeps it for one
+  // (`DIR/.cache/huggingface/trees/<commit>.json`), so neither leaves a repo folder holding
+  // only `trees/` in the cache.
+  const listingLayout = localDir === undefined ? ctx.layout : { ...ctx.layout, ...localTreesDir(localDir) };
+  let files = await readTreeCache(ctx.runtime, listingLayout, commit);
   if (!files) {
     options.onProgress?.({ phase: "listing", filesTotal: 0, filesDone: 0, filesCached: 0, bytesTotal: 0, bytesDone: 0, active: [] });
     files = await listTree(ctx, commit, maxAttempts);
-    await writeTreeCache(ctx.runtime, ctx.layout, commit, files);
+    await writeTreeCache(ctx.runtime, listingLayout, commit, files);
   }
   const wanted = new Set(filterPaths(files.map((f) => f.path), include, exclude));
   const selected = files.filter((f) => wanted.has(f.path));
+  if (localDir !== undefined) {
+    await fetchAll(ctx, commit, selected, options, (path, meta, fileOptions) => fetchIntoLocalDir(ctx, localDir, path, meta, fileOptions));
+    return localDir;
+  }
   await ensureDir(ctx.runtime, snapshotDir(ctx.layout, commit));
-  await fetchAll(ctx, commit, selected, options);
-  await writeRef(ctx.runtime, ctx.layout, ctx.revision, commit);
+  const fetchOne: FetchOne = (path, meta, fileOptions, budget, leftovers) => fetchIntoCache(ctx, path, meta, fileOptions, budget, leftovers);
+  await fetchAll(ctx, commit, selected, options, fetchOne);
+  await moveRefOverCompleteSnapshot(ctx, commit, selected, options, fetchOne);
   return snapshotDir(ctx.layout, commit);
 }
 
-async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], options: DownloadSnapshotOptions): Promise<void> {
+/**
+ * Write `refs/<revision>` only over a complete snapshot. Until the ref moves, the revision looks
+ * detached, and `hf cache prune` (huggingface_hub 2.0) deletes detached revisions with the blobs
+ * only they use — files we already placed. So every requested pointer is checked again just
+ * before the ref moves, and just after (the prune may have struck in between): what vanished is
+ * placed again (from a blob that survived, else downloaded), a bounded number of times. Once the
+ * ref names the commit, the revision is no longer detached and the prune leaves it alone.
+ */
+async function moveRefOverCompleteSnapshot(
+  ctx: RepoContext,
+  commit: string,
+  files: TreeFile[],
+  options: DownloadSnapshotOptions,
+  fetchOne: FetchOne,
+): Promise<void> {
+  let refWritten = false;
+  for (let round = 0;; round++) {
+    const vanished: TreeFile[] = [];
+    for (const file of files) {
+      if (!(await pointerIsComplete(ctx.runtime, ctx.layout, commit, file.path, file.size))) vanished.push(file);
+    }
+    if (vanished.length === 0) {
+      if (refWritten) return;
+      await writeRef(ctx.runtime, ctx.layout, ctx.revision, commit);
+      refWritten = true;
+      continue; // and look once more: the prune may have run between our check and the rename
+    }
+    if (round >= SNAPSHOT_RECHECK_ROUNDS) {
+      throw new SnapshotIncompleteError(
+        `${vanished.length} file(s) of ${ctx.repoType} '${ctx.repoId}' kept vanishing after they were placed ` +
+          `(${vanished.slice(0, 5).map((f) => f.path).join(", ")}): another program (hf cache prune?) is deleting ` +
+          `revision ${commit}; run again when it is done`,
+        vanished.map((f) => ({ path: f.path, error: new Error("removed by another program after it was placed") })),
+      );
+    }
+    await fetchAll(ctx, commit, vanished, options, fetchOne);
+  }
+}
+
+/** Offline (or the Hub unreachable) with a local directory: a non-empty one is the answer, as for the Python client. */
+async function snapshotFromLocalDir(ctx: RepoContext, localDir: string, why: string): Promise<string> {
+  const names = (await readdirOrEmpty(ctx.runtime, localDir)).filter((n) => n !== ".cache");
+  if (names.length > 0) return localDir;
+  throw new OfflineCacheMissError(
+    `${why}, and the local directory ${localDir} holds no file of ${ctx.repoType} '${ctx.repoId}': download it once while online`,
+  );
+}
+
+/** One file into its place; `budget` and `leftovers` are the snapshot's shared connections and its one listing of `blobs/`. */
+type FetchOne = (
+  path: string,
+  meta: FileMetadata,
+  options: Omit<DownloadFileOptions, "repo" | "path">,
+  budget: ConnectionBudget,
+  leftovers: BlobLeftovers,
+) => Promise<string>;
+
+async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], options: DownloadSnapshotOptions, fetchOne: FetchOne): Promise<void> {
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_SNAPSHOT_CONCURRENCY);
   // Files in flight and the extra ranges of large files share one budget of connections.
   const budget = new ConnectionBudget(Math.max(concurrency, options.connections ?? DEFAULT_CONNECTIONS));
@@ -140,7 +214,7 @@ async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], opt
       let wasCached = false;
       budget.claim();
       try {
-        await fetchIntoCache(ctx, file.path, {
+        await fetchOne(file.path, {
           commit,
           etag: etagOf(file),
           size: file.size,

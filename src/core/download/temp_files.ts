@@ -8,7 +8,7 @@
 
 import { READ_CHUNK_BYTES } from "../defaults.ts";
 import { contentHasher } from "../cache/content_hash.ts";
-import { adoptingBlobName, parseBlobsEntry, partialBlobName, tempBlobName } from "../cache/layout.ts";
+import { adoptingBlobName, type BlobsEntry, parseBlobsEntry, partialBlobName, tempBlobName } from "../cache/layout.ts";
 import { createInDir } from "../fs/dirs.ts";
 import { removeIfFile } from "../fs/entries.ts";
 import { joinPath } from "../fs/paths.ts";
@@ -49,7 +49,7 @@ interface Candidate {
  * Take over the best resumable file for `etag`, if any: `<etag>.partial` (released on
  * purpose), the temp file of a writer on this host whose process is gone (SIGKILL), or —
  * once it has not grown for `staleAfterMs` — a temp file of a writer on another host or a
- * legacy `<etag>.incomplete` of an older Python client.
+ * legacy `<etag>.incomplete` of an older Python client (or one of `foreignNames`).
  *
  * The claim is one `rename` to our own unique name: of several claimers exactly one
  * rename succeeds, the others see `ENOENT` and try the next candidate (rustup PR #4911). A file
@@ -63,9 +63,10 @@ export async function claimPartial(
   blobsDir: string,
   etag: string,
   staleAfterMs: number,
+  foreignNames: readonly string[] = [],
 ): Promise<OwnedTemp | null> {
   const { fs, platform } = runtime;
-  const candidates = await findCandidates(runtime, blobsDir, etag, staleAfterMs);
+  const candidates = await findCandidates(runtime, blobsDir, etag, staleAfterMs, foreignNames);
   for (const candidate of candidates) {
     const owner = writerIdentity(platform);
     // A file that may still have a live writer is renamed to an `.adopting` name, which is
@@ -92,7 +93,13 @@ export async function claimPartial(
   return null;
 }
 
-async function findCandidates(runtime: Runtime, blobsDir: string, etag: string, staleAfterMs: number): Promise<Candidate[]> {
+async function findCandidates(
+  runtime: Runtime,
+  blobsDir: string,
+  etag: string,
+  staleAfterMs: number,
+  foreignNames: readonly string[],
+): Promise<Candidate[]> {
   const { fs, platform } = runtime;
   let names: string[];
   try {
@@ -104,9 +111,10 @@ async function findCandidates(runtime: Runtime, blobsDir: string, etag: string, 
   const now = platform.now();
   const found: Candidate[] = [];
   for (const name of names) {
-    if (!name.startsWith(etag + ".")) continue;
-    const entry = parseBlobsEntry(name);
-    if (entry.kind === "blob" || entry.kind === "other") continue;
+    // Another client's shared temp file for this content (the Python client's
+    // `<short>.<etag>.incomplete` in a local directory) is judged like a legacy one.
+    const entry: BlobsEntry = foreignNames.includes(name) ? { kind: "legacy", etag } : parseBlobsEntry(name);
+    if (entry.kind === "blob" || entry.kind === "other" || entry.etag !== etag) continue;
     const path = joinPath(blobsDir, name);
     let info;
     try {

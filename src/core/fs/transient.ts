@@ -114,6 +114,7 @@ export function withTransientRetries(runtime: Runtime): Runtime {
     removeTree: (path) => again(() => fs.removeTree(path)),
     removeEmptyDir: (path) => fs.removeEmptyDir(path),
     copyExclusive: (from, to) => fs.copyExclusive(from, to),
+    ...(fs.clone ? { clone: (from: string, to: string) => fs.clone!(from, to) } : {}),
     readFile: (path) => reread(path, () => fs.readFile(path)),
     writeFile: (path, data) => fs.writeFile(path, data),
     utimes: (path, atimeMs, mtimeMs) => again(() => fs.utimes(path, atimeMs, mtimeMs)),

@@ -33,7 +33,7 @@
 
 import { tempBlobName } from "../cache/layout.ts";
 import { printable } from "../cache/validate.ts";
-import { parseLockOwner } from "../download/lock.ts";
+import { lockIsStale, parseLockOwner } from "../download/lock.ts";
 import { InvalidInputError } from "../errors.ts";
 import { listFilesRecursive, lstatOrNull, readdirOrEmpty } from "../fs/entries.ts";
 import { dirname, joinPath } from "../fs/paths.ts";
@@ -42,10 +42,10 @@ import { withTransientRetries } from "../fs/transient.ts";
 import type { Runtime } from "../ports.ts";
 import { isFsError } from "../ports.ts";
 import { type TempOwner, writerIdentity, writerState } from "../writer_identity.ts";
-import { DEFAULT_PRUNE_OLDER_THAN } from "../defaults.ts";
+import { DEFAULT_KEEP_USED_WITHIN, DEFAULT_PRUNE_OLDER_THAN, LOCK_STALE_AFTER_MS } from "../defaults.ts";
 import type { CacheOptions, WithRuntime } from "../options.ts";
 import { executeRemoval, planFromScan } from "./remove.ts";
-import type { CacheInfo, CacheWarning, TempFileInfo } from "./scan.ts";
+import type { CachedRepoInfo, CachedRevisionInfo, CacheInfo, CacheWarning, TempFileInfo } from "./scan.ts";
 import { scanCache } from "./scan.ts";
 
 const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
@@ -85,6 +85,46 @@ export function parseDuration(value: string): number {
   return ms;
 }
 
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  "": 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  t: 1e12,
+  tb: 1e12,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+};
+
+/**
+ * Parse a size like `500M`, `10G`, `1.5GB`, `20GiB` or a bare number of bytes (decimal units as
+ * `hf cache ls` prints sizes; `KiB`… binary) and return bytes.
+ *
+ * @example
+ * ```ts
+ * import { parseSize } from "hubcache/core";
+ *
+ * console.log(parseSize("10G")); // 10000000000
+ * console.log(parseSize("1GiB")); // 1073741824
+ * ```
+ */
+export function parseSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(value.trim());
+  const factor = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || factor === undefined) {
+    throw new InvalidInputError(`invalid size '${printable(value)}': use a number with an optional unit (500M, 10G, 1.5GB, 20GiB)`);
+  }
+  const bytes = Math.floor(Number(m[1]) * factor);
+  if (!Number.isSafeInteger(bytes)) throw new InvalidInputError(`size '${printable(value)}' is too large`);
+  return bytes;
+}
+
 /** Options of {@link pruneCache}. */
 export interface PruneOptions extends CacheOptions {
   /**
@@ -97,6 +137,15 @@ export interface PruneOptions extends CacheOptions {
   readonly dryRun?: boolean;
   /** Also remove detached revisions and the blobs only they use. Default `true`. */
   readonly detachedRevisions?: boolean;
+  /**
+   * Cap the cache's size (as `cache ls` counts it, {@link parseSize} units: `"50G"`): after the
+   * rest of the prune, least recently used revisions (with the blobs only they use) are removed
+   * until it fits — never one used within `keepUsedWithin`, nor any revision of a repo a live
+   * process is downloading into.
+   */
+  readonly maxSize?: string;
+  /** With `maxSize`: revisions used (read or written) this recently are kept. Default `"10m"`. */
+  readonly keepUsedWithin?: string;
 }
 
 /** What one prune decision was about. */
@@ -415,8 +464,122 @@ export async function pruneCache(options: WithRuntime<PruneOptions>): Promise<Pr
   }
   await pruneLocks(ctx, info.cacheDir);
   if (!ctx.dryRun) await removeEmptyScratchDirs(ctx, info);
+  if (options.maxSize !== undefined) {
+    await pruneToSize(ctx, options, parseSize(options.maxSize), parseDuration(options.keepUsedWithin ?? DEFAULT_KEEP_USED_WITHIN));
+  }
 
   let freed = 0;
   for (const item of ctx.removed) freed += item.bytes;
   return { dryRun: ctx.dryRun, removed: ctx.removed, kept: ctx.kept, freedBytes: freed, errors: ctx.errors, warnings: info.warnings };
+}
+
+/**
+ * `maxSize`: a fresh scan (what the passes above left), then revisions removed least recently used
+ * first until the cache fits. "Used" is the latest of the snapshot's own changes and its files'
+ * blob access times (as the file system keeps them: `relatime` mounts update atime at most daily
+ * for files read again, so the order is approximate). Never removed: a revision used within
+ * `keepUsedWithin` (a download writing it, a program that just loaded it), and every revision of
+ * a repo with a live writer's temp file or a held lock (a download in progress may be about to
+ * link one of its blobs). Removal is `executeRemoval`'s, with its guards for concurrent downloads.
+ */
+async function pruneToSize(ctx: Ctx, options: WithRuntime<PruneOptions>, maxBytes: number, keepMs: number): Promise<void> {
+  const info = ctx.dryRun ? await scanAfterDryRun(ctx, options) : await scanCache({ runtime: ctx.runtime, cacheDir: options.cacheDir });
+  if (info.sizeOnDisk <= maxBytes) return;
+  const busy = await reposBeingWritten(ctx, info);
+  const candidates: { repo: CachedRepoInfo; revision: CachedRevisionInfo; lastUsed: number }[] = [];
+  for (const repo of info.repos) {
+    for (const revision of repo.revisions) {
+      const item = { path: revision.snapshotPath, kind: "revision" as const, bytes: revision.sizeOnDisk };
+      if (busy.has(repo.repoPath)) {
+        ctx.kept.push({ ...item, reason: "a live process is downloading into this repo" });
+        continue;
+      }
+      let lastUsed = await snapshotLastChange(ctx.runtime, revision.snapshotPath);
+      for (const f of revision.files) lastUsed = Math.max(lastUsed, f.blobLastAccessedMs, f.blobLastModifiedMs);
+      if (ctx.now - lastUsed < keepMs) {
+        ctx.kept.push({ ...item, reason: `used ${describeAge(ctx.now - lastUsed)} ago (within ${describeAge(keepMs)})` });
+        continue;
+      }
+      candidates.push({ repo, revision, lastUsed });
+    }
+  }
+  candidates.sort((a, b) => a.lastUsed - b.lastUsed);
+  const chosen: string[] = [];
+  let plan = planFromScan(info, [], { keepRepoFolders: true });
+  for (const c of candidates) {
+    if (info.sizeOnDisk - plan.expectedFreedBytes <= maxBytes) break;
+    chosen.push(c.revision.commitHash);
+    plan = planFromScan(info, chosen, { keepRepoFolders: true });
+  }
+  if (info.sizeOnDisk - plan.expectedFreedBytes > maxBytes) {
+    ctx.kept.push({
+      path: info.cacheDir,
+      kind: "revision",
+      bytes: info.sizeOnDisk - plan.expectedFreedBytes,
+      reason: `the cache stays above --max-size ${maxBytes} bytes: what is left is in use or recently used`,
+    });
+  }
+  if (chosen.length === 0) return;
+  const lastUsedOf = new Map(candidates.map((c) => [c.revision.snapshotPath, c.lastUsed]));
+  const reasonFor = (snapshot: string): string =>
+    `least recently used (${describeAge(ctx.now - (lastUsedOf.get(snapshot) ?? ctx.now))} ago): the cache is above its maximum size`;
+  const sizeOf = new Map(candidates.map((c) => [c.revision.snapshotPath, snapshotOwnBytes(c.revision)]));
+  if (ctx.dryRun) {
+    for (const snap of plan.snapshots) ctx.removed.push({ path: snap, kind: "revision", bytes: sizeOf.get(snap) ?? 0, reason: reasonFor(snap) });
+    for (const b of plan.blobs) ctx.removed.push({ path: b.path, kind: "blob", bytes: b.size, reason: "used only by least recently used revisions" });
+    return;
+  }
+  const result = await executeRemoval({ runtime: ctx.runtime, plan });
+  const removed = new Set(result.removed);
+  for (const snap of plan.snapshots) {
+    if (removed.has(snap)) ctx.removed.push({ path: snap, kind: "revision", bytes: sizeOf.get(snap) ?? 0, reason: reasonFor(snap) });
+  }
+  for (const b of plan.blobs) {
+    if (removed.has(b.path)) ctx.removed.push({ path: b.path, kind: "blob", bytes: b.size, reason: "used only by least recently used revisions" });
+  }
+  for (const p of result.keptInUse) ctx.kept.push({ path: p, kind: "blob", bytes: 0, reason: "linked by a new snapshot while pruning" });
+  ctx.errors.push(...result.errors);
+}
+
+/** Bytes stored in the snapshot itself (no-symlink files); blobs are listed on their own. */
+function snapshotOwnBytes(revision: CachedRevisionInfo): number {
+  let bytes = 0;
+  for (const f of revision.files) if (f.blobPath.startsWith(revision.snapshotPath + "/")) bytes += f.sizeOnDisk;
+  return bytes;
+}
+
+/**
+ * A dry run removed nothing, so the size cap is planned against the cache as it is, minus what
+ * the dry run's other passes would remove — approximated by leaving those revisions out.
+ */
+async function scanAfterDryRun(ctx: Ctx, options: WithRuntime<PruneOptions>): Promise<CacheInfo> {
+  const info = await scanCache({ runtime: ctx.runtime, cacheDir: options.cacheDir });
+  const gone = new Set(ctx.removed.filter((i) => i.kind === "revision").map((i) => i.path));
+  if (gone.size === 0) return info;
+  const freed = ctx.removed.filter((i) => i.kind === "revision" || i.kind === "blob").reduce((n, i) => n + i.bytes, 0);
+  return {
+    ...info,
+    sizeOnDisk: info.sizeOnDisk - freed,
+    repos: info.repos.map((r) => ({ ...r, revisions: r.revisions.filter((rev) => !gone.has(rev.snapshotPath)) })),
+  };
+}
+
+/**
+ * Repos a live process is writing to: a temp file whose writer is alive on this host, one of
+ * another host (or without owner) modified within the lock's staleness horizon, or a
+ * `.hubcache-lock` that is not stale.
+ */
+async function reposBeingWritten(ctx: Ctx, info: CacheInfo): Promise<Set<string>> {
+  const busy = new Set<string>();
+  for (const t of info.tempFiles) {
+    if (t.ownerState === "alive" || (t.ownerState === "unknown" && ctx.now - t.mtimeMs < LOCK_STALE_AFTER_MS)) busy.add(t.repoPath);
+  }
+  for (const repo of info.repos) {
+    const locksDir = joinPath(info.cacheDir, ".locks", repo.repoPath.slice(repo.repoPath.lastIndexOf("/") + 1));
+    for (const name of await readdirOrEmpty(ctx.runtime, locksDir)) {
+      if (!name.endsWith(".hubcache-lock")) continue;
+      if (!(await lockIsStale(ctx.runtime, joinPath(locksDir, name), LOCK_STALE_AFTER_MS))) busy.add(repo.repoPath);
+    }
+  }
+  return busy;
 }

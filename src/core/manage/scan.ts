@@ -288,7 +288,7 @@ async function scanRepo(runtime: Runtime, repoPath: string, tempFiles: TempFileI
       });
     }
     const distinct = new Map<string, number>();
-    for (const f of files) distinct.set(f.blobPath, f.sizeOnDisk);
+    for (const f of files) distinct.set(storageKey(f.blobPath, blobStats.get(f.blobPath)), f.sizeOnDisk);
     const refs = (refsByCommit.get(name) ?? []).sort();
     refsByCommit.delete(name);
     revisions.push({
@@ -314,7 +314,7 @@ async function scanRepo(runtime: Runtime, repoPath: string, tempFiles: TempFileI
     repoId: parsed.repoId,
     repoType: parsed.repoType,
     repoPath,
-    sizeOnDisk: sum(stats.map((s) => s.size)),
+    sizeOnDisk: sum(distinctStorage(blobStats).values()),
     nbFiles: stats.length,
     revisions,
     refs,
@@ -462,4 +462,19 @@ export async function scanCache(options: WithRuntime<CacheOptions>): Promise<Cac
   allTemps.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   // Blob paths are per repo, so the distinct blobs of the cache are the union of each repo's.
   return { cacheDir: root, sizeOnDisk: sum(repos.map((r) => r.sizeOnDisk)), repos, tempFiles: allTemps, warnings };
+}
+
+/**
+ * What a file's bytes occupy on disk: its inode where the file system says (hard links — a
+ * no-symlink snapshot file placed as a link to its blob — are one file, counted once), else its path.
+ */
+function storageKey(path: string, info: FileInfo | undefined): string {
+  return info?.ino !== undefined && info.ino !== 0 ? `inode:${info.dev ?? 0}:${info.ino}` : `path:${path}`;
+}
+
+/** Size per distinct storage among `stats` (path → info). */
+function distinctStorage(stats: Map<string, FileInfo>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [path, info] of stats) out.set(storageKey(path, info), info.size);
+  return out;
 }
