@@ -272,9 +272,12 @@ const lazyGlobalFetch: typeof fetch = ((input: RequestInfo | URL, init?: Request
   globalThis.fetch(input, init)) as typeof fetch;
 
 async function loadKoffiFlock(): Promise<FlockCall> {
-  // koffi (optionalDependencies) ships prebuilt Node-API binaries in per-platform npm
-  // packages: nothing is compiled or downloaded at install. A variable specifier keeps tsc,
-  // Deno and Bun from resolving it when this file is merely imported there.
+  // koffi (an optional peer dependency: a user installs it to share the Python client's lock)
+  // ships prebuilt Node-API binaries: nothing is compiled or downloaded at install. It is not a
+  // dependency because npm 11 warns about its install script in every project that has not
+  // approved it, and the lock is only an optimisation (DESIGN.md §Living beside the Python
+  // client). A variable specifier keeps tsc, Deno and Bun from resolving it when this file is
+  // merely imported there.
   const specifier = "koffi";
   // deno-lint-ignore no-explicit-any
   const mod: any = await import(specifier);
@@ -289,7 +292,7 @@ async function loadKoffiFlock(): Promise<FlockCall> {
  * {@link AdvisoryLocks} for Node: libc `flock(fd, LOCK_EX|LOCK_NB)` through the `koffi` FFI
  * package, interoperable with the Python client's `.locks/<repo>/<etag>.lock`. koffi is
  * loaded on the first `tryLock`; where it is not installed or cannot load (an unsupported
- * platform, `--omit=optional`), every `tryLock` rejects and downloads go on lock-free, which
+ * platform), every `tryLock` rejects and downloads go on lock-free, which
  * is always correct. `undefined` on Windows, which has no flock. `load` is for tests.
  *
  * @example
