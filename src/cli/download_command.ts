@@ -44,7 +44,7 @@ Options:
   --repo-type T           model | dataset | space (default: model)
   --cache-dir D           cache root (default: HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub)
   --endpoint URL          Hub URL (default: HF_ENDPOINT or https://huggingface.co)
-  --token T               access token (default: HF_TOKEN)
+  --token T               access token (default: HF_TOKEN, else the token hf auth login saved)
   --offline               use only the cache (HF_HUB_OFFLINE=1)
   --force                 download again even if cached
   --no-symlinks           store files in the snapshot instead of symlinking blobs

@@ -6,9 +6,10 @@
  */
 
 import { DEFAULT_REVISION } from "./defaults.ts";
-import { envCacheDir, envEndpoint, envToken, envFlag } from "./environment.ts";
+import { envCacheDir, envEndpoint, envFlag } from "./environment.ts";
 import { InvalidInputError } from "./errors.ts";
 import type { HubClient } from "./hub/client.ts";
+import { resolveToken } from "./hub/token.ts";
 import { repoLayout, type RepoLayout } from "./cache/layout.ts";
 import type { HubOptions } from "./options.ts";
 import type { Runtime } from "./ports.ts";
@@ -38,8 +39,11 @@ export interface RepoContext {
   readonly signal: AbortSignal | undefined;
 }
 
-/** Validate options and fill defaults (`HF_HUB_CACHE`, `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE`). */
-export function resolveRepoContext(options: HubOptions & { runtime: Runtime }): RepoContext {
+/**
+ * Validate options and fill defaults (`HF_HUB_CACHE`, `HF_ENDPOINT`, `HF_HUB_OFFLINE`, the token
+ * as `hub/token.ts` finds it).
+ */
+export async function resolveRepoContext(options: HubOptions & { runtime: Runtime }): Promise<RepoContext> {
   // Every cache operation of the job retries ESTALE of network file systems (transient.ts).
   const runtime = withTransientRetries(options.runtime);
   const { platform } = runtime;
@@ -57,11 +61,12 @@ export function resolveRepoContext(options: HubOptions & { runtime: Runtime }): 
   if (parsed.protocol !== "https:" && parsed.protocol !== "http:") {
     throw new InvalidInputError(`invalid endpoint '${endpoint}': only http and https are supported`);
   }
-  const token = options.token === false ? undefined : options.token ?? envToken(platform);
   const offline = options.offline ?? envFlag(platform, "HF_HUB_OFFLINE");
+  const token = await resolveToken(options.token, runtime);
   const client: HubClient = {
     endpoint,
-    token,
+    token: token?.value,
+    tokenSource: token?.source,
     fetch: options.fetch ?? runtime.fetch,
     platform,
     userAgent: options.userAgent ?? `hubcache/${VERSION}; runtime/${runtime.name}`,

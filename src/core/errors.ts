@@ -11,6 +11,7 @@ export type HubcacheErrorCode =
   | "RevisionNotFound"
   | "EntryNotFound"
   | "GatedRepo"
+  | "TokenRejected"
   | "IntegrityError"
   | "OfflineCacheMiss"
   | "InvalidInput"
@@ -119,6 +120,25 @@ export class GatedRepoError extends HubcacheError {
   /** `message` carries the Hub's own explanation when it sent one. */
   constructor(message: string, options?: { cause?: unknown }) {
     super("GatedRepo", message, options);
+  }
+}
+
+/**
+ * The Hub refused the token that was sent (401: invalid, expired or revoked). The message says
+ * where the token came from (`--token`, `HF_TOKEN`, the token file `hf auth login` wrote).
+ *
+ * @example
+ * ```ts
+ * import { downloadFile, TokenRejectedError } from "hubcache";
+ *
+ * try { await downloadFile({ repo: "org/private-model", path: "config.json", token: "hf_expired" }); }
+ * catch (e) { if (e instanceof TokenRejectedError) console.error("run `hf auth login` again"); }
+ * ```
+ */
+export class TokenRejectedError extends HubcacheError {
+  /** `message` names the token's origin and how to replace it. */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("TokenRejected", message, options);
   }
 }
 

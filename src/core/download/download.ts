@@ -73,7 +73,7 @@ import { isCommitHash, validateRepoPath } from "../cache/validate.ts";
  * ```
  */
 export async function downloadFile(options: DownloadFileOptions & { runtime: Runtime }): Promise<string> {
-  const ctx = resolveRepoContext(options);
+  const ctx = await resolveRepoContext(options);
   const path = validateRepoPath(options.path);
   const force = options.forceDownload ?? false;
   const report = progressReporter(path, options.onProgress);

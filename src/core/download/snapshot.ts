@@ -82,7 +82,7 @@ export interface DownloadSnapshotOptions extends Omit<DownloadFileOptions, "path
  * ```
  */
 export async function downloadSnapshot(options: DownloadSnapshotOptions & { runtime: Runtime }): Promise<string> {
-  const ctx = resolveRepoContext(options);
+  const ctx = await resolveRepoContext(options);
   const include = options.include ?? [];
   const exclude = options.exclude ?? [];
   if (ctx.offline) return await snapshotFromCache(ctx, include, exclude, "offline mode (HF_HUB_OFFLINE / --offline) is on");

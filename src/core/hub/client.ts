@@ -17,6 +17,8 @@ export interface HubClient {
   readonly endpoint: string;
   /** Bearer token, sent only to the endpoint's origin. */
   readonly token: string | undefined;
+  /** Where the token came from (`--token`, `HF_TOKEN`, the token file …), for error messages. */
+  readonly tokenSource?: string | undefined;
   /** Called with `redirect: "manual"`, so it must not follow redirects itself. */
   readonly fetch: typeof fetch;
   /** For retry backoff: `sleep`, `now` (to read `Retry-After` dates) and jitter. */

@@ -9,7 +9,7 @@ import { AbortedError, NetworkError } from "../errors.ts";
 import { BACKOFF_BASE_MS, BACKOFF_MAX_MS, RETRY_AFTER_MAX_MS } from "../defaults.ts";
 import type { Platform } from "../ports.ts";
 import { type HubClient, hubFetch } from "./client.ts";
-import { hubErrorFor, type RequestSubject } from "./error_mapping.ts";
+import { hubErrorFor, type RequestSubject, tokenSentWith } from "./error_mapping.ts";
 import { parseHttpDate } from "./headers.ts";
 
 /** Statuses worth another attempt. */
@@ -73,7 +73,7 @@ export async function requestWithRetries(
     }
     if (res.status >= 400) {
       await res.body?.cancel().catch(() => {});
-      throw hubErrorFor(res, subject);
+      throw hubErrorFor(res, subject, tokenSentWith(res, client));
     }
     return res;
   }

@@ -373,7 +373,7 @@ async function fetchTree(
   notes: string[],
 ): Promise<Map<string, ListedFile> | null> {
   try {
-    const ctx = resolveRepoContext({ ...options, runtime, repo: layout.repoId, repoType: layout.repoType, revision: commit, cacheDir: layout.cacheDir, offline: false });
+    const ctx = await resolveRepoContext({ ...options, runtime, repo: layout.repoId, repoType: layout.repoType, revision: commit, cacheDir: layout.cacheDir, offline: false });
     const files = await listTree(ctx, commit, DEFAULT_MAX_ATTEMPTS);
     await writeTreeCache(runtime, layout, commit, files);
     notes.push(`fetched the file listing of ${commit} from ${ctx.client.endpoint} (cached in trees/${commit}.json)`);
