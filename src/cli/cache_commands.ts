@@ -24,25 +24,42 @@ const B: FlagSpec = { type: "boolean" };
 const S: FlagSpec = { type: "string" };
 const COMMON: Readonly<Record<string, FlagSpec>> = { "cache-dir": S, help: { type: "boolean", short: "h" } };
 
+/** Each sub-command's own help (`hubcache cache <cmd> --help`); `cache --help` shows them all. */
+const SUB_USAGE: Readonly<Record<string, readonly string[]>> = {
+  ls: [
+    "  ls [--revisions] [--format table|json|scan-json] [--json]",
+    "        list cached repos (or revisions) with size, files, refs and temp files;",
+    "        json: exactly `hf cache ls --format json` (--json is the same), scan-json: the",
+    "        numbers of scan_cache_dir() in bytes and seconds, with temp files",
+  ],
+  rm: [
+    "  rm <repo_id | type/repo_id | commit>... [--repo-type T] [--dry-run] [-y]",
+    "        remove revisions or whole repos and the blobs nothing else uses",
+  ],
+  prune: [
+    "  prune [--older-than DURATION] [--dry-run] [--keep-detached] [--json] [-v]",
+    "        remove temp files of dead writers, stale partials and locks, detached revisions",
+    "        (DURATION like 30m, 2h, 7d; default 1d for files whose writer cannot be asked)",
+  ],
+  verify: [
+    "  verify <repo_id> [--revision R] [--repo-type T] [--json] [--offline] [--endpoint URL] [--token T]",
+    "        re-hash the cached files against their content addresses; a revision without",
+    "        trees/<commit>.json gets its listing from the Hub unless --offline; exits 1 if",
+    "        any file is damaged, missing or could not be verified",
+  ],
+};
+const CACHE_FOOTER = ["", "The cache is HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub."];
 const USAGE = [
   "usage: hubcache cache <command> [options] [--cache-dir DIR]",
   "",
-  "  ls [--revisions] [--format table|json|scan-json] [--json]",
-  "        list cached repos (or revisions) with size, files, refs and temp files;",
-  "        json: exactly `hf cache ls --format json` (--json is the same), scan-json: the",
-  "        numbers of scan_cache_dir() in bytes and seconds, with temp files",
-  "  rm <repo_id | type/repo_id | commit>... [--repo-type T] [--dry-run] [-y]",
-  "        remove revisions or whole repos and the blobs nothing else uses",
-  "  prune [--older-than DURATION] [--dry-run] [--keep-detached] [--json] [-v]",
-  "        remove temp files of dead writers, stale partials and locks, detached revisions",
-  "        (DURATION like 30m, 2h, 7d; default 1d for files whose writer cannot be asked)",
-  "  verify <repo_id> [--revision R] [--repo-type T] [--json] [--offline] [--endpoint URL] [--token T]",
-  "        re-hash the cached files against their content addresses; a revision without",
-  "        trees/<commit>.json gets its listing from the Hub unless --offline; exits 1 if",
-  "        any file is damaged, missing or could not be verified",
-  "",
-  "The cache is HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub.",
+  ...Object.values(SUB_USAGE).flat(),
+  ...CACHE_FOOTER,
 ].join("\n");
+
+/** The help of one sub-command. */
+function subUsage(sub: string): string {
+  return [`usage: hubcache cache ${sub} [options] [--cache-dir DIR]`, "", ...SUB_USAGE[sub], ...CACHE_FOOTER].join("\n");
+}
 
 /**
  * The `cache` command: `argv` is what follows `cache` on the command line. Failures are thrown
@@ -81,9 +98,9 @@ function where(args: ParsedArgs, ctx: CliContext): { runtime: Runtime; cacheDir?
   return { runtime: ctx.runtime, ...(cacheDir !== undefined ? { cacheDir } : {}) };
 }
 
-function helpRequested(args: ParsedArgs, ctx: CliContext): boolean {
+function helpRequested(args: ParsedArgs, ctx: CliContext, sub: string): boolean {
   if (!booleanFlag(args, "help")) return false;
-  ctx.stdout(USAGE);
+  ctx.stdout(subUsage(sub));
   return true;
 }
 
@@ -92,7 +109,7 @@ function helpRequested(args: ParsedArgs, ctx: CliContext): boolean {
 
 async function cacheLs(argv: string[], ctx: CliContext): Promise<number> {
   const args = parseFlags(argv, { ...COMMON, json: B, revisions: B, format: S }, "cache ls");
-  if (helpRequested(args, ctx)) return 0;
+  if (helpRequested(args, ctx, "ls")) return 0;
   if (args.positionals.length > 0) throw new InvalidInputError(`ls takes no arguments, got '${args.positionals[0]}'`);
   // --json is `--format json`: it always promised the `hf cache ls --format json` shape.
   const format = stringFlag(args, "format") ?? (booleanFlag(args, "json") ? "json" : "table");
@@ -194,14 +211,14 @@ function describePlan(plan: RemovalPlan): string[] {
 
 async function cacheRm(argv: string[], ctx: CliContext): Promise<number> {
   const args = parseFlags(argv, { ...COMMON, "dry-run": B, yes: { type: "boolean", short: "y" }, "repo-type": S }, "cache rm");
-  if (helpRequested(args, ctx)) return 0;
+  if (helpRequested(args, ctx, "rm")) return 0;
   if (args.positionals.length === 0) throw new InvalidInputError("rm needs at least one repo id or commit hash");
   const typeArg = stringFlag(args, "repo-type");
   const repoType = typeArg === undefined ? undefined : validateRepoType(typeArg);
   const plan = await planRemoval({ ...where(args, ctx), targets: args.positionals, repoType });
   reportWarnings(plan.warnings, ctx);
   const missing = plan.missing.map((m) => `'${m}'`).join(", ");
-  const howToName = "give a commit hash, 'org/name' with --repo-type, or 'type/org/name' as 'hf cache ls' shows";
+  const howToName = "give a commit hash, 'org/name' with --repo-type, or 'type/org/name' as 'hubcache cache ls' shows";
   if (plan.selections.length === 0) {
     ctx.stdout("Nothing to delete.");
     if (plan.missing.length > 0) throw new CacheError(`not in the cache: ${missing} (${howToName})`);
@@ -253,7 +270,7 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
     verbose: { type: "boolean", short: "v" },
     yes: { type: "boolean", short: "y" }, // accepted for `hf cache prune -y` scripts; prune never asks
   }, "cache prune");
-  if (helpRequested(args, ctx)) return 0;
+  if (helpRequested(args, ctx, "prune")) return 0;
   if (args.positionals.length > 0) throw new InvalidInputError(`prune takes no arguments, got '${args.positionals[0]}'`);
   const olderThan = stringFlag(args, "older-than") ?? DEFAULT_PRUNE_OLDER_THAN;
   const dryRun = booleanFlag(args, "dry-run");
@@ -304,7 +321,7 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
 
 async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
   const args = parseFlags(argv, { ...COMMON, revision: S, "repo-type": S, json: B, endpoint: S, token: S, offline: B }, "cache verify");
-  if (helpRequested(args, ctx)) return 0;
+  if (helpRequested(args, ctx, "verify")) return 0;
   if (args.positionals.length !== 1) throw new InvalidInputError("verify needs exactly one repo id (see 'hubcache cache --help')");
   // Online unless told otherwise, as `download`: a revision without trees/<commit>.json (the
   // Python client's no-symlink caches) can only be checked with the listing from the Hub.

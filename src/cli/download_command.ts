@@ -120,6 +120,15 @@ export const downloadCommand: CliCommand = async (argv, ctx) => {
   if (files.length === 0) {
     return await snapshotCommand(repo, args, common, ctx);
   }
+  const wholeRepoOnly = ["include", "exclude", "concurrency"].filter((f) => args.values[f] !== undefined);
+  if (wholeRepoOnly.length > 0) {
+    // Silently ignoring them (hf prints a warning and goes on) downloads something else than
+    // asked; file names and patterns are two different requests.
+    throw new InvalidInputError(
+      `${wholeRepoOnly.map((f) => `--${f}`).join(", ")} select files of a whole-repo download and would be ignored ` +
+        `with file names given (${files.join(" ")}): drop the file names, or the ${wholeRepoOnly.length > 1 ? "options" : "option"}`,
+    );
+  }
   for (const path of files) {
     const progress = fileProgress(ctx, quiet);
     try {

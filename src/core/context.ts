@@ -12,7 +12,7 @@ import type { HubClient } from "./hub/client.ts";
 import { resolveToken } from "./hub/token.ts";
 import { repoLayout, type RepoLayout } from "./cache/layout.ts";
 import type { HubOptions } from "./options.ts";
-import type { Runtime } from "./ports.ts";
+import { isFsError, type Runtime } from "./ports.ts";
 import { type RepoType, validateRepoId, validateRepoType, validateRevision } from "./cache/validate.ts";
 import { withTransientRetries } from "./fs/transient.ts";
 import { VERSION } from "./version.ts";
@@ -51,6 +51,7 @@ export async function resolveRepoContext(options: HubOptions & { runtime: Runtim
   const repoId = validateRepoId(options.repo);
   const revision = validateRevision(options.revision ?? DEFAULT_REVISION);
   const cacheDir = normaliseDir(options.cacheDir ?? envCacheDir(platform), "cache directory");
+  await refuseNonDirectory(runtime, cacheDir, options.cacheDir !== undefined);
   const endpoint = (options.endpoint ?? envEndpoint(platform)).replace(/\/+$/, "");
   let parsed: URL;
   try {
@@ -71,6 +72,7 @@ export async function resolveRepoContext(options: HubOptions & { runtime: Runtim
     platform,
     userAgent: options.userAgent ?? `hubcache/${VERSION}; runtime/${runtime.name}`,
     signal: options.signal,
+    onWarning: options.onWarning,
   };
   return {
     runtime,
@@ -83,6 +85,23 @@ export async function resolveRepoContext(options: HubOptions & { runtime: Runtim
     client,
     signal: options.signal,
   };
+}
+
+/**
+ * A cache root that exists but is not a folder (`--cache-dir` naming a file) would otherwise
+ * fail deep inside a download with an `ENOTDIR` about an inner path; say what is wrong instead.
+ */
+async function refuseNonDirectory(runtime: Runtime, cacheDir: string, given: boolean): Promise<void> {
+  let info;
+  try {
+    info = await runtime.fs.stat(cacheDir);
+  } catch (err) {
+    if (isFsError(err, "ENOENT")) return; // created by the download
+    if (!isFsError(err, "ENOTDIR")) throw err;
+  }
+  if (info?.kind === "directory") return;
+  const named = given ? "--cache-dir (cacheDir)" : "HF_HUB_CACHE, HF_HOME or XDG_CACHE_HOME";
+  throw new InvalidInputError(`the cache directory ${cacheDir} is not a directory (${info ? "it is a file" : "a parent is a file"}): check ${named}`);
 }
 
 function normaliseDir(dir: string, what: string): string {

@@ -147,6 +147,13 @@ async function answerFromCache(ctx: RepoContext, path: string, why: string, caus
   const cached = await lookupInCache(ctx.runtime, ctx.layout, ctx.revision, path);
   switch (cached.kind) {
     case "hit":
+      if (cause !== undefined) {
+        warn(ctx.client, {
+          code: "HubUnreachable",
+          path,
+          message: `${why}; answering from the cache (revision '${ctx.revision}' as last downloaded, which may be out of date)`,
+        });
+      }
       return cached.path;
     case "absent":
       throw new EntryNotFoundError(
@@ -379,7 +386,8 @@ async function moveIntoPlace(ctx: RepoContext, meta: FileMetadata, path: string,
   await runtime.checkpoint?.("renamed");
 }
 
-function warn(options: Omit<DownloadFileOptions, "repo" | "path">, warning: DownloadWarning): void {
+/** Tell the caller's `onWarning`, which must not break a download by throwing. */
+export function warn(options: Pick<DownloadFileOptions, "onWarning">, warning: DownloadWarning): void {
   try {
     options.onWarning?.(warning);
   } catch { /* a diagnostics callback must not break a download */ }

@@ -17,11 +17,12 @@ import { resolveRepoContext, type RepoContext } from "../context.ts";
 import { ensureDir } from "../fs/dirs.ts";
 import {
   HubcacheError,
+  EntryNotFoundError,
   NetworkError,
   OfflineCacheMissError,
   SnapshotIncompleteError,
 } from "../errors.ts";
-import { fetchIntoCache } from "./download.ts";
+import { fetchIntoCache, warn } from "./download.ts";
 import { listTree, resolveCommit } from "../hub/listing.ts";
 import { resolveUrl } from "../hub/urls.ts";
 import { pointerPath, snapshotDir } from "../cache/layout.ts";
@@ -92,7 +93,16 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   try {
     commit = await resolveCommit(ctx, ctx.revision, maxAttempts);
   } catch (err) {
-    if (err instanceof NetworkError) return await snapshotFromCache(ctx, include, exclude, `the Hub could not be reached (${err.message})`);
+    if (err instanceof NetworkError) {
+      const why = `the Hub could not be reached (${err.message})`;
+      const dir = await snapshotFromCache(ctx, include, exclude, why);
+      warn(ctx.client, {
+        code: "HubUnreachable",
+        path: "",
+        message: `${why}; answering from the cache (revision '${ctx.revision}' as last downloaded, which may be out of date)`,
+      });
+      return dir;
+    }
     throw err;
   }
   let files = await readTreeCache(ctx.runtime, ctx.layout, commit);
@@ -103,6 +113,16 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   }
   const wanted = new Set(filterPaths(files.map((f) => f.path), include, exclude));
   const selected = files.filter((f) => wanted.has(f.path));
+  if (selected.length === 0 && files.length > 0) {
+    // An empty selection is almost always a mistyped pattern; an empty folder and exit 0
+    // would let a script go on without its files.
+    const patterns = [...include.map((p) => `--include '${p}'`), ...exclude.map((p) => `--exclude '${p}'`)].join(" ");
+    throw new EntryNotFoundError(
+      `no file of ${ctx.repoType} '${ctx.repoId}' at revision '${ctx.revision}' matches ${patterns} ` +
+        `(it has ${files.length} file(s), e.g. ${files.slice(0, 3).map((f) => f.path).join(", ")})`,
+      commit,
+    );
+  }
   await ensureDir(ctx.runtime, snapshotDir(ctx.layout, commit));
   await fetchAll(ctx, commit, selected, options);
   await writeRef(ctx.runtime, ctx.layout, ctx.revision, commit);

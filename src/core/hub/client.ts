@@ -8,6 +8,7 @@
 
 import { AbortedError, HubcacheError, NetworkError, UnsafeResponseError } from "../errors.ts";
 import { MAX_REDIRECTS } from "../defaults.ts";
+import type { DownloadWarning } from "../options.ts";
 import type { Platform } from "../ports.ts";
 import { printable } from "../cache/validate.ts";
 
@@ -27,6 +28,8 @@ export interface HubClient {
   readonly userAgent: string;
   /** The caller's signal, passed to every `fetch` and every backoff sleep. */
   readonly signal: AbortSignal | undefined;
+  /** Told before each retry, so a person is not left waiting in silence (the CLI prints it). */
+  readonly onWarning?: ((warning: DownloadWarning) => void) | undefined;
 }
 
 /**

@@ -61,14 +61,18 @@ export async function requestWithRetries(
       res = await hubFetch(client, url, init, options);
     } catch (err) {
       if (err instanceof NetworkError && attempt < maxAttempts) {
-        await backOff(client, retryDelayMs(attempt, null, client.platform));
+        const ms = retryDelayMs(attempt, null, client.platform);
+        announceRetry(client, subject, err.message, ms, attempt, maxAttempts);
+        await backOff(client, ms);
         continue;
       }
       throw err;
     }
     if (isRetryableStatus(res.status) && attempt < maxAttempts) {
       await res.body?.cancel().catch(() => {});
-      await backOff(client, retryDelayMs(attempt, res.headers.get("retry-after"), client.platform));
+      const ms = retryDelayMs(attempt, res.headers.get("retry-after"), client.platform);
+      announceRetry(client, subject, `HTTP ${res.status} from ${new URL(url).origin}`, ms, attempt, maxAttempts);
+      await backOff(client, ms);
       continue;
     }
     if (res.status >= 400) {
@@ -77,6 +81,27 @@ export async function requestWithRetries(
     }
     return res;
   }
+}
+
+/**
+ * Say that attempt `attempt` failed and when the next one starts: an unreachable Hub would
+ * otherwise mean seconds of silence before the error (or the cached answer).
+ */
+export function announceRetry(
+  client: Pick<HubClient, "onWarning">,
+  subject: Pick<RequestSubject, "path">,
+  what: string,
+  ms: number,
+  attempt: number,
+  maxAttempts: number,
+): void {
+  try {
+    client.onWarning?.({
+      code: "Retrying",
+      path: subject.path ?? "",
+      message: `${what}; retrying in ${(ms / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${maxAttempts})`,
+    });
+  } catch { /* a diagnostics callback must not break a download */ }
 }
 
 /**

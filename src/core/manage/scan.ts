@@ -376,6 +376,20 @@ export async function resolveCacheDir(runtime: Runtime, cacheDir: string): Promi
   return real;
 }
 
+/**
+ * A repo folder whose first download has not finished (or was interrupted): no snapshot and
+ * no ref yet, `blobs/` holding only temp files. Not damage: it is left out of the repos without
+ * a warning (Python's `scan_cache_dir` warns about it forever), and its temp files are listed
+ * with the others, so `cache ls` reports them and `cache prune` removes them.
+ */
+async function isFirstDownloadStub(runtime: Runtime, repoPath: string): Promise<boolean> {
+  if (parseRepoFolderName(basename(repoPath)) === null || (await lstatOrNull(runtime, repoPath))?.kind !== "directory") return false;
+  if ((await lstatOrNull(runtime, joinPath(repoPath, "snapshots"))) !== null) return false;
+  if ((await listFilesRecursive(runtime, joinPath(repoPath, "refs"))).length > 0) return false;
+  const blobs = await readdirOrEmpty(runtime, joinPath(repoPath, "blobs"));
+  return blobs.every((name) => parseBlobsEntry(name).kind !== "blob" && parseBlobsEntry(name).kind !== "other");
+}
+
 async function isSharedBlobStore(runtime: Runtime, path: string): Promise<boolean> {
   // huggingface_hub's cache-wide Xet store: `<cache>/blobs/` marked by this file.
   const marker = await lstatOrNull(runtime, joinPath(path, ".huggingface-shared-blobs"));
@@ -416,6 +430,7 @@ export async function scanCache(options: WithRuntime<CacheOptions>): Promise<Cac
     try {
       repos.push(await scanRepo(runtime, repoPath, temps));
     } catch (err) {
+      if (err instanceof CorruptedRepo && await isFirstDownloadStub(runtime, repoPath)) continue;
       if (err instanceof CorruptedRepo) warnings.push({ path: repoPath, message: err.message });
       else if (isFsError(err)) warnings.push({ path: repoPath, message: `could not scan: ${err.message}` });
       else throw err;
