@@ -11,8 +11,8 @@ import type { DownloadFileOptions, DownloadProgress } from "../core/options.ts";
 import { validateRepoType } from "../core/cache/validate.ts";
 import { booleanFlag, type ParsedArgs, parseFlags, stringFlag, type FlagSpec } from "./args.ts";
 import type { CliCommand, CliContext } from "./context.ts";
-import { formatBytes } from "./format.ts";
-import { bar, progressLine, rateMeter } from "./progress.ts";
+import { envFlag } from "../core/environment.ts";
+import { fileLine, formatSize, progressDisplay, type ProgressDisplay, rateMeter } from "./progress.ts";
 import { snapshotCommand } from "./snapshot_command.ts";
 
 /**
@@ -57,9 +57,10 @@ Options:
 
 /**
  * The options shared by file and snapshot downloads, from parsed flags. `cacheDir` must
- * already be absolute (the entry point resolves it against the working directory).
+ * already be absolute (the entry point resolves it against the working directory). Warnings
+ * go through `print`, so a progress display can move its bars out of their way.
  */
-export function commonOptions(args: ParsedArgs, ctx: CliContext): Omit<DownloadFileOptions, "path" | "repo"> {
+export function commonOptions(args: ParsedArgs, ctx: CliContext, print: (text: string) => void = ctx.stderr): Omit<DownloadFileOptions, "path" | "repo"> {
   const lock = stringFlag(args, "lock") ?? "auto";
   if (lock !== "auto" && lock !== "none") throw new InvalidInputError(`--lock must be 'auto' or 'none', got '${lock}'`);
   return {
@@ -74,30 +75,29 @@ export function commonOptions(args: ParsedArgs, ctx: CliContext): Omit<DownloadF
     lock,
     signal: ctx.signal,
     // Even with --quiet: something else touched the cache, and the user should know what.
-    onWarning: (w) => ctx.stderr(`hubcache: warning: ${w.code}: ${w.message}\n`),
+    onWarning: (w) => print(`hubcache: warning: ${w.code}: ${w.message}\n`),
     ...(ctx.idleTimeoutMs !== undefined ? { idleTimeoutMs: ctx.idleTimeoutMs } : {}),
   };
 }
 
-/** A progress callback that draws one line on a terminal for the file being downloaded. */
-export function fileProgress(ctx: CliContext, quiet: boolean): { onProgress(p: DownloadProgress): void; finish(): void } {
-  const line = progressLine((s) => ctx.stderr(s), ctx.stderrIsTTY && !quiet);
+/** The progress display of a download command: on a terminal, unless --quiet or HF_HUB_DISABLE_PROGRESS_BARS. */
+export function downloadDisplay(ctx: CliContext, quiet: boolean, now?: () => number): ProgressDisplay {
+  const enabled = ctx.stderrIsTTY && !quiet && !envFlag(ctx.runtime.platform, "HF_HUB_DISABLE_PROGRESS_BARS");
+  return progressDisplay((s) => ctx.stderr(s), { enabled, columns: ctx.stderrColumns, ...(now ? { now } : {}) });
+}
+
+/**
+ * A progress callback drawing one file's line; its rate counts only the bytes that came over
+ * the network, not a resumed prefix.
+ */
+export function fileProgress(display: ProgressDisplay, now: () => number = Date.now): (p: DownloadProgress) => void {
   const rate = rateMeter();
-  return {
-    onProgress(p) {
-      if (p.phase === "cached") return;
-      const t = Date.now();
-      rate.add(t, p.bytesDone);
-      const resumed = p.resumedFrom > 0 ? ` (resumed at ${formatBytes(p.resumedFrom)})` : "";
-      line.update(
-        `${p.path} ${bar(p.bytesDone, p.bytesTotal)} ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)} ` +
-          `${formatBytes(rate.perSecond(t))}/s${resumed}`,
-        p.phase === "done",
-      );
-    },
-    finish() {
-      line.clear();
-    },
+  return (p) => {
+    if (p.phase === "cached") return;
+    const t = now();
+    rate.add(t, p.bytesDone - p.resumedFrom);
+    const note = p.resumedFrom > 0 ? ` (resumed at ${formatSize(p.resumedFrom)})` : "";
+    display.update([fileLine(p.path, p.bytesDone, p.bytesTotal, rate.perSecond(t), display.width, note)], p.phase === "done");
   };
 }
 
@@ -115,10 +115,11 @@ export const downloadCommand: CliCommand = async (argv, ctx) => {
   }
   const [repo, ...files] = args.positionals;
   if (!repo) throw new InvalidInputError("missing <repo_id> (see 'hubcache download --help')");
-  const common = commonOptions(args, ctx);
   const quiet = booleanFlag(args, "quiet");
+  const display = downloadDisplay(ctx, quiet);
+  const common = commonOptions(args, ctx, (text) => display.print(text));
   if (files.length === 0) {
-    return await snapshotCommand(repo, args, common, ctx);
+    return await snapshotCommand(repo, args, common, ctx, display);
   }
   const wholeRepoOnly = ["include", "exclude", "concurrency"].filter((f) => args.values[f] !== undefined);
   if (wholeRepoOnly.length > 0) {
@@ -130,13 +131,15 @@ export const downloadCommand: CliCommand = async (argv, ctx) => {
     );
   }
   for (const path of files) {
-    const progress = fileProgress(ctx, quiet);
+    let pointer: string;
     try {
-      const pointer = await downloadFile({ ...common, repo, path, runtime: ctx.runtime, onProgress: progress.onProgress });
-      ctx.stdout(pointer);
+      pointer = await downloadFile({ ...common, repo, path, runtime: ctx.runtime, onProgress: fileProgress(display) });
     } finally {
-      progress.finish();
+      // The last bar stays, ended by a newline: the path (stdout, often the same terminal)
+      // or an error then starts on a line of its own.
+      display.finish(1);
     }
+    ctx.stdout(pointer);
   }
   return 0;
 };

@@ -50,8 +50,15 @@ export interface SnapshotProgress {
   readonly bytesTotal: number;
   /** Bytes in place so far, including resumed prefixes and files already cached. */
   readonly bytesDone: number;
+  /**
+   * Of `bytesDone`, what did not come over the network: files already cached and resumed
+   * prefixes. `bytesDone - bytesReused` is what a transfer rate may count.
+   */
+  readonly bytesReused: number;
   /** Paths being downloaded right now. */
   readonly active: readonly string[];
+  /** The files being downloaded right now with their own progress (`resumedFrom` as in {@link DownloadProgress}). */
+  readonly activeFiles: readonly { readonly path: string; readonly bytesDone: number; readonly bytesTotal: number; readonly resumedFrom: number }[];
 }
 
 /** Options of {@link downloadSnapshot}. */
@@ -107,7 +114,7 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   }
   let files = await readTreeCache(ctx.runtime, ctx.layout, commit);
   if (!files) {
-    options.onProgress?.({ phase: "listing", filesTotal: 0, filesDone: 0, filesCached: 0, bytesTotal: 0, bytesDone: 0, active: [] });
+    options.onProgress?.({ phase: "listing", filesTotal: 0, filesDone: 0, filesCached: 0, bytesTotal: 0, bytesDone: 0, bytesReused: 0, active: [], activeFiles: [] });
     files = await listTree(ctx, commit, maxAttempts);
     await writeTreeCache(ctx.runtime, ctx.layout, commit, files);
   }
@@ -133,6 +140,7 @@ async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], opt
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_SNAPSHOT_CONCURRENCY);
   const bytesTotal = files.reduce((n, f) => n + f.size, 0);
   const done = new Map<string, number>();
+  const reused = new Map<string, number>();
   const active = new Set<string>();
   let filesDone = 0;
   let filesCached = 0;
@@ -140,8 +148,16 @@ async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], opt
   const emit = (phase: SnapshotProgress["phase"]): void => {
     let bytesDone = 0;
     for (const n of done.values()) bytesDone += n;
+    let bytesReused = 0;
+    for (const n of reused.values()) bytesReused += n;
+    const activeFiles = files.filter((f) => active.has(f.path)).map((f) => ({
+      path: f.path,
+      bytesDone: done.get(f.path) ?? 0,
+      bytesTotal: f.size,
+      resumedFrom: reused.get(f.path) ?? 0,
+    }));
     try {
-      options.onProgress?.({ phase, filesTotal: files.length, filesDone, filesCached, bytesTotal, bytesDone, active: [...active] });
+      options.onProgress?.({ phase, filesTotal: files.length, filesDone, filesCached, bytesTotal, bytesDone, bytesReused, active: [...active], activeFiles });
     } catch { /* progress must not break the download */ }
   };
   let next = 0;
@@ -160,8 +176,13 @@ async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], opt
         }, {
           ...options,
           onProgress: (p) => {
-            if (p.phase === "cached") wasCached = true;
-            else done.set(file.path, p.bytesDone);
+            if (p.phase === "cached") {
+              wasCached = true;
+              reused.set(file.path, file.size);
+            } else {
+              done.set(file.path, p.bytesDone);
+              if (p.resumedFrom > 0) reused.set(file.path, p.resumedFrom);
+            }
             emit("download");
           },
         });
