@@ -348,6 +348,46 @@ export function nodeRuntimeBase(): Omit<Runtime, "name" | "locks"> {
  */
 export function nodeRuntime(): Runtime {
   const locks = nodeLocks();
-  return { ...nodeRuntimeBase(), name: "node", ...(locks !== undefined ? { locks } : {}) };
+  return { ...nodeRuntimeBase(), fetch: nodeProxyFetch(), name: "node", ...(locks !== undefined ? { locks } : {}) };
+}
+
+/** The variables naming a proxy, as curl, Python's requests, Deno and Bun read them. */
+const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"];
+
+/**
+ * `fetch` for Node honouring `HTTP(S)_PROXY` and `NO_PROXY` (either case), for the Hub and the
+ * CDN alike. Node's built-in `fetch` ignores them (Deno's and Bun's honour them, so their
+ * adapters keep the global one): a machine that reaches the Hub only through a proxy would
+ * fail. With a proxy variable set, requests go through the `undici` package's
+ * `EnvHttpProxyAgent` (the same HTTP client Node's `fetch` is built on); without one, through
+ * the global `fetch`, and `undici` is never loaded. The token rule is unchanged: hubFetch
+ * decides per request which origin gets it, whatever carries the request.
+ */
+export function nodeProxyFetch(): typeof fetch {
+  let proxied: { key: string; fetch: Promise<typeof fetch> } | undefined;
+  return (async (input: RequestInfo | URL, init?: RequestInit) => {
+    if (PROXY_VARIABLES.slice(0, 4).some((n) => (process.env[n] ?? "").trim() !== "")) {
+      const key = PROXY_VARIABLES.map((n) => process.env[n] ?? "").join("\n");
+      if (proxied?.key !== key) proxied = { key, fetch: loadProxiedFetch() };
+      return (await proxied.fetch)(input, init);
+    }
+    return globalThis.fetch(input, init);
+  }) as typeof fetch;
+}
+
+async function loadProxiedFetch(): Promise<typeof fetch> {
+  // A variable specifier, as for koffi: Deno and Bun never resolve it when they import this file.
+  const specifier = "undici";
+  // deno-lint-ignore no-explicit-any
+  const undici: any = await import(specifier);
+  // The first non-empty of each pair, lower case first (as curl, Deno and Bun read them): an
+  // empty `http_proxy` must not hide `HTTP_PROXY`, which undici's own lookup would let it do.
+  const pick = (name: string): string => (process.env[name.toLowerCase()] ?? "").trim() || (process.env[name] ?? "").trim();
+  const dispatcher = new undici.EnvHttpProxyAgent({
+    httpProxy: pick("HTTP_PROXY"),
+    httpsProxy: pick("HTTPS_PROXY"), // empty: undici falls back to the HTTP proxy
+    noProxy: pick("NO_PROXY"),
+  });
+  return ((input: RequestInfo | URL, init?: RequestInit) => undici.fetch(input, { ...init, dispatcher })) as typeof fetch;
 }
 
