@@ -5,10 +5,8 @@
  * @module
  */
 
-import { DEFAULT_SNAPSHOT_CONCURRENCY } from "../core/defaults.ts";
 import type { DownloadFileOptions } from "../core/options.ts";
 import { downloadSnapshot, type SnapshotProgress } from "../core/download/snapshot.ts";
-import { booleanFlag, integerFlag, listFlag, type ParsedArgs } from "./args.ts";
 import type { CliContext } from "./context.ts";
 import { fileLine, formatSize, type ProgressDisplay, rateMeter } from "./progress.ts";
 
@@ -40,15 +38,15 @@ export function snapshotLines(
   };
 }
 
-/** Run a snapshot download for the `download` command. */
+/** Run a snapshot download for the `download` command; returns the snapshot folder for the caller to print. */
 export async function snapshotCommand(
   repo: string,
-  args: ParsedArgs,
+  selection: { include: string[]; exclude: string[]; concurrency: number; quiet: boolean },
   common: Omit<DownloadFileOptions, "path" | "repo">,
   ctx: CliContext,
   display: ProgressDisplay,
-): Promise<number> {
-  const quiet = booleanFlag(args, "quiet");
+): Promise<string> {
+  const quiet = selection.quiet;
   const lines = snapshotLines(display);
   const started = Date.now();
   let last: SnapshotProgress | undefined;
@@ -58,9 +56,9 @@ export async function snapshotCommand(
       ...common,
       repo,
       runtime: ctx.runtime,
-      include: listFlag(args, "include"),
-      exclude: listFlag(args, "exclude"),
-      concurrency: integerFlag(args, "concurrency", DEFAULT_SNAPSHOT_CONCURRENCY),
+      include: selection.include,
+      exclude: selection.exclude,
+      concurrency: selection.concurrency,
       onProgress: (p) => {
         last = p;
         if (p.phase === "listing") return display.update([`listing files of ${repo}…`], true);
@@ -79,6 +77,5 @@ export async function snapshotCommand(
         `${last.filesCached} already cached, in ${seconds} s\n`,
     );
   }
-  ctx.stdout(dir);
-  return 0;
+  return dir;
 }

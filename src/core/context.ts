@@ -6,7 +6,7 @@
  */
 
 import { DEFAULT_REVISION } from "./defaults.ts";
-import { envCacheDir, envEndpoint, envFlag } from "./environment.ts";
+import { envCacheDir, envEndpoint, envFlag, envSecondsMs } from "./environment.ts";
 import { InvalidInputError } from "./errors.ts";
 import type { HubClient } from "./hub/client.ts";
 import { resolveToken } from "./hub/token.ts";
@@ -73,6 +73,7 @@ export async function resolveRepoContext(options: HubOptions & { runtime: Runtim
     userAgent: options.userAgent ?? `hubcache/${VERSION}; runtime/${runtime.name}`,
     signal: options.signal,
     onWarning: options.onWarning,
+    metadataTimeoutMs: options.metadataTimeoutMs ?? envSecondsMs(platform, "HF_HUB_ETAG_TIMEOUT"),
   };
   return {
     runtime,

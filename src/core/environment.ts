@@ -63,6 +63,15 @@ export function envTokenFilePath(platform: Platform): string {
   return joinPath(platform.homeDir(), ".cache", "huggingface", "token");
 }
 
+/**
+ * A duration in seconds from the environment, in milliseconds (`HF_HUB_DOWNLOAD_TIMEOUT=30` →
+ * 30000), or `undefined` when unset or not a positive number.
+ */
+export function envSecondsMs(platform: Platform, name: string): number | undefined {
+  const value = Number((platform.env(name) ?? "").trim());
+  return Number.isFinite(value) && value > 0 ? value * 1000 : undefined;
+}
+
 /** A boolean environment flag as the Python client reads it: `1`, `true`, `yes`, `on`. */
 export function envFlag(platform: Platform, name: string): boolean {
   return ["1", "true", "yes", "on"].includes((platform.env(name) ?? "").trim().toLowerCase());

@@ -41,6 +41,12 @@ export interface HubOptions extends CacheOptions {
   /** Sent as `User-Agent`. */
   userAgent?: string;
   /**
+   * How long a metadata request (the `HEAD` of a file, the revision and tree APIs) may wait for
+   * the Hub's answer before it counts as failed and is retried. Default `HF_HUB_ETAG_TIMEOUT`
+   * (seconds) when set, else no limit beyond the network's own.
+   */
+  metadataTimeoutMs?: number;
+  /**
    * Called with what the user should hear about while the operation goes on: a retry after
    * a network failure, an answer from the cache because the Hub was unreachable, another
    * program's interference; see {@link DownloadWarning}.

@@ -25,7 +25,7 @@
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_MS } from "../defaults.ts";
 import { lookupInCache } from "../cache/lookup.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
-import { envFlag } from "../environment.ts";
+import { envFlag, envSecondsMs } from "../environment.ts";
 import {
   AbortedError,
   CacheError,
@@ -277,7 +277,7 @@ async function fetchVerifiedBlob(
         runtime,
         subject: { ...ctx, path },
         maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-        idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        idleTimeoutMs: options.idleTimeoutMs ?? envSecondsMs(ctx.runtime.platform, "HF_HUB_DOWNLOAD_TIMEOUT") ?? DEFAULT_IDLE_TIMEOUT_MS,
         onBytes: (done) => {
           report.bytes(done);
           return runtime.checkpoint?.("bytes-written");

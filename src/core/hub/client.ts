@@ -28,6 +28,8 @@ export interface HubClient {
   readonly userAgent: string;
   /** The caller's signal, passed to every `fetch` and every backoff sleep. */
   readonly signal: AbortSignal | undefined;
+  /** A metadata request without an answer for this long fails as a {@link NetworkError} (retried). */
+  readonly metadataTimeoutMs?: number | undefined;
   /** Told before each retry, so a person is not left waiting in silence (the CLI prints it). */
   readonly onWarning?: ((warning: DownloadWarning) => void) | undefined;
 }

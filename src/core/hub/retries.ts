@@ -58,7 +58,7 @@ export async function requestWithRetries(
   for (let attempt = 1;; attempt++) {
     let res: Response;
     try {
-      res = await hubFetch(client, url, init, options);
+      res = await withMetadataTimeout(client, (limited) => hubFetch(limited, url, init, options));
     } catch (err) {
       if (err instanceof NetworkError && attempt < maxAttempts) {
         const ms = retryDelayMs(attempt, null, client.platform);
@@ -80,6 +80,36 @@ export async function requestWithRetries(
       throw hubErrorFor(res, subject, tokenSentWith(res, client));
     }
     return res;
+  }
+}
+
+/**
+ * Run one request with `client.metadataTimeoutMs` as a deadline for its answer (the headers;
+ * the body of a metadata answer is small): a Hub that accepts the connection and never answers
+ * would otherwise hang the download (huggingface_hub's `HF_HUB_ETAG_TIMEOUT`).
+ */
+async function withMetadataTimeout(client: HubClient, send: (c: HubClient) => Promise<Response>): Promise<Response> {
+  const ms = client.metadataTimeoutMs;
+  if (ms === undefined) return await send(client);
+  const deadline = new AbortController();
+  const done = new AbortController();
+  const onAbort = (): void => deadline.abort(client.signal?.reason);
+  client.signal?.addEventListener("abort", onAbort, { once: true });
+  let timedOut = false;
+  client.platform.timeout(ms, done.signal).then(() => {
+    timedOut = true;
+    deadline.abort(new Error("metadata timeout"));
+  }, () => {});
+  try {
+    return await send({ ...client, signal: deadline.signal });
+  } catch (err) {
+    if (timedOut && !client.signal?.aborted) {
+      throw new NetworkError(`the Hub did not answer within ${ms / 1000} s (HF_HUB_ETAG_TIMEOUT)`, { cause: err });
+    }
+    throw err;
+  } finally {
+    done.abort();
+    client.signal?.removeEventListener("abort", onAbort);
   }
 }
 
