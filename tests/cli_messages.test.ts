@@ -94,7 +94,7 @@ describe("CLI messages say what is wrong and what to do", () => {
       assert.equal(ls.errText(), "", "no warning about the stub");
       assert.match(ls.out.join("\n"), /1 temp file\(s\) totalling 1\.0K/);
       const prune = captureCli(fx.runtime);
-      assert.equal(await runCli(["cache", "prune", "--older-than", "0s", "--cache-dir", cache], prune.ctx), 0, prune.errText());
+      assert.equal(await runCli(["cache", "prune", "--older-than", "0s", "-y", "--cache-dir", cache], prune.ctx), 0, prune.errText());
       assert.equal(prune.errText(), "");
       assert.deepEqual(await fsp.readdir(blobs), []);
     } finally {
