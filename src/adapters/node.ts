@@ -159,6 +159,11 @@ export function nodeFileSystem(): FileSystem {
       }
     },
     realpath: (path) => attempt("realpath", path, () => fsp.realpath(path)),
+    // statfs is in node:fs on Node ≥ 18.15, Deno 2 and Bun alike.
+    freeSpace: (path) => attempt("statfs", path, async () => {
+      const s = await fsp.statfs(path);
+      return s.bavail * s.bsize;
+    }),
   };
 }
 

@@ -25,6 +25,7 @@
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_MS } from "../defaults.ts";
 import { lookupInCache } from "../cache/lookup.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
+import { ensureFreeSpace } from "./free_space.ts";
 import { envFlag, envSecondsMs } from "../environment.ts";
 import {
   AbortedError,
@@ -259,6 +260,7 @@ async function fetchVerifiedBlob(
   report: ProgressReporter,
 ): Promise<OwnedTemp> {
   const { runtime, layout } = ctx;
+  await ensureFreeSpace(ctx, [meta], `'${path}' of ${ctx.repoType} '${ctx.repoId}'`, options.forceDownload ?? false);
   await ensureDir(runtime, layout.blobsDir);
   // Verification failures of downloads that started from zero; bytes inherited from a
   // claimed partial do not use up the one retry (re-reading them cost no bandwidth).

@@ -23,6 +23,7 @@ import {
   SnapshotIncompleteError,
 } from "../errors.ts";
 import { fetchIntoCache, warn } from "./download.ts";
+import { ensureFreeSpace } from "./free_space.ts";
 import { listTree, resolveCommit } from "../hub/listing.ts";
 import { resolveUrl } from "../hub/urls.ts";
 import { pointerPath, snapshotDir } from "../cache/layout.ts";
@@ -130,6 +131,7 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
       commit,
     );
   }
+  await ensureFreeSpace(ctx, selected.map((f) => ({ etag: etagOf(f), size: f.size })), `${selected.length} file(s) of ${ctx.repoType} '${ctx.repoId}'`, options.forceDownload ?? false);
   await ensureDir(ctx.runtime, snapshotDir(ctx.layout, commit));
   await fetchAll(ctx, commit, selected, options);
   await writeRef(ctx.runtime, ctx.layout, ctx.revision, commit);
