@@ -2,7 +2,9 @@
 // What a user of the published package meets: `npm pack` this clone, install the tarball into a
 // fresh project, then import `hubcache` from Node ESM, Deno and Bun, run its `hubcache` bin
 // through npx, and compile the CLI from the installed package with `bun build --compile`; each
-// downloads one file from the Hub emulator.
+// downloads one file from the Hub emulator. Then the README's shell commands, literally: every
+// `npx hubcache …` line in that project, every `npx deno|bun src/cli.ts …` line in this clone,
+// with HOME in a temp dir and HF_ENDPOINT naming the emulator (which serves the repos they name).
 //
 // Contract checked: the tarball ships dist/ (built by `prepack`) and no dist/tests, and its
 // package.json runs nothing at install (no install/postinstall/prepare); `npm pack` and
@@ -23,6 +25,8 @@ const REPO = "org/demo";
 const FILE = "config.json";
 const CONTENT = '{"packaged":true}';
 const TIMEOUT_MS = 180_000;
+/** The token the README saves in its private-repo example. */
+const README_TOKEN = "hf_ExampleToken123";
 
 let failures = 0;
 function fail(message) {
@@ -111,7 +115,7 @@ async function main() {
 
     // 3. One download per way of using it.
     const { HubEmulator } = await import(pathToFileURL(EMULATOR).href);
-    hub = await HubEmulator.start();
+    hub = await HubEmulator.start({ tokens: ["hf_test_token", README_TOKEN] });
     await hub.createRepo(REPO).commit({ [FILE]: CONTENT });
     fs.writeFileSync(
       path.join(project, "app.mjs"),
@@ -145,12 +149,62 @@ async function main() {
       else if (fs.readFileSync(lines[0], "utf8") !== CONTENT) fail(`${label}: ${lines[0]} does not hold the committed bytes`);
       else console.log(`${label}: ok`);
     }
+    await readmeCommands(project, env, hub, tmp);
   } catch (e) {
     fail(`unexpected error: ${e?.stack ?? e}`);
   } finally {
     if (hub) await hub.close().catch(() => {});
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** The lines of the README's ```sh blocks, without their trailing comments. */
+function readmeShellLines() {
+  const text = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+  const lines = [];
+  for (const block of text.matchAll(/```sh\n([\s\S]*?)```/g)) {
+    for (const raw of block[1].split("\n")) {
+      const line = raw.replace(/\s{2,}#.*$/, "").trim();
+      if (line !== "" && !line.startsWith("#")) lines.push(line);
+    }
+  }
+  return lines;
+}
+
+async function readmeCommands(project, env, hub, tmp) {
+  // The repos and token the README's examples name.
+  const gpt2 = hub.createRepo("openai-community/gpt2");
+  await gpt2.commit({
+    "config.json": '{"model_type":"gpt2"}',
+    "generation_config.json": '{"do_sample":false}',
+    "tokenizer.json": '{"version":"1.0"}',
+    "model.safetensors": new Uint8Array(50_000).fill(7),
+  });
+  await hub.createRepo("your-org/private-model", { private: true }).commit({ "config.json": '{"private":true}' });
+  const home = path.join(tmp, "readme-home");
+  fs.mkdirSync(home);
+  const shellEnv = { ...env, HOME: home, HF_ENDPOINT: hub.endpoint };
+  delete shellEnv.HF_HOME;
+  let ran = 0;
+  const skipped = [];
+  for (const line of readmeShellLines()) {
+    const inClone = /^npx (deno run -A|bun) src\/cli\.ts\b/.test(line);
+    const runnable = inClone || /\bnpx hubcache\b/.test(line) || /^(mkdir|printf) /.test(line);
+    if (!runnable || /build --compile/.test(line)) {
+      skipped.push(line);
+      continue;
+    }
+    const r = await run("sh", ["-c", line], { cwd: inClone ? ROOT : project, env: shellEnv });
+    ran++;
+    if (r.code !== 0) {
+      show(`README: ${line}`, r);
+      fail(`README command failed (exit ${r.code}): ${line}`);
+    } else {
+      console.log(`README ok: ${line}`);
+    }
+  }
+  console.log(`README: ran ${ran} command(s); not run (installs, builds, the test suite): ${skipped.join(" | ")}`);
+  if (ran < 5) fail(`README: only ${ran} runnable command(s) found; the extraction is broken`);
 }
 
 await main();

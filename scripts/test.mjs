@@ -45,7 +45,7 @@ const CHECK_TITLES = {
   publish: "deno publish --dry-run",
   browser: "browser bundle",
   binary: "compiled binary",
-  package: "npm tarball installed in a fresh project",
+  package: "npm tarball installed in a fresh project, README commands",
 };
 
 // Generous: a hung runtime must not hang CI forever, but the torture-ish tests are slow on 2 cores.
@@ -502,7 +502,7 @@ async function main() {
     progress(`binary: ${checks.binary.ok ? "ok" : "FAILED"} in ${secs(checks.binary.ms)}`);
   }
   if (selected.has("package")) {
-    progress(`package: npm pack, install into a fresh project, use from Node, Deno, Bun, npx, a compiled binary (log: ${REL_LOG_DIR}/package.log)`);
+    progress(`package: npm pack, install into a fresh project, use from Node, Deno, Bun, npx, a compiled binary; the README's commands (log: ${REL_LOG_DIR}/package.log)`);
     checks.package = await runCheck("package", process.execPath, [path.join("scripts", "check_package.mjs")]);
     progress(`package: ${checks.package.ok ? "ok" : "FAILED"} in ${secs(checks.package.ms)}`);
   }
