@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run demo`: start the embedded Hub emulator with a sample repo, download into a temporary
 // cache with progress, show an interrupted download resuming and four racing writers producing
-// one blob, then print what landed where. Runs on the build in dist/ (made by `npm install`).
+// one blob, then print what landed where. Runs on the build in dist/ (`npm run demo` builds it first).
 import { existsSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 if (!existsSync(join(root, "dist", "mod.js"))) {
-  console.error("dist/ is missing: run `npm install` (it builds) or `npm run build` first.");
+  console.error("dist/ is missing: run `npm run build` first (or `npm run demo`, which builds).");
   process.exit(1);
 }
 const { downloadFile, downloadSnapshot, defaultRuntime } = await import(join(root, "dist", "mod.js"));

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // The whole test pipeline behind `npm test`: build, the same node:test files on Node, Deno and
-// Bun, then the checks (JSDoc examples type-check, deno publish, browser bundle, compiled binary).
+// Bun, then the checks (JSDoc examples type-check, deno publish, browser bundle, compiled binary,
+// the npm tarball installed into a fresh project).
 //
 // Usage:
 //   node scripts/test.mjs                         everything
 //   node scripts/test.mjs --only node             one runtime (node|deno|bun), plus the build
 //   node scripts/test.mjs --only deno,bun         several
 //   node scripts/test.mjs --only checks           build + docs + publish + browser + binary checks
-//   node scripts/test.mjs --only docs             one check (build|docs|publish|browser|binary)
+//   node scripts/test.mjs --only docs             one check (build|docs|publish|browser|binary|package)
 //   node scripts/test.mjs -- tests/foo.test.ts    only these test files/dirs, on all runtimes
 //   node scripts/test.mjs --jobs 1                runtimes one after another (default: 3 at once)
 //   npm test -- --only node -- tests/foo.test.ts
@@ -37,13 +38,14 @@ const BIN = path.join(ROOT, "node_modules", ".bin");
 const REL_LOG_DIR = path.relative(ROOT, LOG_DIR);
 
 const RUNTIMES = ["node", "deno", "bun"];
-const CHECKS = ["build", "docs", "publish", "browser", "binary"];
+const CHECKS = ["build", "docs", "publish", "browser", "binary", "package"];
 const CHECK_TITLES = {
   build: "typecheck/build (tsc)",
   docs: "JSDoc examples type-check (deno check --doc-only)",
   publish: "deno publish --dry-run",
   browser: "browser bundle",
   binary: "compiled binary",
+  package: "npm tarball installed in a fresh project, README commands",
 };
 
 // Generous: a hung runtime must not hang CI forever, but the torture-ish tests are slow on 2 cores.
@@ -59,7 +61,7 @@ const MAX_NAMES = 40;
 function usage(message) {
   if (message) console.error(`test.mjs: ${message}`);
   console.error(
-    "usage: node scripts/test.mjs [--only node|deno|bun|checks|build|docs|publish|browser|binary[,...]] [--jobs N] [--] [tests/x.test.ts ...]",
+    "usage: node scripts/test.mjs [--only node|deno|bun|checks|build|docs|publish|browser|binary|package[,...]] [--jobs N] [--] [tests/x.test.ts ...]",
   );
   process.exit(2);
 }
@@ -498,6 +500,11 @@ async function main() {
     progress(`binary: bun build --compile src/cli.ts + download from the emulator (log: ${REL_LOG_DIR}/binary.log)`);
     checks.binary = await runCheck("binary", process.execPath, [path.join("scripts", "check_compiled_binary.mjs")]);
     progress(`binary: ${checks.binary.ok ? "ok" : "FAILED"} in ${secs(checks.binary.ms)}`);
+  }
+  if (selected.has("package")) {
+    progress(`package: npm pack, install into a fresh project, use from Node, Deno, Bun, npx, a compiled binary; the README's commands (log: ${REL_LOG_DIR}/package.log)`);
+    checks.package = await runCheck("package", process.execPath, [path.join("scripts", "check_package.mjs")]);
+    progress(`package: ${checks.package.ok ? "ok" : "FAILED"} in ${secs(checks.package.ms)}`);
   }
   let checksPassed = 0;
   let checksFailed = 0;

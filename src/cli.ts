@@ -40,6 +40,7 @@ const code = await runCli(argv, {
   stdout: (line) => void process.stdout.write(line + "\n"),
   stderr: (text) => void process.stderr.write(text),
   stderrIsTTY: process.stderr.isTTY === true,
+  ...(process.stderr.isTTY && process.stderr.columns > 0 ? { stderrColumns: process.stderr.columns } : {}),
   signal: controller.signal,
   confirm: process.stdin.isTTY ? confirm : undefined,
 });

@@ -287,7 +287,7 @@ describe("cache prune", () => {
     assert.equal(await exists(stale), true);
 
     const json = capture();
-    assert.equal(await runCli(["cache", "prune", "--older-than=2h", "--json", "--cache-dir", dir], json.ctx), 0);
+    assert.equal(await runCli(["cache", "prune", "--older-than=2h", "--json", "-y", "--cache-dir", dir], json.ctx), 0);
     const report = JSON.parse(json.out.join("\n")) as { dry_run: boolean; freed_size: number; removed: { kind: string }[] };
     assert.equal(report.dry_run, false);
     assert.equal(report.freed_size, 10);

@@ -61,7 +61,7 @@ describe("cache prune --max-size", () => {
       assert.doesNotMatch(out, /models--org--r[23]/);
       assert.deepEqual(await repos(cacheDir), ["org/r1", "org/r2", "org/r3"], "a dry run removes nothing");
       const real = captureCli(fx.runtime);
-      assert.equal(await runCli(args, real.ctx), 0, real.errText());
+      assert.equal(await runCli([...args, "-y"], real.ctx), 0, real.errText());
       assert.deepEqual(await repos(cacheDir), ["org/r2", "org/r3"]);
       assert.ok((await scanCache({ runtime: fx.runtime, cacheDir })).sizeOnDisk <= 2.5 * MB);
     } finally {

@@ -279,8 +279,10 @@ describe("scanCache edge cases", () => {
     // A ref to a commit with no snapshot.
     const badRef = await writePythonRepo(root, { repoType: "model", repoId: "bad/ref", revisions: [{ commit: C3, refs: ["main"], files: [cfg] }] });
     await fsp.writeFile(path.join(badRef.repoPath, "refs", "v2"), fakeCommit("nowhere"));
-    // No snapshots folder at all.
+    // No snapshots folder at all, but a complete blob: damage (a folder holding only temp files
+    // is a first download in progress, not damage; see tests/cli_messages.test.ts).
     await fsp.mkdir(path.join(root, "datasets--no--snapshots", "blobs"), { recursive: true });
+    await fsp.writeFile(path.join(root, "datasets--no--snapshots", "blobs", "a".repeat(40)), "x");
     // A stray file at the root, and a folder that is not a repo.
     await fsp.writeFile(path.join(root, "notes.txt"), "hello");
     await fsp.mkdir(path.join(root, "junk"));

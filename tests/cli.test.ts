@@ -57,7 +57,7 @@ describe("hubcache download (CLI contract)", () => {
     const code = await runCli(["download", "org/cli", "b/c.bin", ...common], c.ctx);
     assert.equal(code, 0);
     assert.equal(c.out.length, 1);
-    assert.match(c.err(), /\r.*b\/c\.bin \[[#.]+\]\s+\d+%/);
+    assert.match(c.err(), /\x1b\[2Kb\/c\.bin +\d+% \[[#.]+\] [\d.]+ (B|kB|MB)\//);
   });
 
   test("--quiet suppresses progress even on a terminal", async () => {

@@ -286,13 +286,18 @@ describe("HubEmulator", () => {
       assert.ok(((await authed.json()) as { error: string }).error);
     });
 
-    test("a private repo is RepoNotFound (401) without a valid token and served with one", async () => {
+    test("a private repo is RepoNotFound (401) without a token and served with one; an unknown token is refused", async () => {
       hub.createRepo("org/private", { private: true }).commit({ "a.txt": "secret" });
+      hub.createRepo("org/open").commit({ x: "public" });
       const url = `${hub.endpoint}/org/private/resolve/main/a.txt`;
-      for (const headers of [{}, { Authorization: "Bearer hf_wrong" }] as Record<string, string>[]) {
-        const res = await head(url, headers);
-        assert.equal(res.status, 401);
-        assert.equal(res.headers.get("x-error-code"), "RepoNotFound");
+      const anonymous = await head(url);
+      assert.equal(anonymous.status, 401);
+      assert.equal(anonymous.headers.get("x-error-code"), "RepoNotFound");
+      for (const target of [url, `${hub.endpoint}/org/open/resolve/main/x`]) {
+        const wrong = await head(target, { Authorization: "Bearer hf_wrong" });
+        assert.equal(wrong.status, 401, "an unknown token is refused, for public repos too");
+        assert.equal(wrong.headers.get("x-error-code"), null);
+        assert.equal(wrong.headers.get("x-error-message"), "Invalid credentials in Authorization header");
       }
       const ok = await get(url, AUTH);
       assert.equal(ok.status, 200);
@@ -312,7 +317,7 @@ describe("HubEmulator", () => {
         assert.equal(anonymous.headers.get("x-error-code"), "GatedRepo");
         const invalid = await head(url, { Authorization: "Bearer hf_test_token" });
         assert.equal(invalid.status, 401);
-        assert.equal(invalid.headers.get("x-error-code"), "GatedRepo");
+        assert.equal(invalid.headers.get("x-error-message"), "Invalid credentials in Authorization header");
         const bob = await head(url, { Authorization: "Bearer hf_bob" });
         assert.equal(bob.status, 403);
         assert.equal(bob.headers.get("x-error-code"), "GatedRepo");

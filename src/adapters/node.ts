@@ -170,6 +170,11 @@ export function nodeFileSystem(): FileSystem {
       }
     },
     realpath: (path) => attempt("realpath", path, () => fsp.realpath(path)),
+    // statfs is in node:fs on Node ≥ 18.15, Deno 2 and Bun alike.
+    freeSpace: (path) => attempt("statfs", path, async () => {
+      const s = await fsp.statfs(path);
+      return s.bavail * s.bsize;
+    }),
   };
 }
 
@@ -283,9 +288,12 @@ const lazyGlobalFetch: typeof fetch = ((input: RequestInfo | URL, init?: Request
   globalThis.fetch(input, init)) as typeof fetch;
 
 async function loadKoffiFlock(): Promise<FlockCall> {
-  // koffi (optionalDependencies) ships prebuilt Node-API binaries in per-platform npm
-  // packages: nothing is compiled or downloaded at install. A variable specifier keeps tsc,
-  // Deno and Bun from resolving it when this file is merely imported there.
+  // koffi (an optional peer dependency: a user installs it to share the Python client's lock)
+  // ships prebuilt Node-API binaries: nothing is compiled or downloaded at install. It is not a
+  // dependency because npm 11 warns about its install script in every project that has not
+  // approved it, and the lock is only an optimisation (DESIGN.md §Living beside the Python
+  // client). A variable specifier keeps tsc, Deno and Bun from resolving it when this file is
+  // merely imported there.
   const specifier = "koffi";
   // deno-lint-ignore no-explicit-any
   const mod: any = await import(specifier);
@@ -300,7 +308,7 @@ async function loadKoffiFlock(): Promise<FlockCall> {
  * {@link AdvisoryLocks} for Node: libc `flock(fd, LOCK_EX|LOCK_NB)` through the `koffi` FFI
  * package, interoperable with the Python client's `.locks/<repo>/<etag>.lock`. koffi is
  * loaded on the first `tryLock`; where it is not installed or cannot load (an unsupported
- * platform, `--omit=optional`), every `tryLock` rejects and downloads go on lock-free, which
+ * platform), every `tryLock` rejects and downloads go on lock-free, which
  * is always correct. `undefined` on Windows, which has no flock. `load` is for tests.
  *
  * @example
@@ -356,6 +364,46 @@ export function nodeRuntimeBase(): Omit<Runtime, "name" | "locks"> {
  */
 export function nodeRuntime(): Runtime {
   const locks = nodeLocks();
-  return { ...nodeRuntimeBase(), name: "node", ...(locks !== undefined ? { locks } : {}) };
+  return { ...nodeRuntimeBase(), fetch: nodeProxyFetch(), name: "node", ...(locks !== undefined ? { locks } : {}) };
+}
+
+/** The variables naming a proxy, as curl, Python's requests, Deno and Bun read them. */
+const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"];
+
+/**
+ * `fetch` for Node honouring `HTTP(S)_PROXY` and `NO_PROXY` (either case), for the Hub and the
+ * CDN alike. Node's built-in `fetch` ignores them (Deno's and Bun's honour them, so their
+ * adapters keep the global one): a machine that reaches the Hub only through a proxy would
+ * fail. With a proxy variable set, requests go through the `undici` package's
+ * `EnvHttpProxyAgent` (the same HTTP client Node's `fetch` is built on); without one, through
+ * the global `fetch`, and `undici` is never loaded. The token rule is unchanged: hubFetch
+ * decides per request which origin gets it, whatever carries the request.
+ */
+export function nodeProxyFetch(): typeof fetch {
+  let proxied: { key: string; fetch: Promise<typeof fetch> } | undefined;
+  return (async (input: RequestInfo | URL, init?: RequestInit) => {
+    if (PROXY_VARIABLES.slice(0, 4).some((n) => (process.env[n] ?? "").trim() !== "")) {
+      const key = PROXY_VARIABLES.map((n) => process.env[n] ?? "").join("\n");
+      if (proxied?.key !== key) proxied = { key, fetch: loadProxiedFetch() };
+      return (await proxied.fetch)(input, init);
+    }
+    return globalThis.fetch(input, init);
+  }) as typeof fetch;
+}
+
+async function loadProxiedFetch(): Promise<typeof fetch> {
+  // A variable specifier, as for koffi: Deno and Bun never resolve it when they import this file.
+  const specifier = "undici";
+  // deno-lint-ignore no-explicit-any
+  const undici: any = await import(specifier);
+  // The first non-empty of each pair, lower case first (as curl, Deno and Bun read them): an
+  // empty `http_proxy` must not hide `HTTP_PROXY`, which undici's own lookup would let it do.
+  const pick = (name: string): string => (process.env[name.toLowerCase()] ?? "").trim() || (process.env[name] ?? "").trim();
+  const dispatcher = new undici.EnvHttpProxyAgent({
+    httpProxy: pick("HTTP_PROXY"),
+    httpsProxy: pick("HTTPS_PROXY"), // empty: undici falls back to the HTTP proxy
+    noProxy: pick("NO_PROXY"),
+  });
+  return ((input: RequestInfo | URL, init?: RequestInit) => undici.fetch(input, { ...init, dispatcher })) as typeof fetch;
 }
 

@@ -15,41 +15,62 @@ import { type CacheWarning, scanCache } from "../core/manage/scan.ts";
 import { type VerifyOptions, verifyRepo } from "../core/manage/verify.ts";
 import { repairRepo } from "../core/manage/repair.ts";
 import type { Runtime } from "../core/ports.ts";
-import { booleanFlag, type FlagSpec, type ParsedArgs, parseFlags, stringFlag } from "./args.ts";
+import { booleanFlag, type FlagSpec, listFlag, type ParsedArgs, parseFlags, stringFlag } from "./args.ts";
 import type { CliCommand, CliContext } from "./context.ts";
 import { CliError, EXIT } from "./errors.ts";
 import { formatBytes, formatTimeSince, tabulate } from "./format.ts";
-import { hfLsJson, LS_FORMATS, scanJson } from "./ls_formats.ts";
+import { hfLsJson, LS_FORMATS, lsEntries, scanJson } from "./ls_formats.ts";
+import { selectEntries } from "./ls_select.ts";
 
 const B: FlagSpec = { type: "boolean" };
 const S: FlagSpec = { type: "string" };
 const COMMON: Readonly<Record<string, FlagSpec>> = { "cache-dir": S, help: { type: "boolean", short: "h" } };
 
+/** Each sub-command's own help (`hubcache cache <cmd> --help`); `cache --help` shows them all. */
+const SUB_USAGE: Readonly<Record<string, readonly string[]>> = {
+  ls: [
+    "  ls [--revisions] [--format table|json|scan-json] [--json] [-f FILTER]... [--sort KEY[:asc|:desc]] [--limit N]",
+    "        list cached repos (or revisions) with size, files, refs and temp files;",
+    "        json: exactly `hf cache ls --format json` (--json is the same), scan-json: the",
+    "        numbers of scan_cache_dir() in bytes and seconds, with temp files;",
+    "        filters as hf: size>1GB, type=model, accessed>7d, modified<=2h, refs=main",
+    "        (all must hold); sort by accessed, modified, name or size; limit after sorting",
+  ],
+  rm: [
+    "  rm <repo_id | type/repo_id | commit>... [--repo-type T] [--dry-run] [-y]",
+    "        remove revisions or whole repos and the blobs nothing else uses",
+  ],
+  prune: [
+    "  prune [--older-than DURATION] [--dry-run] [--keep-detached] [--json] [-v] [-y]",
+    "        [--max-size SIZE [--keep-used-within DURATION]]",
+    "        remove temp files of dead writers, stale partials and locks, detached revisions;",
+    "        asks first (-y: do not ask; without a terminal, -y is needed)",
+    "        (DURATION like 30m, 2h, 7d; default 1d for files whose writer cannot be asked);",
+    "        --max-size (500M, 50G, 1TiB): then remove least recently used revisions until the",
+    "        cache fits, never one used within --keep-used-within (default 10m) nor one of a repo",
+    "        a live process is downloading into; --dry-run prints the plan",
+  ],
+  verify: [
+    "  verify <repo_id> [--revision R] [--repo-type T] [--json] [--offline] [--endpoint URL] [--token T] [--repair]",
+    "        re-hash the cached files against their content addresses; a revision without",
+    "        trees/<commit>.json gets its listing from the Hub unless --offline; exits 1 if",
+    "        any file is damaged, missing or could not be verified. --repair downloads the",
+    "        damaged and missing files again (only those), rewrites refs that hold no commit",
+    "        and removes .no_exist markers of files that exist; exits 1 if anything could not be repaired",
+  ],
+};
+const CACHE_FOOTER = ["", "The cache is HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub."];
 const USAGE = [
   "usage: hubcache cache <command> [options] [--cache-dir DIR]",
   "",
-  "  ls [--revisions] [--format table|json|scan-json] [--json]",
-  "        list cached repos (or revisions) with size, files, refs and temp files;",
-  "        json: exactly `hf cache ls --format json` (--json is the same), scan-json: the",
-  "        numbers of scan_cache_dir() in bytes and seconds, with temp files",
-  "  rm <repo_id | type/repo_id | commit>... [--repo-type T] [--dry-run] [-y]",
-  "        remove revisions or whole repos and the blobs nothing else uses",
-  "  prune [--older-than DURATION] [--dry-run] [--keep-detached] [--json] [-v]",
-  "        [--max-size SIZE [--keep-used-within DURATION]]",
-  "        remove temp files of dead writers, stale partials and locks, detached revisions",
-  "        (DURATION like 30m, 2h, 7d; default 1d for files whose writer cannot be asked);",
-  "        --max-size (500M, 50G, 1TiB): then remove least recently used revisions until the",
-  "        cache fits, never one used within --keep-used-within (default 10m) nor one of a repo",
-  "        a live process is downloading into; --dry-run prints the plan",
-  "  verify <repo_id> [--revision R] [--repo-type T] [--json] [--offline] [--endpoint URL] [--token T] [--repair]",
-  "        re-hash the cached files against their content addresses; a revision without",
-  "        trees/<commit>.json gets its listing from the Hub unless --offline; exits 1 if",
-  "        any file is damaged, missing or could not be verified. --repair downloads the",
-  "        damaged and missing files again (only those), rewrites refs that hold no commit",
-  "        and removes .no_exist markers of files that exist; exits 1 if anything could not be repaired",
-  "",
-  "The cache is HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub.",
+  ...Object.values(SUB_USAGE).flat(),
+  ...CACHE_FOOTER,
 ].join("\n");
+
+/** The help of one sub-command. */
+function subUsage(sub: string): string {
+  return [`usage: hubcache cache ${sub} [options] [--cache-dir DIR]`, "", ...SUB_USAGE[sub], ...CACHE_FOOTER].join("\n");
+}
 
 /**
  * The `cache` command: `argv` is what follows `cache` on the command line. Failures are thrown
@@ -88,9 +109,9 @@ function where(args: ParsedArgs, ctx: CliContext): { runtime: Runtime; cacheDir?
   return { runtime: ctx.runtime, ...(cacheDir !== undefined ? { cacheDir } : {}) };
 }
 
-function helpRequested(args: ParsedArgs, ctx: CliContext): boolean {
+function helpRequested(args: ParsedArgs, ctx: CliContext, sub: string): boolean {
   if (!booleanFlag(args, "help")) return false;
-  ctx.stdout(USAGE);
+  ctx.stdout(subUsage(sub));
   return true;
 }
 
@@ -98,29 +119,45 @@ function helpRequested(args: ParsedArgs, ctx: CliContext): boolean {
 // ls
 
 async function cacheLs(argv: string[], ctx: CliContext): Promise<number> {
-  const args = parseFlags(argv, { ...COMMON, json: B, revisions: B, format: S }, "cache ls");
-  if (helpRequested(args, ctx)) return 0;
+  const args = parseFlags(argv, {
+    ...COMMON,
+    json: B,
+    revisions: B,
+    format: S,
+    filter: { type: "string", short: "f", multiple: true },
+    sort: S,
+    limit: S,
+  }, "cache ls");
+  if (helpRequested(args, ctx, "ls")) return 0;
   if (args.positionals.length > 0) throw new InvalidInputError(`ls takes no arguments, got '${args.positionals[0]}'`);
   // --json is `--format json`: it always promised the `hf cache ls --format json` shape.
   const format = stringFlag(args, "format") ?? (booleanFlag(args, "json") ? "json" : "table");
   if (!LS_FORMATS.includes(format)) throw new InvalidInputError(`--format must be ${LS_FORMATS.join(", ")}; got '${format}'`);
+  const filters = listFlag(args, "filter");
+  const sort = stringFlag(args, "sort");
+  const limitText = stringFlag(args, "limit");
+  const limit = limitText === undefined ? undefined : Number(limitText);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new InvalidInputError(`--limit must be a non-negative integer, got '${limitText}'`);
+  const selecting = filters.length > 0 || sort !== undefined || limit !== undefined;
+  if (selecting && format === "scan-json") throw new InvalidInputError("--filter, --sort and --limit apply to the table and --format json, not to scan-json");
   const withRevisions = booleanFlag(args, "revisions");
   const info = await scanCache(where(args, ctx));
   reportWarnings(info.warnings, ctx);
   const now = ctx.runtime.platform.now();
+  const entries = selectEntries(lsEntries(info, withRevisions), { filters, sort, limit, nowMs: now });
   if (format === "json") {
-    ctx.stdout(hfLsJson(info, withRevisions, now));
+    ctx.stdout(hfLsJson(entries, now));
     return 0;
   }
   if (format === "scan-json") {
     ctx.stdout(JSON.stringify(scanJson(info), null, 2));
     return 0;
   }
-  if (info.repos.length === 0) {
+  if (entries.length === 0) {
     ctx.stdout(withRevisions ? "No cached revisions found." : "No cached repositories found.");
   } else if (!withRevisions) {
     ctx.stdout(tabulate(
-      info.repos.map((r) => [
+      entries.map(({ repo: r }) => [
         r.repoId,
         r.repoType,
         formatBytes(r.sizeOnDisk).padStart(12),
@@ -134,20 +171,22 @@ async function cacheLs(argv: string[], ctx: CliContext): Promise<number> {
     ));
   } else {
     ctx.stdout(tabulate(
-      info.repos.flatMap((r) =>
-        r.revisions.map((v) => [
-          r.repoId,
-          r.repoType,
-          v.commitHash,
-          formatBytes(v.sizeOnDisk).padStart(12),
-          v.nbFiles,
-          formatTimeSince(v.lastModifiedMs, now),
-          v.refs.join(", "),
-          v.snapshotPath,
-        ])
-      ),
+      entries.map(({ repo: r, revision: v }) => [
+        r.repoId,
+        r.repoType,
+        v!.commitHash,
+        formatBytes(v!.sizeOnDisk).padStart(12),
+        v!.nbFiles,
+        formatTimeSince(v!.lastModifiedMs, now),
+        v!.refs.join(", "),
+        v!.snapshotPath,
+      ]),
       ["REPO ID", "REPO TYPE", "REVISION", "SIZE ON DISK", "NB FILES", "LAST_MODIFIED", "REFS", "LOCAL PATH"],
     ));
+  }
+  if (selecting) {
+    ctx.stdout("");
+    ctx.stdout(`Showing ${entries.length} of ${lsEntries(info, withRevisions).length} ${withRevisions ? "revision(s)" : "repo(s)"} (--filter/--sort/--limit).`);
   }
   const nRevisions = info.repos.reduce((n, r) => n + r.revisions.length, 0);
   ctx.stdout("");
@@ -201,14 +240,14 @@ function describePlan(plan: RemovalPlan): string[] {
 
 async function cacheRm(argv: string[], ctx: CliContext): Promise<number> {
   const args = parseFlags(argv, { ...COMMON, "dry-run": B, yes: { type: "boolean", short: "y" }, "repo-type": S }, "cache rm");
-  if (helpRequested(args, ctx)) return 0;
+  if (helpRequested(args, ctx, "rm")) return 0;
   if (args.positionals.length === 0) throw new InvalidInputError("rm needs at least one repo id or commit hash");
   const typeArg = stringFlag(args, "repo-type");
   const repoType = typeArg === undefined ? undefined : validateRepoType(typeArg);
   const plan = await planRemoval({ ...where(args, ctx), targets: args.positionals, repoType });
   reportWarnings(plan.warnings, ctx);
   const missing = plan.missing.map((m) => `'${m}'`).join(", ");
-  const howToName = "give a commit hash, 'org/name' with --repo-type, or 'type/org/name' as 'hf cache ls' shows";
+  const howToName = "give a commit hash, 'org/name' with --repo-type, or 'type/org/name' as 'hubcache cache ls' shows";
   if (plan.selections.length === 0) {
     ctx.stdout("Nothing to delete.");
     if (plan.missing.length > 0) throw new CacheError(`not in the cache: ${missing} (${howToName})`);
@@ -260,20 +299,35 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
     "keep-used-within": S,
     json: B,
     verbose: { type: "boolean", short: "v" },
-    yes: { type: "boolean", short: "y" }, // accepted for `hf cache prune -y` scripts; prune never asks
+    yes: { type: "boolean", short: "y" },
   }, "cache prune");
-  if (helpRequested(args, ctx)) return 0;
+  if (helpRequested(args, ctx, "prune")) return 0;
   if (args.positionals.length > 0) throw new InvalidInputError(`prune takes no arguments, got '${args.positionals[0]}'`);
   const olderThan = stringFlag(args, "older-than") ?? DEFAULT_PRUNE_OLDER_THAN;
   const dryRun = booleanFlag(args, "dry-run");
-  const result = await pruneCache({
+  const options = {
     ...where(args, ctx),
     olderThan,
-    dryRun,
     detachedRevisions: !booleanFlag(args, "keep-detached"),
     maxSize: stringFlag(args, "max-size"),
     keepUsedWithin: stringFlag(args, "keep-used-within"),
-  });
+  };
+  if (!dryRun && !booleanFlag(args, "yes")) {
+    // As `hf cache prune`: show what would go and ask; without a terminal to ask, refuse
+    // unless -y. The removal itself re-checks everything, so the answer cannot be stale.
+    const preview = await pruneCache({ ...options, dryRun: true });
+    if (preview.removed.length > 0) {
+      if (ctx.confirm === undefined || booleanFlag(args, "json")) {
+        throw new CliError("NotConfirmed", `not pruning ${preview.removed.length} item(s) without confirmation: pass -y (or --dry-run to preview)`);
+      }
+      for (const i of preview.removed) ctx.stdout(`would remove ${i.kind} ${i.path} (${formatBytes(i.bytes)}): ${i.reason}`);
+      if (!(await ctx.confirm(`Remove these ${preview.removed.length} item(s), ${formatBytes(preview.freedBytes)}?`))) {
+        ctx.stdout("Prune cancelled.");
+        return EXIT.ok;
+      }
+    }
+  }
+  const result = await pruneCache({ ...options, dryRun });
   for (const w of result.warnings) ctx.stderr(`hubcache: warning: ${w.message}\n`);
   if (booleanFlag(args, "json")) {
     const item = (i: { path: string; kind: string; bytes: number; reason: string }): Record<string, unknown> => ({
@@ -315,7 +369,7 @@ async function cachePrune(argv: string[], ctx: CliContext): Promise<number> {
 
 async function cacheVerify(argv: string[], ctx: CliContext): Promise<number> {
   const args = parseFlags(argv, { ...COMMON, revision: S, "repo-type": S, json: B, endpoint: S, token: S, offline: B, repair: B }, "cache verify");
-  if (helpRequested(args, ctx)) return 0;
+  if (helpRequested(args, ctx, "verify")) return 0;
   if (args.positionals.length !== 1) throw new InvalidInputError("verify needs exactly one repo id (see 'hubcache cache --help')");
   // Online unless told otherwise, as `download`: a revision without trees/<commit>.json (the
   // Python client's no-symlink caches) can only be checked with the listing from the Hub.

@@ -17,6 +17,8 @@ export interface CliContext {
   stderr(text: string): void;
   /** Whether stderr is a terminal: progress bars only then. */
   readonly stderrIsTTY: boolean;
+  /** The terminal's width in columns, when stderr is one (progress lines are cut to fit). */
+  readonly stderrColumns?: number;
   /** Abort on SIGINT/SIGTERM. */
   readonly signal: AbortSignal;
   /** Ask the person at the terminal a yes/no question; absent when stdin is not a terminal. */

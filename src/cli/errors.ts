@@ -49,10 +49,14 @@ export function reportError(err: unknown, ctx: CliContext): number {
   if (err instanceof FsError) {
     const hint = err.code === "ENOSPC"
       ? "the disk is full; free space and run again (the partial download was kept)"
+      : err.rawCode === "NotCapable" || err.rawCode === "PermissionDenied"
+      ? "Deno's permissions do not allow this; run deno with -A (or the --allow-… flag Deno names below)"
       : err.code === "EACCES" || err.code === "EPERM"
       ? "permission denied; check the cache directory's permissions or pass --cache-dir"
       : err.code === "ESTALE"
       ? "a file changed under us on a network file system (stale file handle) and kept changing while we retried; run again"
+      : err.code === "ENOTDIR"
+      ? "a path that must be a folder is a file; check --cache-dir and what is inside the cache"
       : "a file-system operation failed";
     // The runtime's own words too: a code we could not name ("UNKNOWN", "Unknown system error
     // -116") is only diagnosable with them.

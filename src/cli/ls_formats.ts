@@ -15,6 +15,7 @@
 import { pythonJsonDumps } from "../core/cache/python_json.ts";
 import type { CacheInfo, CachedRepoInfo } from "../core/manage/scan.ts";
 import { formatBytes, formatTimeSince } from "./format.ts";
+import type { LsEntry } from "./ls_select.ts";
 
 /** The formats `cache ls --format` accepts. */
 export const LS_FORMATS: readonly string[] = ["table", "json", "scan-json"];
@@ -28,14 +29,23 @@ function byCodePoint(a: string, b: string): number {
 }
 
 /**
- * `hf cache ls --format json` (with `--revisions`: one record per revision), as its
- * `json.dumps` writes it. Times are relative to `nowMs`, as `format_timesince` makes them.
+ * The rows of `cache ls` in `hf cache ls`'s order: repos by `type/id`, or with `revisions`
+ * each repo's revisions by commit hash.
  */
-export function hfLsJson(info: CacheInfo, revisions: boolean, nowMs: number): string {
+export function lsEntries(info: CacheInfo, revisions: boolean): LsEntry[] {
   const repos = [...info.repos].sort((a, b) => byCodePoint(cacheId(a), cacheId(b)));
-  if (revisions) {
-    const rows = repos.flatMap((repo) =>
-      [...repo.revisions].sort((a, b) => byCodePoint(a.commitHash, b.commitHash)).map((rev) => ({
+  if (!revisions) return repos.map((repo) => ({ repo }));
+  return repos.flatMap((repo) => [...repo.revisions].sort((a, b) => byCodePoint(a.commitHash, b.commitHash)).map((revision) => ({ repo, revision })));
+}
+
+/**
+ * `hf cache ls --format json` of these rows (with `--revisions`: one record per revision), as
+ * its `json.dumps` writes it. Times are relative to `nowMs`, as `format_timesince` makes them.
+ */
+export function hfLsJson(entries: readonly LsEntry[], nowMs: number): string {
+  return pythonJsonDumps(entries.map(({ repo, revision: rev }) =>
+    rev
+      ? {
         id: cacheId(repo),
         repo_id: repo.repoId,
         repo_type: repo.repoType,
@@ -44,19 +54,17 @@ export function hfLsJson(info: CacheInfo, revisions: boolean, nowMs: number): st
         size: formatBytes(rev.sizeOnDisk),
         last_modified: formatTimeSince(rev.lastModifiedMs, nowMs),
         refs: [...rev.refs].sort(byCodePoint),
-      }))
-    );
-    return pythonJsonDumps(rows);
-  }
-  return pythonJsonDumps(repos.map((repo) => ({
-    id: cacheId(repo),
-    repo_id: repo.repoId,
-    repo_type: repo.repoType,
-    size: formatBytes(repo.sizeOnDisk),
-    last_accessed: formatTimeSince(repo.lastAccessedMs, nowMs),
-    last_modified: formatTimeSince(repo.lastModifiedMs, nowMs),
-    refs: [...new Set(repo.revisions.flatMap((r) => r.refs))].sort(byCodePoint),
-  })));
+      }
+      : {
+        id: cacheId(repo),
+        repo_id: repo.repoId,
+        repo_type: repo.repoType,
+        size: formatBytes(repo.sizeOnDisk),
+        last_accessed: formatTimeSince(repo.lastAccessedMs, nowMs),
+        last_modified: formatTimeSince(repo.lastModifiedMs, nowMs),
+        refs: [...new Set(repo.revisions.flatMap((r) => r.refs))].sort(byCodePoint),
+      }
+  ));
 }
 
 /**

@@ -5,59 +5,77 @@
  * @module
  */
 
-import { DEFAULT_SNAPSHOT_CONCURRENCY } from "../core/defaults.ts";
 import type { DownloadFileOptions } from "../core/options.ts";
 import { downloadSnapshot, type SnapshotProgress } from "../core/download/snapshot.ts";
-import { booleanFlag, integerFlag, listFlag, type ParsedArgs } from "./args.ts";
 import type { CliContext } from "./context.ts";
-import { formatBytes } from "./format.ts";
-import { bar, progressLine, rateMeter } from "./progress.ts";
+import { fileLine, formatSize, type ProgressDisplay, rateMeter } from "./progress.ts";
 
-/** Run a snapshot download for the `download` command. */
+/** Files in flight shown under the overall bar; more are summed up in one line. */
+const MAX_FILE_LINES = 5;
+
+/**
+ * The lines of a snapshot download, as `hf download` shows them: one overall bar (files and
+ * bytes), then a bar per file in flight. Rates count only bytes that came over the network.
+ */
+export function snapshotLines(
+  display: Pick<ProgressDisplay, "width">,
+): (p: SnapshotProgress, t: number) => string[] {
+  const overall = rateMeter();
+  const perFile = new Map<string, ReturnType<typeof rateMeter>>();
+  return (p, t) => {
+    overall.add(t, p.bytesDone - p.bytesReused);
+    const lines = [fileLine(`${p.filesDone}/${p.filesTotal} files`, p.bytesDone, p.bytesTotal, overall.perSecond(t), display.width)];
+    for (const path of perFile.keys()) if (!p.active.includes(path)) perFile.delete(path);
+    for (const f of p.activeFiles.slice(0, MAX_FILE_LINES)) {
+      let meter = perFile.get(f.path);
+      if (!meter) perFile.set(f.path, (meter = rateMeter()));
+      meter.add(t, f.bytesDone - f.resumedFrom);
+      const note = f.resumedFrom > 0 ? ` (resumed at ${formatSize(f.resumedFrom)})` : "";
+      lines.push(fileLine(`  ${f.path}`, f.bytesDone, f.bytesTotal, meter.perSecond(t), display.width, note));
+    }
+    if (p.activeFiles.length > MAX_FILE_LINES) lines.push(`  … and ${p.activeFiles.length - MAX_FILE_LINES} more file(s) in flight`);
+    return lines;
+  };
+}
+
+/** Run a snapshot download for the `download` command; returns the snapshot folder for the caller to print. */
 export async function snapshotCommand(
   repo: string,
-  args: ParsedArgs,
+  selection: { include: string[]; exclude: string[]; concurrency: number; quiet: boolean },
   common: Omit<DownloadFileOptions, "path" | "repo">,
   ctx: CliContext,
-): Promise<number> {
-  const quiet = booleanFlag(args, "quiet");
-  const line = progressLine((s) => ctx.stderr(s), ctx.stderrIsTTY && !quiet);
-  const rate = rateMeter();
+  display: ProgressDisplay,
+): Promise<string> {
+  const quiet = selection.quiet;
+  const lines = snapshotLines(display);
   const started = Date.now();
   let last: SnapshotProgress | undefined;
+  let dir: string;
   try {
-    const dir = await downloadSnapshot({
+    dir = await downloadSnapshot({
       ...common,
       repo,
       runtime: ctx.runtime,
-      include: listFlag(args, "include"),
-      exclude: listFlag(args, "exclude"),
-      concurrency: integerFlag(args, "concurrency", DEFAULT_SNAPSHOT_CONCURRENCY),
+      include: selection.include,
+      exclude: selection.exclude,
+      concurrency: selection.concurrency,
       onProgress: (p) => {
         last = p;
-        const t = Date.now();
-        rate.add(t, p.bytesDone);
-        if (p.phase === "listing") return line.update(`listing files of ${repo}…`, true);
-        const current = p.active.length > 0 ? `  ${p.active.slice(0, 2).join(", ")}${p.active.length > 2 ? ", …" : ""}` : "";
-        line.update(
-          `${bar(p.bytesDone, p.bytesTotal)} ${p.filesDone}/${p.filesTotal} files ` +
-            `${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)} ${formatBytes(rate.perSecond(t))}/s${current}`,
-          p.phase === "done",
-        );
+        if (p.phase === "listing") return display.update([`listing files of ${repo}…`], true);
+        display.update(lines(p, Date.now()), p.phase === "done");
       },
     });
-    line.clear();
-    if (!quiet && last) {
-      const seconds = ((Date.now() - started) / 1000).toFixed(1);
-      const fetched = last.filesTotal - last.filesCached;
-      ctx.stderr(
-        `${repo}: ${last.filesTotal} files (${formatBytes(last.bytesTotal)}), ${fetched} downloaded, ` +
-          `${last.filesCached} already cached, in ${seconds} s\n`,
-      );
-    }
-    ctx.stdout(dir);
-    return 0;
   } finally {
-    line.clear();
+    // The overall bar stays; the per-file bars go.
+    display.finish(1);
   }
+  if (!quiet && last) {
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    const fetched = last.filesTotal - last.filesCached;
+    ctx.stderr(
+      `${repo}: ${last.filesTotal} files (${formatSize(last.bytesTotal)}), ${fetched} downloaded, ` +
+        `${last.filesCached} already cached, in ${seconds} s\n`,
+    );
+  }
+  return dir;
 }

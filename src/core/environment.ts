@@ -49,11 +49,27 @@ export function envEndpoint(platform: Platform): string {
 }
 
 /**
- * `HF_TOKEN` (or the older `HUGGING_FACE_HUB_TOKEN`), if set. Unlike the Python client we do
- * not read the token file that `hf auth login` writes.
+ * Where `hf auth login` saved the token: `HF_TOKEN_PATH` > `$HF_HOME/token` >
+ * `$XDG_CACHE_HOME/huggingface/token` > `~/.cache/huggingface/token` (the Python client's
+ * constants; `hub/token.ts` decides whether it is read).
  */
-export function envToken(platform: Platform): string | undefined {
-  return nonEmpty(platform.env("HF_TOKEN")) ?? nonEmpty(platform.env("HUGGING_FACE_HUB_TOKEN"));
+export function envTokenFilePath(platform: Platform): string {
+  const explicit = nonEmpty(platform.env("HF_TOKEN_PATH"));
+  if (explicit) return expandHome(explicit, platform);
+  const hfHome = nonEmpty(platform.env("HF_HOME"));
+  if (hfHome) return joinPath(expandHome(hfHome, platform), "token");
+  const xdg = nonEmpty(platform.env("XDG_CACHE_HOME"));
+  if (xdg) return joinPath(expandHome(xdg, platform), "huggingface", "token");
+  return joinPath(platform.homeDir(), ".cache", "huggingface", "token");
+}
+
+/**
+ * A duration in seconds from the environment, in milliseconds (`HF_HUB_DOWNLOAD_TIMEOUT=30` →
+ * 30000), or `undefined` when unset or not a positive number.
+ */
+export function envSecondsMs(platform: Platform, name: string): number | undefined {
+  const value = Number((platform.env(name) ?? "").trim());
+  return Number.isFinite(value) && value > 0 ? value * 1000 : undefined;
 }
 
 /** A boolean environment flag as the Python client reads it: `1`, `true`, `yes`, `on`. */

@@ -11,6 +11,7 @@ export type HubcacheErrorCode =
   | "RevisionNotFound"
   | "EntryNotFound"
   | "GatedRepo"
+  | "TokenRejected"
   | "IntegrityError"
   | "OfflineCacheMiss"
   | "InvalidInput"
@@ -19,6 +20,7 @@ export type HubcacheErrorCode =
   | "NetworkError"
   | "Aborted"
   | "SnapshotIncomplete"
+  | "NotEnoughSpace"
   | "CacheError";
 
 /**
@@ -119,6 +121,25 @@ export class GatedRepoError extends HubcacheError {
   /** `message` carries the Hub's own explanation when it sent one. */
   constructor(message: string, options?: { cause?: unknown }) {
     super("GatedRepo", message, options);
+  }
+}
+
+/**
+ * The Hub refused the token that was sent (401: invalid, expired or revoked). The message says
+ * where the token came from (`--token`, `HF_TOKEN`, the token file `hf auth login` wrote).
+ *
+ * @example
+ * ```ts
+ * import { downloadFile, TokenRejectedError } from "hubcache";
+ *
+ * try { await downloadFile({ repo: "org/private-model", path: "config.json", token: "hf_expired" }); }
+ * catch (e) { if (e instanceof TokenRejectedError) console.error("run `hf auth login` again"); }
+ * ```
+ */
+export class TokenRejectedError extends HubcacheError {
+  /** `message` names the token's origin and how to replace it. */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("TokenRejected", message, options);
   }
 }
 
@@ -278,6 +299,31 @@ export class CacheError extends HubcacheError {
   /** `message` names the path at fault so the user can inspect or remove it. */
   constructor(message: string, options?: { cause?: unknown }) {
     super("CacheError", message, options);
+  }
+}
+
+/**
+ * The disk holding the cache has less free space than a download still needs, found before
+ * any byte was fetched (a kept partial that could not be completed would fill it).
+ *
+ * @example
+ * ```ts
+ * import { downloadFile, NotEnoughSpaceError } from "hubcache";
+ *
+ * try { await downloadFile({ repo: "openai-community/gpt2", path: "model.safetensors" }); }
+ * catch (e) { if (e instanceof NotEnoughSpaceError) console.error(`free ${e.needed - e.available} bytes`); }
+ * ```
+ */
+export class NotEnoughSpaceError extends HubcacheError {
+  /** Bytes the download still needs. */
+  readonly needed: number;
+  /** Bytes free where it would write them. */
+  readonly available: number;
+  /** `message` says how much is needed, where, and what to do. */
+  constructor(message: string, needed: number, available: number, options?: { cause?: unknown }) {
+    super("NotEnoughSpace", message, options);
+    this.needed = needed;
+    this.available = available;
   }
 }
 

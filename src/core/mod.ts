@@ -20,6 +20,7 @@ export * from "./ports.ts";
 export * from "./options.ts";
 export { downloadFile } from "./download/download.ts";
 export { downloadSnapshot, type DownloadSnapshotOptions, type SnapshotProgress } from "./download/snapshot.ts";
+export { type DownloadPlan, planDownload, type PlannedFile } from "./download/plan.ts";
 export { filterPaths, globToRegExp } from "./download/patterns.ts";
 export { type CachedLookup, lookupCached, type LookupCachedOptions } from "./cache/lookup.ts";
 export { defaultCacheDir } from "./environment.ts";

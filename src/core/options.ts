@@ -40,6 +40,18 @@ export interface HubOptions extends CacheOptions {
   fetch?: typeof fetch;
   /** Sent as `User-Agent`. */
   userAgent?: string;
+  /**
+   * How long a metadata request (the `HEAD` of a file, the revision and tree APIs) may wait for
+   * the Hub's answer before it counts as failed and is retried. Default `HF_HUB_ETAG_TIMEOUT`
+   * (seconds) when set, else no limit beyond the network's own.
+   */
+  metadataTimeoutMs?: number;
+  /**
+   * Called with what the user should hear about while the operation goes on: a retry after
+   * a network failure, an answer from the cache because the Hub was unreachable, another
+   * program's interference; see {@link DownloadWarning}.
+   */
+  onWarning?: (warning: DownloadWarning) => void;
 }
 
 /** How bytes are reported while they arrive. */
@@ -64,8 +76,8 @@ export interface DownloadProgress {
  */
 export interface DownloadWarning {
   /** Stable, for code that branches on it. */
-  readonly code: "TempFileDeleted";
-  /** The file's path in the repo. */
+  readonly code: "TempFileDeleted" | "Retrying" | "HubUnreachable";
+  /** The file's path in the repo (`""` for what concerns the whole repo, such as resolving a revision). */
   readonly path: string;
   /** One line for people. */
   readonly message: string;
@@ -98,8 +110,6 @@ export interface DownloadFileOptions extends HubOptions {
   lock?: "auto" | "none";
   /** Called as bytes arrive (throttled by the caller if it wants). */
   onProgress?: (progress: DownloadProgress) => void;
-  /** Called when the download worked around another program's interference; see {@link DownloadWarning}. */
-  onWarning?: (warning: DownloadWarning) => void;
   /**
    * A temp file of a writer on another host (or a legacy `<etag>.incomplete`) that has not
    * grown for this long is considered abandoned and claimed for resume. Default 10 minutes.

@@ -204,6 +204,12 @@ export interface FileSystem {
   syncDir(path: string): Promise<void>;
   /** Absolute, canonical form of a path (resolves symlinks); `ENOENT` if absent. */
   realpath(path: string): Promise<string>;
+  /**
+   * Bytes an unprivileged writer can still put on the file system holding `path` (statfs
+   * `f_bavail × f_bsize`, what `df` shows as available). Optional: without it, downloads start
+   * without checking and a full disk surfaces as `ENOSPC` mid-way.
+   */
+  freeSpace?(path: string): Promise<number>;
 }
 
 /** Incremental hashing. */

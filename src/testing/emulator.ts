@@ -550,10 +550,16 @@ export class HubEmulator {
   /**
    * Access rules of the Hub: a missing or private repo is `RepoNotFound` (401 without a valid
    * token, so existence does not leak; 404 with one); a gated repo is `GatedRepo` (401 without a
-   * valid token, 403 for a valid token that was not granted access).
+   * valid token, 403 for a valid token that was not granted access). A token the Hub does not
+   * know is refused outright, public repos included (401, no `X-Error-Code`, the message the
+   * Python client's `hf_raise_for_status` recognises): a stale `HF_TOKEN` breaks every download.
    */
   #openRepo(x: Exchange, type: RepoType, id: string, prefix: string, rawTail: readonly string[]): EmulatedRepo | undefined {
     const token = this.#validToken(x.req);
+    if (!token && /^Bearer\s/i.test(x.req.headers.authorization ?? "")) {
+      this.#error(x, 401, undefined, "Invalid credentials in Authorization header");
+      return undefined;
+    }
     const found = this.#store.find(type, id);
     if (!found || (found.repo.private && !token)) {
       this.#error(x, token ? 404 : 401, "RepoNotFound", `Repository Not Found for url: ${x.record.url}. Please make sure you specified the correct repo id and type. If you are trying to access a private or gated repo, make sure you are authenticated.`);

@@ -15,8 +15,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as fsp from "node:fs/promises";
-import { connect, createServer } from "node:net";
 import { dirname, join } from "node:path";
+import { freePort, listening } from "./ports.ts";
 import { makeTempDir, removeTempDir } from "./tmp.ts";
 
 /** Where Debian's nginx-light puts the binary. */
@@ -245,33 +245,4 @@ http {
   }
 }
 `;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Poll until something accepts connections on the port, or `gone()` says nginx exited. */
-async function listening(port: number, gone: () => boolean): Promise<boolean> {
-  const started = Date.now();
-  while (!gone() && Date.now() - started < 10_000) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: "127.0.0.1", port }, () => (socket.destroy(), resolve(true)));
-      socket.on("error", () => resolve(false));
-    });
-    if (ok) {
-      // Something else may hold the port while nginx fails to bind it: give nginx time to say so.
-      await new Promise((r) => setTimeout(r, 50));
-      return !gone();
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
 }

@@ -312,7 +312,7 @@ async function runRound(
 
   // `cache prune` on each host removes what its own killed writers left.
   for (const [i, h] of hosts.entries()) {
-    const run = await runCli(r.pick(runtimes), ["cache", "prune", "--cache-dir", h.dir], { env: env(i) });
+    const run = await runCli(r.pick(runtimes), ["cache", "prune", "-y", "--cache-dir", h.dir], { env: env(i) });
     tally.processes++;
     if (run.code !== 0) {
       problems.push(`cache prune on ${h.name} failed: ${describeRun(run)}`);
@@ -422,7 +422,7 @@ function observeAlongside(
       const host = i % 2;
       const dir = hosts[host].dir;
       const env = { HUBCACHE_HOSTNAME: hosts[host].name };
-      const commands = [["cache", "ls", "--json"], ["cache", "verify", repoId, "--json"], ...(prune ? [["cache", "prune"]] : [])];
+      const commands = [["cache", "ls", "--json"], ["cache", "verify", repoId, "--json"], ...(prune ? [["cache", "prune", "-y"]] : [])];
       const args = commands[i % commands.length];
       const run = await runCli(r.pick(runtimes), [...args, "--cache-dir", dir], { env });
       count++;

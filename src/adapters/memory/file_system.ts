@@ -374,6 +374,19 @@ export class MemoryFileSystem implements FileSystem {
     else if (node.kind === "file") syncFileNode(node);
   }
 
+  #freeSpace = Number.POSITIVE_INFINITY;
+
+  /** Set what {@link freeSpace} answers (a disk about to be full); unlimited by default. */
+  setFreeSpace(bytes: number): void {
+    this.#freeSpace = bytes;
+  }
+
+  /** The free space set by {@link setFreeSpace} (the tree itself has no capacity limit). */
+  async freeSpace(path: string): Promise<number> {
+    await this.#enter("freeSpace", [path]);
+    return this.#freeSpace;
+  }
+
   async realpath(path: string): Promise<string> {
     await this.#enter("realpath", [path]);
     const r = this.#resolve(path, true, "realpath");

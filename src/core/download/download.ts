@@ -25,7 +25,8 @@
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_MS, MAX_CONNECTIONS } from "../defaults.ts";
 import { lookupInCache } from "../cache/lookup.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
-import { envFlag } from "../environment.ts";
+import { ensureFreeSpace } from "./free_space.ts";
+import { envFlag, envSecondsMs } from "../environment.ts";
 import {
   AbortedError,
   CacheError,
@@ -81,7 +82,7 @@ import { isCommitHash, validateRepoPath } from "../cache/validate.ts";
  * ```
  */
 export async function downloadFile(options: DownloadFileOptions & { runtime: Runtime }): Promise<string> {
-  const ctx = resolveRepoContext(options);
+  const ctx = await resolveRepoContext(options);
   const path = validateRepoPath(options.path);
   const force = options.forceDownload ?? false;
   const report = progressReporter(path, options.onProgress);
@@ -171,6 +172,13 @@ async function answerFromCache(ctx: RepoContext, path: string, why: string, caus
   const cached = await lookupInCache(ctx.runtime, ctx.layout, ctx.revision, path);
   switch (cached.kind) {
     case "hit":
+      if (cause !== undefined) {
+        warn(ctx.client, {
+          code: "HubUnreachable",
+          path,
+          message: `${why}; answering from the cache (revision '${ctx.revision}' as last downloaded, which may be out of date)`,
+        });
+      }
       return cached.path;
     case "absent":
       throw new EntryNotFoundError(
@@ -290,6 +298,10 @@ export async function fetchVerifiedBlob(
 ): Promise<OwnedTemp> {
   const { runtime } = ctx;
   const tempDir = place.dir;
+  // Free space is checked where the cache is; a local directory is the user's chosen place.
+  if (tempDir === ctx.layout.blobsDir) {
+    await ensureFreeSpace(ctx, [meta], `'${path}' of ${ctx.repoType} '${ctx.repoId}'`, options.forceDownload ?? false);
+  }
   await ensureDir(runtime, tempDir);
   // Verification failures of downloads that started from zero; bytes inherited from a
   // claimed partial do not use up the one retry (re-reading them cost no bandwidth).
@@ -309,7 +321,7 @@ export async function fetchVerifiedBlob(
         runtime,
         subject: { ...ctx, path },
         maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-        idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        idleTimeoutMs: options.idleTimeoutMs ?? envSecondsMs(ctx.runtime.platform, "HF_HUB_DOWNLOAD_TIMEOUT") ?? DEFAULT_IDLE_TIMEOUT_MS,
         connections: options.connections,
         budget,
         onBytes: (done) => {
@@ -433,7 +445,8 @@ async function moveIntoPlace(
   await runtime.checkpoint?.("renamed");
 }
 
-function warn(options: Omit<DownloadFileOptions, "repo" | "path">, warning: DownloadWarning): void {
+/** Tell the caller's `onWarning`, which must not break a download by throwing. */
+export function warn(options: Pick<DownloadFileOptions, "onWarning">, warning: DownloadWarning): void {
   try {
     options.onWarning?.(warning);
   } catch { /* a diagnostics callback must not break a download */ }

@@ -19,11 +19,13 @@ import { resolveRepoContext, type RepoContext } from "../context.ts";
 import { ensureDir } from "../fs/dirs.ts";
 import {
   HubcacheError,
+  EntryNotFoundError,
   NetworkError,
   OfflineCacheMissError,
   SnapshotIncompleteError,
 } from "../errors.ts";
-import { fetchIntoCache } from "./download.ts";
+import { fetchIntoCache, warn } from "./download.ts";
+import { ensureFreeSpace } from "./free_space.ts";
 import { type BlobLeftovers, listBlobLeftovers } from "./temp_files.ts";
 import { fetchIntoLocalDir, localTreesDir } from "./local_dir.ts";
 import { localDirOf } from "../context.ts";
@@ -56,8 +58,15 @@ export interface SnapshotProgress {
   readonly bytesTotal: number;
   /** Bytes in place so far, including resumed prefixes and files already cached. */
   readonly bytesDone: number;
+  /**
+   * Of `bytesDone`, what did not come over the network: files already cached and resumed
+   * prefixes. `bytesDone - bytesReused` is what a transfer rate may count.
+   */
+  readonly bytesReused: number;
   /** Paths being downloaded right now. */
   readonly active: readonly string[];
+  /** The files being downloaded right now with their own progress (`resumedFrom` as in {@link DownloadProgress}). */
+  readonly activeFiles: readonly { readonly path: string; readonly bytesDone: number; readonly bytesTotal: number; readonly resumedFrom: number }[];
 }
 
 /** Options of {@link downloadSnapshot}. */
@@ -89,7 +98,7 @@ export interface DownloadSnapshotOptions extends Omit<DownloadFileOptions, "path
  * ```
  */
 export async function downloadSnapshot(options: DownloadSnapshotOptions & { runtime: Runtime }): Promise<string> {
-  const ctx = resolveRepoContext(options);
+  const ctx = await resolveRepoContext(options);
   const include = options.include ?? [];
   const exclude = options.exclude ?? [];
   const localDir = options.localDir === undefined ? undefined : localDirOf(options.localDir);
@@ -102,7 +111,16 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   try {
     commit = await resolveCommit(ctx, ctx.revision, maxAttempts);
   } catch (err) {
-    if (err instanceof NetworkError) return await fromCache(`the Hub could not be reached (${err.message})`);
+    if (err instanceof NetworkError) {
+      const why = `the Hub could not be reached (${err.message})`;
+      const dir = await fromCache(why);
+      warn(ctx.client, {
+        code: "HubUnreachable",
+        path: "",
+        message: `${why}; answering from ${localDir ?? "the cache"} (revision '${ctx.revision}' as last downloaded, which may be out of date)`,
+      });
+      return dir;
+    }
     throw err;
   }
   // A local directory keeps its tree listing where the Python client keeps it for one
@@ -111,16 +129,27 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   const listingLayout = localDir === undefined ? ctx.layout : { ...ctx.layout, ...localTreesDir(localDir) };
   let files = await readTreeCache(ctx.runtime, listingLayout, commit);
   if (!files) {
-    options.onProgress?.({ phase: "listing", filesTotal: 0, filesDone: 0, filesCached: 0, bytesTotal: 0, bytesDone: 0, active: [] });
+    options.onProgress?.({ phase: "listing", filesTotal: 0, filesDone: 0, filesCached: 0, bytesTotal: 0, bytesDone: 0, bytesReused: 0, active: [], activeFiles: [] });
     files = await listTree(ctx, commit, maxAttempts);
     await writeTreeCache(ctx.runtime, listingLayout, commit, files);
   }
   const wanted = new Set(filterPaths(files.map((f) => f.path), include, exclude));
   const selected = files.filter((f) => wanted.has(f.path));
+  if (selected.length === 0 && files.length > 0) {
+    // An empty selection is almost always a mistyped pattern; an empty folder and exit 0
+    // would let a script go on without its files.
+    const patterns = [...include.map((p) => `--include '${p}'`), ...exclude.map((p) => `--exclude '${p}'`)].join(" ");
+    throw new EntryNotFoundError(
+      `no file of ${ctx.repoType} '${ctx.repoId}' at revision '${ctx.revision}' matches ${patterns} ` +
+        `(it has ${files.length} file(s), e.g. ${files.slice(0, 3).map((f) => f.path).join(", ")})`,
+      commit,
+    );
+  }
   if (localDir !== undefined) {
     await fetchAll(ctx, commit, selected, options, (path, meta, fileOptions) => fetchIntoLocalDir(ctx, localDir, path, meta, fileOptions));
     return localDir;
   }
+  await ensureFreeSpace(ctx, selected.map((f) => ({ etag: etagOf(f), size: f.size })), `${selected.length} file(s) of ${ctx.repoType} '${ctx.repoId}'`, options.forceDownload ?? false);
   await ensureDir(ctx.runtime, snapshotDir(ctx.layout, commit));
   const fetchOne: FetchOne = (path, meta, fileOptions, budget, leftovers) => fetchIntoCache(ctx, path, meta, fileOptions, budget, leftovers);
   await fetchAll(ctx, commit, selected, options, fetchOne);
@@ -191,6 +220,7 @@ async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], opt
   const budget = new ConnectionBudget(Math.max(concurrency, options.connections ?? DEFAULT_CONNECTIONS));
   const bytesTotal = files.reduce((n, f) => n + f.size, 0);
   const done = new Map<string, number>();
+  const reused = new Map<string, number>();
   const active = new Set<string>();
   let filesDone = 0;
   let filesCached = 0;
@@ -201,8 +231,16 @@ async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], opt
   const emit = (phase: SnapshotProgress["phase"]): void => {
     let bytesDone = 0;
     for (const n of done.values()) bytesDone += n;
+    let bytesReused = 0;
+    for (const n of reused.values()) bytesReused += n;
+    const activeFiles = files.filter((f) => active.has(f.path)).map((f) => ({
+      path: f.path,
+      bytesDone: done.get(f.path) ?? 0,
+      bytesTotal: f.size,
+      resumedFrom: reused.get(f.path) ?? 0,
+    }));
     try {
-      options.onProgress?.({ phase, filesTotal: files.length, filesDone, filesCached, bytesTotal, bytesDone, active: [...active] });
+      options.onProgress?.({ phase, filesTotal: files.length, filesDone, filesCached, bytesTotal, bytesDone, bytesReused, active: [...active], activeFiles });
     } catch { /* progress must not break the download */ }
   };
   let next = 0;
@@ -222,8 +260,13 @@ async function fetchAll(ctx: RepoContext, commit: string, files: TreeFile[], opt
         }, {
           ...options,
           onProgress: (p) => {
-            if (p.phase === "cached") wasCached = true;
-            else done.set(file.path, p.bytesDone);
+            if (p.phase === "cached") {
+              wasCached = true;
+              reused.set(file.path, file.size);
+            } else {
+              done.set(file.path, p.bytesDone);
+              if (p.resumedFrom > 0) reused.set(file.path, p.resumedFrom);
+            }
             emit("download");
           },
         }, budget, leftovers);

@@ -39,7 +39,7 @@
 import { DEFAULT_CONNECTIONS, PARALLEL_CHUNK_BYTES, PARALLEL_MIN_BYTES, PARALLEL_MIN_CHUNK_BYTES, WRITE_CHUNK_BYTES } from "../defaults.ts";
 import { AbortedError, HubcacheError, NetworkError, UnsafeResponseError } from "../errors.ts";
 import { type HubClient, hubFetch } from "../hub/client.ts";
-import { hubErrorFor, type RequestSubject } from "../hub/error_mapping.ts";
+import { hubErrorFor, type RequestSubject, tokenSentWith } from "../hub/error_mapping.ts";
 import { contentCodings, parseContentRange } from "../hub/headers.ts";
 import { backOff, isRetryableStatus, retryDelayMs } from "../hub/retries.ts";
 import type { FileMetadata } from "../hub/metadata.ts";
@@ -171,7 +171,7 @@ export async function transferBlob(
       if (requestedFrom > 0) await fromZero();
     } else {
       await res.body?.cancel().catch(() => {});
-      throw hubErrorFor(res, options.subject);
+      throw hubErrorFor(res, options.subject, tokenSentWith(res, client));
     }
     if (!res.body) {
       await fail(new NetworkError("the server sent no body"), null);

@@ -120,6 +120,7 @@ export function withTransientRetries(runtime: Runtime): Runtime {
     utimes: (path, atimeMs, mtimeMs) => again(() => fs.utimes(path, atimeMs, mtimeMs)),
     syncDir: (path) => fs.syncDir(path),
     realpath: (path) => again(() => fs.realpath(path)),
+    ...(fs.freeSpace ? { freeSpace: (path: string) => again(() => fs.freeSpace!(path)) } : {}),
   };
   const result: Runtime = { ...runtime, fs: wrapped };
   retrying.set(runtime, result);

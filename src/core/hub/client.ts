@@ -8,6 +8,7 @@
 
 import { AbortedError, HubcacheError, NetworkError, UnsafeResponseError } from "../errors.ts";
 import { MAX_REDIRECTS } from "../defaults.ts";
+import type { DownloadWarning } from "../options.ts";
 import type { Platform } from "../ports.ts";
 import { printable } from "../cache/validate.ts";
 
@@ -17,6 +18,8 @@ export interface HubClient {
   readonly endpoint: string;
   /** Bearer token, sent only to the endpoint's origin. */
   readonly token: string | undefined;
+  /** Where the token came from (`--token`, `HF_TOKEN`, the token file …), for error messages. */
+  readonly tokenSource?: string | undefined;
   /** Called with `redirect: "manual"`, so it must not follow redirects itself. */
   readonly fetch: typeof fetch;
   /** For retry backoff: `sleep`, `now` (to read `Retry-After` dates) and jitter. */
@@ -25,6 +28,10 @@ export interface HubClient {
   readonly userAgent: string;
   /** The caller's signal, passed to every `fetch` and every backoff sleep. */
   readonly signal: AbortSignal | undefined;
+  /** A metadata request without an answer for this long fails as a {@link NetworkError} (retried). */
+  readonly metadataTimeoutMs?: number | undefined;
+  /** Told before each retry, so a person is not left waiting in silence (the CLI prints it). */
+  readonly onWarning?: ((warning: DownloadWarning) => void) | undefined;
 }
 
 /**

@@ -9,7 +9,7 @@ import { AbortedError, NetworkError } from "../errors.ts";
 import { BACKOFF_BASE_MS, BACKOFF_MAX_MS, RETRY_AFTER_MAX_MS } from "../defaults.ts";
 import type { Platform } from "../ports.ts";
 import { type HubClient, hubFetch } from "./client.ts";
-import { hubErrorFor, type RequestSubject } from "./error_mapping.ts";
+import { hubErrorFor, type RequestSubject, tokenSentWith } from "./error_mapping.ts";
 import { parseHttpDate } from "./headers.ts";
 
 /** Statuses worth another attempt. */
@@ -58,25 +58,80 @@ export async function requestWithRetries(
   for (let attempt = 1;; attempt++) {
     let res: Response;
     try {
-      res = await hubFetch(client, url, init, options);
+      res = await withMetadataTimeout(client, (limited) => hubFetch(limited, url, init, options));
     } catch (err) {
       if (err instanceof NetworkError && attempt < maxAttempts) {
-        await backOff(client, retryDelayMs(attempt, null, client.platform));
+        const ms = retryDelayMs(attempt, null, client.platform);
+        announceRetry(client, subject, err.message, ms, attempt, maxAttempts);
+        await backOff(client, ms);
         continue;
       }
       throw err;
     }
     if (isRetryableStatus(res.status) && attempt < maxAttempts) {
       await res.body?.cancel().catch(() => {});
-      await backOff(client, retryDelayMs(attempt, res.headers.get("retry-after"), client.platform));
+      const ms = retryDelayMs(attempt, res.headers.get("retry-after"), client.platform);
+      announceRetry(client, subject, `HTTP ${res.status} from ${new URL(url).origin}`, ms, attempt, maxAttempts);
+      await backOff(client, ms);
       continue;
     }
     if (res.status >= 400) {
       await res.body?.cancel().catch(() => {});
-      throw hubErrorFor(res, subject);
+      throw hubErrorFor(res, subject, tokenSentWith(res, client));
     }
     return res;
   }
+}
+
+/**
+ * Run one request with `client.metadataTimeoutMs` as a deadline for its answer (the headers;
+ * the body of a metadata answer is small): a Hub that accepts the connection and never answers
+ * would otherwise hang the download (huggingface_hub's `HF_HUB_ETAG_TIMEOUT`).
+ */
+async function withMetadataTimeout(client: HubClient, send: (c: HubClient) => Promise<Response>): Promise<Response> {
+  const ms = client.metadataTimeoutMs;
+  if (ms === undefined) return await send(client);
+  const deadline = new AbortController();
+  const done = new AbortController();
+  const onAbort = (): void => deadline.abort(client.signal?.reason);
+  client.signal?.addEventListener("abort", onAbort, { once: true });
+  let timedOut = false;
+  client.platform.timeout(ms, done.signal).then(() => {
+    timedOut = true;
+    deadline.abort(new Error("metadata timeout"));
+  }, () => {});
+  try {
+    return await send({ ...client, signal: deadline.signal });
+  } catch (err) {
+    if (timedOut && !client.signal?.aborted) {
+      throw new NetworkError(`the Hub did not answer within ${ms / 1000} s (HF_HUB_ETAG_TIMEOUT)`, { cause: err });
+    }
+    throw err;
+  } finally {
+    done.abort();
+    client.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/**
+ * Say that attempt `attempt` failed and when the next one starts: an unreachable Hub would
+ * otherwise mean seconds of silence before the error (or the cached answer).
+ */
+export function announceRetry(
+  client: Pick<HubClient, "onWarning">,
+  subject: Pick<RequestSubject, "path">,
+  what: string,
+  ms: number,
+  attempt: number,
+  maxAttempts: number,
+): void {
+  try {
+    client.onWarning?.({
+      code: "Retrying",
+      path: subject.path ?? "",
+      message: `${what}; retrying in ${(ms / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${maxAttempts})`,
+    });
+  } catch { /* a diagnostics callback must not break a download */ }
 }
 
 /**

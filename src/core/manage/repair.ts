@@ -125,7 +125,7 @@ async function repairRefs(
     if (isCommitHash(text)) continue;
     const revision = entry.relative;
     try {
-      const ctx = resolveRepoContext({ ...options, runtime, cacheDir: layout.cacheDir, repo: layout.repoId, repoType: layout.repoType, revision });
+      const ctx = await resolveRepoContext({ ...options, runtime, cacheDir: layout.cacheDir, repo: layout.repoId, repoType: layout.repoType, revision });
       if (ctx.offline) throw new HubcacheError("OfflineCacheMiss", "offline: the Hub cannot be asked what it names");
       const commit = await resolveCommit(ctx, revision, DEFAULT_MAX_ATTEMPTS);
       await writeRef(runtime, layout, revision, commit);

@@ -400,13 +400,28 @@ export async function resolveCacheDir(runtime: Runtime, cacheDir: string): Promi
   return real;
 }
 
+/**
+ * A repo folder whose first download has not finished (or was interrupted): no snapshot and
+ * no ref yet, `blobs/` holding only temp files. Not damage: it is left out of the repos without
+ * a warning (Python's `scan_cache_dir` warns about it forever), and its temp files are listed
+ * with the others, so `cache ls` reports them and `cache prune` removes them.
+ */
+async function isFirstDownloadStub(runtime: Runtime, repoPath: string): Promise<boolean> {
+  if (parseRepoFolderName(basename(repoPath)) === null || (await lstatOrNull(runtime, repoPath))?.kind !== "directory") return false;
+  if ((await lstatOrNull(runtime, joinPath(repoPath, "snapshots"))) !== null) return false;
+  if ((await listFilesRecursive(runtime, joinPath(repoPath, "refs"))).length > 0) return false;
+  const blobs = await readdirOrEmpty(runtime, joinPath(repoPath, "blobs"));
+  return blobs.every((name) => parseBlobsEntry(name).kind !== "blob" && parseBlobsEntry(name).kind !== "other");
+}
+
 async function isSharedBlobStore(runtime: Runtime, path: string): Promise<boolean> {
   // huggingface_hub's cache-wide Xet store: `<cache>/blobs/` marked by this file.
   const marker = await lstatOrNull(runtime, joinPath(path, ".huggingface-shared-blobs"));
   return marker !== null && marker.kind === "file";
 }
 
-type RootEntryScan = { temps: TempFileInfo[] } & ({ repo: CachedRepoInfo } | { warning: CacheWarning });
+/** A repo, a warning, or a first download's stub folder (only its temp files count). */
+type RootEntryScan = { temps: TempFileInfo[] } & ({ repo: CachedRepoInfo } | { warning: CacheWarning } | { stub: true });
 
 /** One entry at the cache root: a repo, a warning, or `null` for what is never a repo. */
 async function scanRootEntry(runtime: Runtime, root: string, name: string): Promise<RootEntryScan | null> {
@@ -422,6 +437,7 @@ async function scanRootEntry(runtime: Runtime, root: string, name: string): Prom
   try {
     return { temps, repo: await scanRepo(runtime, repoPath, temps) };
   } catch (err) {
+    if (err instanceof CorruptedRepo && await isFirstDownloadStub(runtime, repoPath)) return { temps, stub: true };
     if (err instanceof CorruptedRepo) return { temps, warning: { path: repoPath, message: err.message } };
     if (isFsError(err)) return { temps, warning: { path: repoPath, message: `could not scan: ${err.message}` } };
     throw err;
@@ -455,7 +471,7 @@ export async function scanCache(options: WithRuntime<CacheOptions>): Promise<Cac
     if (entry === null) continue;
     allTemps.push(...entry.temps);
     if ("repo" in entry) repos.push(entry.repo);
-    else warnings.push(entry.warning);
+    else if ("warning" in entry) warnings.push(entry.warning);
   }
   const cacheId = (r: CachedRepoInfo): string => `${r.repoType}/${r.repoId}`;
   repos.sort((a, b) => (cacheId(a) < cacheId(b) ? -1 : cacheId(a) > cacheId(b) ? 1 : 0));

@@ -26,7 +26,7 @@ import type { RepoType } from "../cache/validate.ts";
 import { isCommitHash, isEtag, validateRepoId, validateRepoType, validateRevision } from "../cache/validate.ts";
 import { resolveRepoContext } from "../context.ts";
 import { CacheError, HubcacheError } from "../errors.ts";
-import { type DirEntry, listFilesRecursive, lstatOrNull, symlinkFirstHop } from "../fs/entries.ts";
+import { type DirEntry, listFilesRecursive, lstatOrNull, statOrNull, symlinkFirstHop } from "../fs/entries.ts";
 import { basename, dirname, joinPath } from "../fs/paths.ts";
 import { withTransientRetries } from "../fs/transient.ts";
 import { listTree } from "../hub/listing.ts";
@@ -183,7 +183,14 @@ export async function verifyRepo(options: WithRuntime<VerifyOptions>): Promise<V
     if (info.kind !== "directory") throw new CacheError(`not a repo folder: ${layout.repoDir}`);
   } catch (err) {
     if (isFsError(err, "ENOENT", "ENOTDIR")) {
-      throw new CacheError(`${repoType} '${repoId}' is not in the cache (no ${layout.repoDir})`);
+      // `verify user/data` means a model unless told; a dataset of that name is the likely intent.
+      const others: string[] = [];
+      for (const other of ["model", "dataset", "space"] as const) {
+        if (other === repoType) continue;
+        if ((await statOrNull(runtime, repoLayout(layout.cacheDir, other, repoId).repoDir))?.kind === "directory") others.push(other);
+      }
+      const hint = others.length > 0 ? `, but a ${others.join(" and a ")} of that name is: add --repo-type ${others[0]}` : "";
+      throw new CacheError(`${repoType} '${repoId}' is not in the cache (no ${layout.repoDir})${hint}`);
     }
     throw err;
   }
@@ -373,7 +380,7 @@ async function fetchTree(
   notes: string[],
 ): Promise<Map<string, ListedFile> | null> {
   try {
-    const ctx = resolveRepoContext({ ...options, runtime, repo: layout.repoId, repoType: layout.repoType, revision: commit, cacheDir: layout.cacheDir, offline: false });
+    const ctx = await resolveRepoContext({ ...options, runtime, repo: layout.repoId, repoType: layout.repoType, revision: commit, cacheDir: layout.cacheDir, offline: false });
     const files = await listTree(ctx, commit, DEFAULT_MAX_ATTEMPTS);
     await writeTreeCache(runtime, layout, commit, files);
     notes.push(`fetched the file listing of ${commit} from ${ctx.client.endpoint} (cached in trees/${commit}.json)`);

@@ -1,0 +1,124 @@
+/**
+ * A private tinyproxy (Debian's `tinyproxy`) on 127.0.0.1: its own config, port, log and pid
+ * file in a temp dir, in the foreground as the test's child. Its log says which URLs it was
+ * asked for, so a test can count what went through the proxy.
+ *
+ * @module
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import * as fsp from "node:fs/promises";
+import { join } from "node:path";
+import { freePort, listening } from "./ports.ts";
+import { makeTempDir, removeTempDir } from "./tmp.ts";
+
+/** Where Debian installs it. */
+export const TINYPROXY_BINARY = "/usr/bin/tinyproxy";
+
+/**
+ * A running tinyproxy.
+ *
+ * @example
+ * ```ts
+ * const proxy = await Tinyproxy.start();
+ * // … requests with HTTP_PROXY=proxy.url …
+ * console.log(await proxy.requestedHosts());
+ * await proxy.close();
+ * ```
+ */
+export class Tinyproxy {
+  readonly #child: ChildProcess;
+  readonly #dir: string;
+  readonly #exited: Promise<void>;
+  /** `http://127.0.0.1:<port>`. */
+  readonly url: string;
+
+  private constructor(child: ChildProcess, dir: string, port: number, exited: Promise<void>) {
+    this.#child = child;
+    this.#dir = dir;
+    this.#exited = exited;
+    this.url = `http://127.0.0.1:${port}`;
+  }
+
+  /**
+   * Start one on a free port; throws, saying how to install it, when tinyproxy is missing.
+   *
+   * @example
+   * ```ts
+   * const proxy = await Tinyproxy.start();
+   * ```
+   */
+  static async start(): Promise<Tinyproxy> {
+    if (!existsSync(TINYPROXY_BINARY)) {
+      throw new Error(
+        `tinyproxy is not installed (no ${TINYPROXY_BINARY}): the proxy tests need a real proxy and do not skip. ` +
+          "Install it with `apt-get install tinyproxy` (.ci/run does so when run as root)",
+      );
+    }
+    const dir = await makeTempDir("hubcache-tinyproxy-");
+    let lastError = "";
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const port = await freePort();
+      await fsp.writeFile(join(dir, "tinyproxy.conf"), [
+        `Port ${port}`,
+        "Listen 127.0.0.1",
+        "Timeout 60",
+        `LogFile "${join(dir, "tinyproxy.log")}"`,
+        "LogLevel Info",
+        `PidFile "${join(dir, "tinyproxy.pid")}"`,
+        "MaxClients 64",
+        "Allow 127.0.0.1",
+        "",
+      ].join("\n"));
+      const child = spawn(TINYPROXY_BINARY, ["-d", "-c", join(dir, "tinyproxy.conf")], { stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+      let gone = false;
+      const exited = new Promise<void>((resolve) => child.on("close", () => ((gone = true), resolve())));
+      child.on("error", (e) => (stderr += String(e)));
+      if (await listening(port, () => gone)) return new Tinyproxy(child, dir, port, exited);
+      if (!gone) child.kill("SIGKILL");
+      await exited;
+      lastError = stderr + (await fsp.readFile(join(dir, "tinyproxy.log"), "utf8").catch(() => ""));
+      if (!/in use|Could not create listening/i.test(lastError)) break;
+    }
+    await removeTempDir(dir);
+    throw new Error(`tinyproxy did not start: ${lastError.trim()}`);
+  }
+
+  /**
+   * The `host:port` of every request the proxy was asked to forward, oldest first, from its
+   * log's `Request (file descriptor N): GET http://host:port/… HTTP/1.1` lines (a plain proxied
+   * request) and `CONNECT host:port HTTP/1.1` (a tunnel, which may carry several requests).
+   *
+   * @example
+   * ```ts
+   * const viaProxy = (await proxy.requestedHosts()).filter((h) => h === new URL(hub.endpoint).host);
+   * ```
+   */
+  async requestedHosts(): Promise<string[]> {
+    const log = await fsp.readFile(join(this.#dir, "tinyproxy.log"), "utf8").catch(() => "");
+    return [...log.matchAll(/Request \(file descriptor \d+\): ([A-Z]+) (\S+) HTTP\//g)].map((m) =>
+      m[1] === "CONNECT" ? m[2] : new URL(m[2]).host
+    );
+  }
+
+  /**
+   * Stop it (its own child, by pid) and remove its folder.
+   *
+   * @example
+   * ```ts
+   * after(() => proxy.close());
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#child.exitCode === null && this.#child.signalCode === null) {
+      this.#child.kill("SIGTERM");
+      const timer = setTimeout(() => this.#child.kill("SIGKILL"), 5_000);
+      await this.#exited;
+      clearTimeout(timer);
+    }
+    await removeTempDir(this.#dir);
+  }
+}
