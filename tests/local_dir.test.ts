@@ -6,6 +6,10 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import process from "node:process";
+import { tempBlobName } from "../src/core/cache/layout.ts";
+import { scratchName } from "../src/core/fs/scratch.ts";
 import { downloadFile } from "../src/core/download/download.ts";
 import { downloadSnapshot } from "../src/core/download/snapshot.ts";
 import { CacheError, InvalidInputError } from "../src/core/errors.ts";
@@ -113,6 +117,27 @@ describe("downloads into a local directory", () => {
     await fsp.writeFile(metadataPath(dir, "config.json"), commit + "\n" + "ab");
     await downloadFile({ ...fx.base, repo: "org/loc", path: "config.json", localDir: dir });
     assert.equal(await fsp.readFile(join(dir, "config.json"), "utf8"), CONFIG);
+  });
+
+  test("leftovers of killed writers (temp file, partial, scratch file, lock) are swept by a run that finds the file in place", async () => {
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid!; // a pid that has just ended
+    const owner = { host: fx.runtime.platform.hostname(), pid: dead, nonce: "00".repeat(16) };
+    const etag = fx.hub.repo("org/loc").fileInfo("weights/model.bin").etag;
+    const download = join(dir, ".cache", "huggingface", "download", "weights");
+    const planted = [
+      join(download, tempBlobName(etag, owner)),
+      join(download, `${etag}.partial`),
+      join(dir, ".cache", "huggingface", ".hubcache-tmp", scratchName("metadata", owner)),
+      join(download, "model.bin.hubcache-lock"),
+    ];
+    await fsp.mkdir(join(dir, ".cache", "huggingface", ".hubcache-tmp"), { recursive: true });
+    for (const p of planted.slice(0, 3)) await fsp.writeFile(p, "x");
+    await fsp.writeFile(planted[3], JSON.stringify(owner));
+    fx.hub.clearRequests();
+    await downloadFile({ ...fx.base, repo: "org/loc", path: "weights/model.bin", localDir: dir });
+    assert.equal(gets(fx), 0);
+    for (const p of planted) await assert.rejects(fsp.lstat(p), { code: "ENOENT" }, p);
+    await assert.rejects(fsp.lstat(join(dir, ".cache", "huggingface", ".hubcache-tmp")), { code: "ENOENT" });
   });
 
   test("--force replaces a damaged file whose metadata still looks fresh", async () => {
