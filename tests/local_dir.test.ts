@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import process from "node:process";
 import { tempBlobName } from "../src/core/cache/layout.ts";
 import { scratchName } from "../src/core/fs/scratch.ts";
@@ -274,6 +275,33 @@ describe("processes racing into one local directory", () => {
         assert.deepEqual(await leftovers(dir), []);
       } finally {
         fx.hub.throttle(null);
+        await removeTempDir(dir);
+      }
+    }
+  });
+
+  test("another host's abandoned temp file and the Python client's stale shared .incomplete are taken over by copy and resumed with a Range", async () => {
+    const data = bytes(3_000_000, 911);
+    const etag = fx.hub.repo("org/race").fileInfo("a.bin").etag;
+    for (const kind of ["other-host", "python"] as const) {
+      const dir = await makeTempDir("hubcache-local-takeover-");
+      try {
+        const download = join(dir, ".cache", "huggingface", "download");
+        await fsp.mkdir(download, { recursive: true });
+        const name = kind === "other-host"
+          ? tempBlobName(etag, { host: "elsewhere", pid: 4242, nonce: "ab".repeat(16) })
+          : `${createHash("sha1").update("a.bin.metadata").digest("base64url")}=.${etag}.incomplete`;
+        await fsp.writeFile(join(download, name), data.subarray(0, 1_000_000));
+        const old = new Date(Date.now() - 3_600_000); // unchanged for an hour: abandoned
+        await fsp.utimes(join(download, name), old, old);
+        fx.hub.clearRequests();
+        const run = await runCliProcess(currentRuntimeName(), ["download", "org/race", "a.bin", "--local-dir", dir, ...common]);
+        assert.equal(run.code, 0, run.stderr);
+        const get = fx.hub.requests.find((r) => r.method === "GET" && r.cdn);
+        assert.equal(get?.range, "bytes=1000000-", `${kind}: resumed from the abandoned bytes`);
+        assert.ok(sameBytes(await readBytes(join(dir, "a.bin")), data));
+        assert.deepEqual(await leftovers(dir), [], `${kind}: the abandoned file was claimed, not left`);
+      } finally {
         await removeTempDir(dir);
       }
     }
