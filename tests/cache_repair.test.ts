@@ -119,13 +119,18 @@ describe("cache verify --repair", () => {
   test("offline, what needs the Hub is reported as not repaired and the exit code is 1", async () => {
     const cacheDir = await makeTempDir("hubcache-repair-");
     try {
-      await downloadSnapshot({ ...fx.base, cacheDir, repo: "org/rep", include: ["d.bin"] });
+      await downloadSnapshot({ ...fx.base, cacheDir, repo: "org/rep", include: ["c.bin", "d.bin"] });
       await fsp.rm(blobOf(fx, cacheDir, "org/rep", "d.bin"));
+      const corrupted = new Uint8Array(FILES["c.bin"]);
+      corrupted[7] ^= 1;
+      await fsp.writeFile(blobOf(fx, cacheDir, "org/rep", "c.bin"), corrupted);
       const c = captureCli(fx.runtime);
       const code = await runCli(["cache", "verify", "org/rep", "--repair", "--offline", "--cache-dir", cacheDir], c.ctx);
       assert.equal(code, 1);
+      assert.match(c.out.join("\n"), /NOT repaired file c\.bin/, "a corrupted blob is not reported repaired offline");
       assert.match(c.out.join("\n"), /NOT repaired file d\.bin/);
-      assert.match(c.errText(), /^hubcache: IntegrityError: 1 item\(s\) of 'org\/rep' \(model\) could not be repaired: d\.bin/);
+      assert.match(c.errText(), /^hubcache: IntegrityError: 2 item\(s\) of 'org\/rep' \(model\) could not be repaired: c\.bin, d\.bin/);
+      assert.equal((await verifyRepo({ ...fx.base, cacheDir, repo: "org/rep", offline: true })).healthy, false);
     } finally {
       await removeTempDir(cacheDir);
     }

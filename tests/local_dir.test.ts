@@ -6,6 +6,11 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import process from "node:process";
+import { tempBlobName } from "../src/core/cache/layout.ts";
+import { scratchName } from "../src/core/fs/scratch.ts";
 import { downloadFile } from "../src/core/download/download.ts";
 import { downloadSnapshot } from "../src/core/download/snapshot.ts";
 import { CacheError, InvalidInputError } from "../src/core/errors.ts";
@@ -113,6 +118,27 @@ describe("downloads into a local directory", () => {
     await fsp.writeFile(metadataPath(dir, "config.json"), commit + "\n" + "ab");
     await downloadFile({ ...fx.base, repo: "org/loc", path: "config.json", localDir: dir });
     assert.equal(await fsp.readFile(join(dir, "config.json"), "utf8"), CONFIG);
+  });
+
+  test("leftovers of killed writers (temp file, partial, scratch file, lock) are swept by a run that finds the file in place", async () => {
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid!; // a pid that has just ended
+    const owner = { host: fx.runtime.platform.hostname(), pid: dead, nonce: "00".repeat(16) };
+    const etag = fx.hub.repo("org/loc").fileInfo("weights/model.bin").etag;
+    const download = join(dir, ".cache", "huggingface", "download", "weights");
+    const planted = [
+      join(download, tempBlobName(etag, owner)),
+      join(download, `${etag}.partial`),
+      join(dir, ".cache", "huggingface", ".hubcache-tmp", scratchName("metadata", owner)),
+      join(download, "model.bin.hubcache-lock"),
+    ];
+    await fsp.mkdir(join(dir, ".cache", "huggingface", ".hubcache-tmp"), { recursive: true });
+    for (const p of planted.slice(0, 3)) await fsp.writeFile(p, "x");
+    await fsp.writeFile(planted[3], JSON.stringify(owner));
+    fx.hub.clearRequests();
+    await downloadFile({ ...fx.base, repo: "org/loc", path: "weights/model.bin", localDir: dir });
+    assert.equal(gets(fx), 0);
+    for (const p of planted) await assert.rejects(fsp.lstat(p), { code: "ENOENT" }, p);
+    await assert.rejects(fsp.lstat(join(dir, ".cache", "huggingface", ".hubcache-tmp")), { code: "ENOENT" });
   });
 
   test("--force replaces a damaged file whose metadata still looks fresh", async () => {
@@ -249,6 +275,33 @@ describe("processes racing into one local directory", () => {
         assert.deepEqual(await leftovers(dir), []);
       } finally {
         fx.hub.throttle(null);
+        await removeTempDir(dir);
+      }
+    }
+  });
+
+  test("another host's abandoned temp file and the Python client's stale shared .incomplete are taken over by copy and resumed with a Range", async () => {
+    const data = bytes(3_000_000, 911);
+    const etag = fx.hub.repo("org/race").fileInfo("a.bin").etag;
+    for (const kind of ["other-host", "python"] as const) {
+      const dir = await makeTempDir("hubcache-local-takeover-");
+      try {
+        const download = join(dir, ".cache", "huggingface", "download");
+        await fsp.mkdir(download, { recursive: true });
+        const name = kind === "other-host"
+          ? tempBlobName(etag, { host: "elsewhere", pid: 4242, nonce: "ab".repeat(16) })
+          : `${createHash("sha1").update("a.bin.metadata").digest("base64url")}=.${etag}.incomplete`;
+        await fsp.writeFile(join(download, name), data.subarray(0, 1_000_000));
+        const old = new Date(Date.now() - 3_600_000); // unchanged for an hour: abandoned
+        await fsp.utimes(join(download, name), old, old);
+        fx.hub.clearRequests();
+        const run = await runCliProcess(currentRuntimeName(), ["download", "org/race", "a.bin", "--local-dir", dir, ...common]);
+        assert.equal(run.code, 0, run.stderr);
+        const get = fx.hub.requests.find((r) => r.method === "GET" && r.cdn);
+        assert.equal(get?.range, "bytes=1000000-", `${kind}: resumed from the abandoned bytes`);
+        assert.ok(sameBytes(await readBytes(join(dir, "a.bin")), data));
+        assert.deepEqual(await leftovers(dir), [], `${kind}: the abandoned file was claimed, not left`);
+      } finally {
         await removeTempDir(dir);
       }
     }

@@ -22,6 +22,7 @@ import { isCommitHash } from "../cache/validate.ts";
 import { writeRef } from "../cache/refs.ts";
 import { pointerPath, type RepoLayout, repoLayout } from "../cache/layout.ts";
 import { HubcacheError } from "../errors.ts";
+import { envFlag } from "../environment.ts";
 import { listFilesRecursive, lstatOrNull, readdirOrEmpty, removeIfFile } from "../fs/entries.ts";
 import { dirname, joinPath } from "../fs/paths.ts";
 import { withTransientRetries } from "../fs/transient.ts";
@@ -79,7 +80,13 @@ export async function repairRepo(options: WithRuntime<VerifyOptions>): Promise<R
   const repaired: RepairAction[] = [];
   const failed: RepairAction[] = [];
 
+  // Offline, a forced download would answer from the cache — the very file that is broken.
+  const offline = options.offline ?? envFlag(runtime.platform, "HF_HUB_OFFLINE");
   for (const file of [...verified.damaged, ...verified.missing]) {
+    if (offline) {
+      failed.push({ kind: "file", path: file.path, commit: file.commit, detail: `${file.detail}: offline, so it cannot be downloaded again` });
+      continue;
+    }
     // Keep the cache's kind of pointer: a regular snapshot file is replaced by a regular file.
     const pointer = await lstatOrNull(runtime, file.pointerPath);
     try {
