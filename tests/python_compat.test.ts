@@ -429,6 +429,9 @@ describe("hubcache and the real Python client working on one cache at the same t
     let temp: string | undefined;
     try {
       await waitFor(async () => (temp = await tempIn(blobs, 50_000)) !== undefined, 30_000, "hubcache to start writing");
+      // The CDN pauses while the prune runs: a slow Python start under load must not let the
+      // download finish first (its temp file would be gone by rename, not by the prune).
+      fx.hub.throttle(1);
       const prune = await py.client.runHf(["cache", "prune", "--yes", "--cache-dir", fx.cacheDir], py.client.env(fx.hub.endpoint, fx.cacheDir));
       assert.equal(prune.code, 0, prune.stderr);
       await assert.rejects(fsp.lstat(join(blobs, temp!)), { code: "ENOENT" }, "hf cache prune deletes a live writer's temp file");
