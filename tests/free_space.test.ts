@@ -98,6 +98,7 @@ describe("on a real small file system (a 1 MiB tmpfs)", () => {
     assert.equal(ls.code, 0, ls.stderr);
     assert.equal(ls.stderr, "");
     assert.match(ls.stdout, /1 temp file\(s\) totalling 600\.0K/);
+    assert.match(ls.stdout, /The disk holding the cache has 4\d\d\.\dK free; a download that needs more stops with NotEnoughSpace/);
     const prune = await runCliProcess(currentRuntimeName(), ["cache", "prune", "--older-than", "0s", "-y", "--cache-dir", cache]);
     assert.equal(prune.code, 0, prune.stderr);
     assert.deepEqual(await fsp.readdir(blobs), []);

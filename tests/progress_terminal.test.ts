@@ -63,6 +63,8 @@ describe("progress in a real terminal (tmux, 80 columns)", () => {
       assert.ok(r.seen, `never saw the overall bar with two file bars:\n${r.lines.join("\n")}`);
       assert.match(mid[0], /^[0-3]\/4 files +\d+% \[/);
       for (const l of mid.slice(1, 3)) assert.match(l, /^ {2}shard-0000\d-of-00004\.safetensors +\d+% \[/);
+      const bars = mid.slice(1, 3).map((l) => /\[([#.]+)\]/.exec(l)![1].length);
+      assert.equal(bars[0], bars[1], `the file bars are not aligned:\n${mid.join("\n")}`);
       for (const l of mid) assert.ok(l.length <= 79, l);
       assert.equal(r.lines.length, 3, r.lines.join("\n"));
       assert.match(r.lines[0], /^4\/4 files +100% \[#{20}\] 4\.0 MB\/4\.0 MB /);

@@ -201,6 +201,11 @@ async function cacheLs(argv: string[], ctx: CliContext): Promise<number> {
         `${count("dead")} left by dead writers, ${count("unknown")} of unknown owner ` +
         `(partials, other hosts, other clients). 'hubcache cache prune' removes the stale ones.`,
     );
+    // A partial only completes if the rest of its file fits: say how much room there is.
+    const free = await ctx.runtime.fs.freeSpace?.(info.cacheDir).catch(() => undefined);
+    if (free !== undefined && Number.isFinite(free)) {
+      ctx.stdout(`The disk holding the cache has ${formatBytes(free)} free; a download that needs more stops with NotEnoughSpace before fetching.`);
+    }
   }
   return 0;
 }

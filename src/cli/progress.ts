@@ -93,18 +93,23 @@ export function fit(text: string, width: number): string {
  * One file's progress line, `name  42% [########..........] 12.3 MB/29.1 MB 4.1 MB/s`, with the
  * name shortened from the left (`…/model.safetensors`) so the whole line fits `width`.
  */
-export function fileLine(name: string, done: number, total: number, rate: number, width: number, note = ""): string {
+export function fileLine(name: string, done: number, total: number, rate: number, width: number, note = "", fixedBar?: number): string {
   const tail = (barWidth: number): string =>
     ` ${percent(done, total)} ${bar(done, total, barWidth)} ${formatSize(done)}/${formatSize(total)} ${formatRate(rate)}${note}`;
   const chars = [...name];
   // The bar gives way first (down to 6 cells), then the name, from the left: its end
   // (`model-00001-of-00009.safetensors`) is what tells files apart.
-  let barWidth = 20;
-  while (barWidth > 6 && chars.length + [...tail(barWidth)].length > width) barWidth--;
+  let barWidth = fixedBar ?? 20;
+  while (fixedBar === undefined && barWidth > 6 && chars.length + [...tail(barWidth)].length > width) barWidth--;
   const rest = tail(barWidth);
   const room = Math.max(8, width - [...rest].length);
   const shown = chars.length <= room ? name : "…" + chars.slice(chars.length - room + 1).join("");
   return shown + rest;
+}
+
+/** The width of the bar in a line {@link fileLine} drew. */
+export function barWidthOf(line: string): number {
+  return /\[([#.]+)\]/.exec(line)?.[1].length ?? 0;
 }
 
 /** `  7%`, right-aligned to four characters. */

@@ -8,7 +8,7 @@
 import type { DownloadFileOptions } from "../core/options.ts";
 import { downloadSnapshot, type SnapshotProgress } from "../core/download/snapshot.ts";
 import type { CliContext } from "./context.ts";
-import { fileLine, formatSize, type ProgressDisplay, rateMeter } from "./progress.ts";
+import { barWidthOf, fileLine, formatSize, type ProgressDisplay, rateMeter } from "./progress.ts";
 
 /** Files in flight shown under the overall bar; more are summed up in one line. */
 const MAX_FILE_LINES = 5;
@@ -26,13 +26,16 @@ export function snapshotLines(
     overall.add(t, p.bytesDone - p.bytesReused);
     const lines = [fileLine(`${p.filesDone}/${p.filesTotal} files`, p.bytesDone, p.bytesTotal, overall.perSecond(t), display.width)];
     for (const path of perFile.keys()) if (!p.active.includes(path)) perFile.delete(path);
-    for (const f of p.activeFiles.slice(0, MAX_FILE_LINES)) {
+    const files = p.activeFiles.slice(0, MAX_FILE_LINES).map((f) => {
       let meter = perFile.get(f.path);
       if (!meter) perFile.set(f.path, (meter = rateMeter()));
       meter.add(t, f.bytesDone - f.resumedFrom);
       const note = f.resumedFrom > 0 ? ` (resumed at ${formatSize(f.resumedFrom)})` : "";
-      lines.push(fileLine(`  ${f.path}`, f.bytesDone, f.bytesTotal, meter.perSecond(t), display.width, note));
-    }
+      return (bar?: number) => fileLine(`  ${f.path}`, f.bytesDone, f.bytesTotal, meter.perSecond(t), display.width, note, bar);
+    });
+    // One bar width for every file line (the narrowest any of them needs), so the bars align.
+    const common = Math.min(...files.map((line) => barWidthOf(line())));
+    for (const line of files) lines.push(line(common));
     if (p.activeFiles.length > MAX_FILE_LINES) lines.push(`  … and ${p.activeFiles.length - MAX_FILE_LINES} more file(s) in flight`);
     return lines;
   };
