@@ -5,6 +5,10 @@ import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { downloadFile } from "../src/core/download/download.ts";
 import { memoryRuntime } from "../src/adapters/memory/mod.ts";
+import { symlinksSupported } from "../src/core/cache/pointers.ts";
+import { repoLayout } from "../src/core/cache/layout.ts";
+import { TRANSIENT_RETRY_PAUSES_MS } from "../src/core/defaults.ts";
+import { FsError } from "../src/core/ports.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
 
 describe("symlink fallback (hf-hub PR #172)", () => {
@@ -102,5 +106,37 @@ describe("a file system that refuses symlinks (memory adapter)", () => {
     assert.equal(new TextDecoder().decode(await runtime.fs.readFile(b)), "bee");
     const blobs = await runtime.fs.readdir("/cache/models--org--mem/blobs").catch(() => []);
     assert.deepEqual(blobs, []);
+  });
+});
+
+describe("the symlink probe on a network file system", () => {
+  const layout = repoLayout("/cache", "model", "org/probe");
+  /** A memory runtime whose symlink call fails `times` times with `code` before working. */
+  function failing(code: "EIO" | "EUNKNOWN" | "EPERM", times: number) {
+    const runtime = memoryRuntime({ timers: "real" });
+    let calls = 0;
+    const symlink = runtime.fs.symlink.bind(runtime.fs);
+    runtime.fs.symlink = async (target: string, path: string) => {
+      if (++calls <= times) throw new FsError(code, "symlink", path);
+      return await symlink(target, path);
+    };
+    return { runtime, calls: () => calls };
+  }
+
+  test("a passing EIO or UNKNOWN (GlusterFS's ESTALE on Deno) is asked again, not taken for a cache without symlinks", async () => {
+    for (const code of ["EIO", "EUNKNOWN"] as const) {
+      const { runtime, calls } = failing(code, 3);
+      assert.equal(await symlinksSupported(runtime, layout), true, code);
+      assert.equal(calls(), 4, code);
+    }
+  });
+
+  test("a refusal that lasts, or EPERM at once, means no symlinks", async () => {
+    const lasting = failing("EIO", Infinity);
+    assert.equal(await symlinksSupported(lasting.runtime, layout), false);
+    assert.equal(lasting.calls(), TRANSIENT_RETRY_PAUSES_MS.length + 1);
+    const refused = failing("EPERM", Infinity);
+    assert.equal(await symlinksSupported(refused.runtime, layout), false);
+    assert.equal(refused.calls(), 1);
   });
 });

@@ -14,6 +14,7 @@ import { createInDir, ensureDir } from "../fs/dirs.ts";
 import { removeIfFile } from "../fs/entries.ts";
 import { dirname } from "../fs/paths.ts";
 import { withScratchPath } from "../fs/scratch.ts";
+import { TRANSIENT_RETRY_PAUSES_MS } from "../defaults.ts";
 import { placeSharedCopy } from "../fs/shared_copy.ts";
 import { isFileOfSize, retryTransient } from "../fs/transient.ts";
 import { fileHasAddress } from "./content_hash.ts";
@@ -37,6 +38,13 @@ const probeResults = new WeakMap<Runtime, Map<string, boolean>>();
 const SYMLINK_REFUSED = ["EPERM", "EACCES", "ENOTSUP", "EINVAL", "EIO", "EUNKNOWN"] as const;
 
 /**
+ * Of those, the answers a network file system also gives for a moment (GlusterFS: `EIO`, and
+ * `ESTALE`, which Deno reports as `UNKNOWN`): asked again before the cache is judged to have no
+ * symlinks — once judged, this process writes every snapshot file as a copy.
+ */
+const SYMLINK_MAYBE_TRANSIENT = ["EIO", "EUNKNOWN"] as const;
+
+/**
  * Whether the file system under `layout` accepts relative symlinks; probed once per
  * runtime and cache directory (as the Python client's `are_symlinks_supported`).
  */
@@ -46,14 +54,21 @@ export async function symlinksSupported(runtime: Runtime, layout: RepoLayout): P
   const known = byDir.get(layout.cacheDir);
   if (known !== undefined) return known;
   const supported = await withScratchPath(runtime, layout.tmpDir, "symlink-probe", async (probe) => {
-    try {
-      await createInDir(runtime, layout.tmpDir, () => runtime.fs.symlink("symlink-probe-target", probe));
-    } catch (err) {
-      if (!isFsError(err, ...SYMLINK_REFUSED)) throw err;
-      return false;
+    for (const pause of [...TRANSIENT_RETRY_PAUSES_MS, undefined]) {
+      try {
+        await createInDir(runtime, layout.tmpDir, () => runtime.fs.symlink("symlink-probe-target", probe));
+      } catch (err) {
+        if (!isFsError(err, ...SYMLINK_REFUSED)) throw err;
+        if (pause === undefined || !isFsError(err, ...SYMLINK_MAYBE_TRANSIENT)) return false;
+        // The link may have been made with its answer lost: clear the name before asking again.
+        await runtime.fs.removeFile(probe).catch(() => {});
+        await runtime.platform.sleep(pause);
+        continue;
+      }
+      await removeIfFile(runtime, probe).catch(() => {});
+      return true;
     }
-    await removeIfFile(runtime, probe).catch(() => {});
-    return true;
+    return false;
   });
   byDir.set(layout.cacheDir, supported);
   return supported;
