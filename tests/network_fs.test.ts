@@ -123,6 +123,14 @@ describe("transient file-system errors of network file systems (memory adapter)"
     assert.equal(fault.fired, 2);
   });
 
+  test("mkdir failing with ENOENT inside a repo folder another host just made is tried again", async () => {
+    const rt = fresh();
+    const fault = rt.fs.injectFault({ op: "mkdirp", code: "ENOENT", times: 2, pathIncludes: "/blobs" });
+    const path = await download(rt);
+    assert.ok(sameBytes(await rt.fs.readFile(path), model));
+    assert.equal(fault.fired, 2);
+  });
+
   test("a create failing with ENOENT in a directory another host just made is tried again", async () => {
     const rt = fresh();
     const fault = rt.fs.injectFault({ op: "createExclusive", code: "ENOENT", times: 2, pathIncludes: ".incomplete" });

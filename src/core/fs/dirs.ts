@@ -9,8 +9,9 @@
  * On a network file system a directory made by another host a moment ago can be half-visible
  * through our mount (measured on GlusterFS with writers on two mounts racing to create
  * `blobs/`): our `mkdir -p` fails with `EEXIST` although `stat` does not yet call it a
- * directory, or `stat` says it is one and a create inside it still fails with `ENOENT`. Both
- * settle within moments, so both are retried (see transient.ts) instead of failing a download.
+ * directory, or `stat` says it is one and a create (or `mkdir`) inside it still fails with
+ * `ENOENT`. Both settle within moments, so both are retried (see transient.ts) instead of
+ * failing a download.
  *
  * @module
  */
@@ -34,9 +35,13 @@ export async function ensureDir(runtime: Runtime, dir: string): Promise<void> {
     } catch (err) {
       // Another host's fresh directory, not yet a directory to our mount: look again.
       if (isFsError(err, "EEXIST") && (await isDirectory(runtime, dir))) return;
+      // The parent, which another host made a moment ago, is a directory to `stat` but not yet
+      // one to create in (GlusterFS: `mkdir <repo>/.hubcache-tmp` failed with ENOENT right
+      // after the other mount made `<repo>`), or it was removed meanwhile: make sure of it, ask again.
+      if (isFsError(err, "ENOENT") && parent !== dir) await ensureDir(runtime, parent);
       throw err;
     }
-  }, (err) => isFsError(err, "EEXIST", "ESTALE"));
+  }, (err) => isFsError(err, "EEXIST", "ESTALE", "ENOENT"));
   await runtime.fs.syncDir(parent);
 }
 
