@@ -21,6 +21,9 @@ const files = {};
 for (let i = 0; i < shards; i++) {
   const shard = new Uint8Array(shardBytes);
   for (let j = 0; j < shardBytes; j += 64) shard[j] = (i * 31 + j) & 0xff;
+  // Every shard distinct (as a dataset's are): identical contents share one blob, and a client
+  // that stores content once would then download fewer files than the others.
+  new DataView(shard.buffer).setUint32(1, i);
   files[`data/shard-${String(i).padStart(5, "0")}.bin`] = shard;
 }
 hub.createRepo("bench/shards").commit(files);

@@ -38,8 +38,8 @@ export const DEFAULT_STALE_AFTER_MS = 10 * 60_000;
 
 /**
  * Files a snapshot download fetches at once (option `concurrency`, CLI `--concurrency`). Measured
- * with `npm run bench` (1,000 files of 10 KiB, 2 cores): 16 and 32 were no faster than 8 — the
- * per-file work on the event loop, not the network, bounds it there — and cost more memory.
+ * with `npm run bench` (1,000 files of 10 KiB, 2 busy cores): 16 and 32 were not reliably faster
+ * than 8 (the per-file work on the event loop, not the network, bounds it there), so it stays 8.
  */
 export const DEFAULT_SNAPSHOT_CONCURRENCY = 8;
 
