@@ -13,22 +13,15 @@ import { downloadFile } from "../src/core/download/download.ts";
 import { downloadSnapshot } from "../src/core/download/snapshot.ts";
 import { AbortedError, InvalidInputError, NetworkError } from "../src/core/errors.ts";
 import { chunkBytesFor } from "../src/core/download/transfer.ts";
-import type { CdnOptions, RecordedRequest } from "../src/testing/mod.ts";
+import type { RecordedRequest } from "../src/testing/mod.ts";
 import { bytes, type HubFixture, listDir, randomBetween, readBytes, sameBytes, startHub } from "./_support/hub.ts";
+import { CDN_VARIANTS } from "./_support/cdn_variants.ts";
 
 const MiB = 1024 * 1024;
 const SIZE = 40 * MiB + 123_457;
 const CHUNK = chunkBytesFor(SIZE, 4); // about four ranges per connection, the last one short
 const CHUNKS = Math.ceil(SIZE / CHUNK);
 
-const VARIANTS: ReadonlyArray<{ name: string; cdn: CdnOptions }> = [
-  { name: "nginx-like ETag (default)", cdn: {} },
-  { name: "no ETag (Xet bridge)", cdn: { etag: "none" } },
-  { name: "weak W/ ETag", cdn: { etag: "weak" } },
-  { name: "MD5-style ETag (S3)", cdn: { etag: "md5" } },
-  { name: "a different ETag per request (several CDN nodes)", cdn: { etag: "per-request" } },
-  { name: "Range ignored", cdn: { ranges: false } },
-];
 
 /** `[start, end]` of a `bytes=a-b` request; `undefined` for anything else. */
 function bounds(r: RecordedRequest): [number, number] | undefined {
@@ -76,7 +69,7 @@ function audit(gets: RecordedRequest[], size: number): { problems: string[]; fre
   return { problems, fresh, rests, covered: next === size };
 }
 
-for (const variant of VARIANTS) {
+for (const variant of CDN_VARIANTS) {
   describe(`parallel ranges through a CDN with ${variant.name}`, () => {
     const data = bytes(SIZE, 41);
     let fx: HubFixture;

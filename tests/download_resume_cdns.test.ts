@@ -17,22 +17,14 @@ import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { downloadFile } from "../src/core/download/download.ts";
 import { AbortedError } from "../src/core/errors.ts";
-import type { CdnOptions } from "../src/testing/mod.ts";
 import { finished, spawnCli } from "./_support/cli.ts";
 import { bytes, type HubFixture, listDir, randomBetween, readBytes, sameBytes, startHub, TOKEN, waitFor } from "./_support/hub.ts";
 import { currentRuntimeName } from "./_support/runtime.ts";
+import { CDN_VARIANTS } from "./_support/cdn_variants.ts";
 
 const SIZE = 32 * 1024 * 1024;
 const RATE = 32_000_000;
 
-const VARIANTS: ReadonlyArray<{ name: string; cdn: CdnOptions }> = [
-  { name: "nginx-like ETag (default)", cdn: {} },
-  { name: "no ETag (Xet bridge)", cdn: { etag: "none" } },
-  { name: "weak W/ ETag", cdn: { etag: "weak" } },
-  { name: "MD5-style ETag (S3)", cdn: { etag: "md5" } },
-  { name: "a different ETag per request (several CDN nodes)", cdn: { etag: "per-request" } },
-  { name: "Range ignored", cdn: { ranges: false } },
-];
 
 /** Wait until the temp files in `dir` have not grown for 300 ms: the writer has taken all it was sent. */
 async function untilStable(dir: string): Promise<void> {
@@ -50,7 +42,7 @@ async function untilStable(dir: string): Promise<void> {
   }, 30_000, "the temp file to stop growing while the CDN pauses");
 }
 
-for (const variant of VARIANTS) {
+for (const variant of CDN_VARIANTS) {
   describe(`resume through a CDN with ${variant.name}`, () => {
     const data = bytes(SIZE, 97);
     let fx: HubFixture;

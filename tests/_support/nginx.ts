@@ -12,11 +12,11 @@
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { freePort, listening } from "./ports.ts";
+import { startOnFreePort } from "./ports.ts";
 import { makeTempDir, removeTempDir } from "./tmp.ts";
 
 /** Where Debian's nginx-light puts the binary. */
@@ -95,27 +95,16 @@ export class Nginx {
     }
     const prefix = await makeTempDir("hubcache-nginx-");
     for (const dir of ["www", "temp", "logs"]) await fsp.mkdir(join(prefix, dir));
-    let lastError = "";
-    // Another process may take the free port between our probe and nginx's bind: try again.
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const port = await freePort();
-      await fsp.writeFile(join(prefix, "nginx.conf"), config(prefix, port, options));
-      const child = spawn(NGINX_BINARY, ["-p", prefix, "-c", join(prefix, "nginx.conf"), "-e", join(prefix, "logs", "error.log")], {
-        stdio: ["ignore", "ignore", "pipe"],
-      });
-      let stderr = "";
-      child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-      let gone = false;
-      const exited = new Promise<void>((resolve) => child.on("close", () => ((gone = true), resolve())));
-      child.on("error", (e) => (stderr += String(e)));
-      if (await listening(port, () => gone)) return new Nginx(child, prefix, port, exited);
-      if (!gone) child.kill("SIGKILL");
-      await exited;
-      lastError = stderr + (await fsp.readFile(join(prefix, "logs", "error.log"), "utf8").catch(() => ""));
-      if (!/Address already in use/.test(lastError)) break;
+    try {
+      const started = await startOnFreePort("nginx", async (port) => {
+        await fsp.writeFile(join(prefix, "nginx.conf"), config(prefix, port, options));
+        return { command: NGINX_BINARY, args: ["-p", prefix, "-c", join(prefix, "nginx.conf"), "-e", join(prefix, "logs", "error.log")] };
+      }, join(prefix, "logs", "error.log"), /Address already in use/);
+      return new Nginx(started.child, prefix, started.port, started.exited);
+    } catch (err) {
+      await removeTempDir(prefix);
+      throw err;
     }
-    await removeTempDir(prefix);
-    throw new Error(`nginx did not start: ${lastError.trim()}`);
   }
 
   /**

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 
 /** A port that was free on 127.0.0.1 a moment ago (a server may still take it first: retry). */
@@ -34,4 +36,43 @@ export async function listening(port: number, gone: () => boolean): Promise<bool
     await new Promise((r) => setTimeout(r, 20));
   }
   return false;
+}
+
+/** A server process started by {@link startOnFreePort}, listening on `port`. */
+export interface StartedServer {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** Resolves once the process has exited. */
+  readonly exited: Promise<void>;
+}
+
+/**
+ * Start a server on a free port of 127.0.0.1: `prepare(port)` writes its configuration and
+ * returns the command line; another process may take the port between our probe and the bind,
+ * so a start whose output (stderr plus `logFile`) matches `portTaken` is tried on a new port.
+ * Throws with the server's own words when it does not start.
+ */
+export async function startOnFreePort(
+  name: string,
+  prepare: (port: number) => Promise<{ command: string; args: string[] }>,
+  logFile: string,
+  portTaken: RegExp,
+): Promise<StartedServer> {
+  let lastError = "";
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const { command, args } = await prepare(port);
+    const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    let gone = false;
+    const exited = new Promise<void>((resolve) => child.on("close", () => ((gone = true), resolve())));
+    child.on("error", (e) => (stderr += String(e)));
+    if (await listening(port, () => gone)) return { child, port, exited };
+    if (!gone) child.kill("SIGKILL");
+    await exited;
+    lastError = stderr + (await readFile(logFile, "utf8").catch(() => ""));
+    if (!portTaken.test(lastError)) break;
+  }
+  throw new Error(`${name} did not start: ${lastError.trim()}`);
 }

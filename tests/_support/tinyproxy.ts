@@ -6,11 +6,11 @@
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
-import { freePort, listening } from "./ports.ts";
+import { startOnFreePort } from "./ports.ts";
 import { makeTempDir, removeTempDir } from "./tmp.ts";
 
 /** Where Debian installs it. */
@@ -57,34 +57,26 @@ export class Tinyproxy {
       );
     }
     const dir = await makeTempDir("hubcache-tinyproxy-");
-    let lastError = "";
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const port = await freePort();
-      await fsp.writeFile(join(dir, "tinyproxy.conf"), [
-        `Port ${port}`,
-        "Listen 127.0.0.1",
-        "Timeout 60",
-        `LogFile "${join(dir, "tinyproxy.log")}"`,
-        "LogLevel Info",
-        `PidFile "${join(dir, "tinyproxy.pid")}"`,
-        "MaxClients 64",
-        "Allow 127.0.0.1",
-        "",
-      ].join("\n"));
-      const child = spawn(TINYPROXY_BINARY, ["-d", "-c", join(dir, "tinyproxy.conf")], { stdio: ["ignore", "ignore", "pipe"] });
-      let stderr = "";
-      child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-      let gone = false;
-      const exited = new Promise<void>((resolve) => child.on("close", () => ((gone = true), resolve())));
-      child.on("error", (e) => (stderr += String(e)));
-      if (await listening(port, () => gone)) return new Tinyproxy(child, dir, port, exited);
-      if (!gone) child.kill("SIGKILL");
-      await exited;
-      lastError = stderr + (await fsp.readFile(join(dir, "tinyproxy.log"), "utf8").catch(() => ""));
-      if (!/in use|Could not create listening/i.test(lastError)) break;
+    try {
+      const started = await startOnFreePort("tinyproxy", async (port) => {
+        await fsp.writeFile(join(dir, "tinyproxy.conf"), [
+          `Port ${port}`,
+          "Listen 127.0.0.1",
+          "Timeout 60",
+          `LogFile "${join(dir, "tinyproxy.log")}"`,
+          "LogLevel Info",
+          `PidFile "${join(dir, "tinyproxy.pid")}"`,
+          "MaxClients 64",
+          "Allow 127.0.0.1",
+          "",
+        ].join("\n"));
+        return { command: TINYPROXY_BINARY, args: ["-d", "-c", join(dir, "tinyproxy.conf")] };
+      }, join(dir, "tinyproxy.log"), /in use|Could not create listening/i);
+      return new Tinyproxy(started.child, dir, started.port, started.exited);
+    } catch (err) {
+      await removeTempDir(dir);
+      throw err;
     }
-    await removeTempDir(dir);
-    throw new Error(`tinyproxy did not start: ${lastError.trim()}`);
   }
 
   /**
