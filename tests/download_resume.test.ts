@@ -250,6 +250,30 @@ describe("resume: whose temp files may be claimed", () => {
     await winners[0]!.handle.close();
   });
 
+  test("a claimer whose stale file another claimer takes from its .adopting name gives way instead of failing", async () => {
+    // The claim renames the stale file to `<etag>.<owner>.adopting`, which keeps the old mtime:
+    // another claimer may judge that name stale in turn and take it before its claimer opens it.
+    const f = await freshFile();
+    const stale = join(f.blobs, `${f.etag}.3f2b8c1e-9d4a-4b7e-8f00-123456789abc.incomplete`);
+    await fsp.writeFile(stale, f.data.subarray(0, 100_000));
+    const longAgo = new Date(Date.now() - 3_600_000);
+    await fsp.utimes(stale, longAgo, longAgo);
+    let second: Awaited<ReturnType<typeof claimPartial>> | undefined;
+    const fs = {
+      ...fx.runtime.fs,
+      async openRead(path: string) {
+        if (second === undefined && path.endsWith(".adopting")) second = await claimPartial(fx.runtime, f.blobs, f.etag, 60_000);
+        return await fx.runtime.fs.openRead(path);
+      },
+    };
+    const first = await claimPartial({ ...fx.runtime, fs }, f.blobs, f.etag, 60_000);
+    assert.equal(first, null, "the first claimer lost its file and had no other candidate");
+    assert.ok(second, "the second claimer took the .adopting file");
+    assert.equal(second.claimedBytes, 100_000);
+    await second.handle.close();
+    assert.deepEqual((await listDir(f.blobs)).filter((n) => n.endsWith(".adopting")), []);
+  });
+
   test("releasing keeps the larger partial", async () => {
     const f = await freshFile();
     const partial = join(f.blobs, `${f.etag}.partial`);

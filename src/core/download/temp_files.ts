@@ -88,7 +88,11 @@ export async function claimPartial(
         throw err;
       }
     }
-    return await copyIntoFresh(runtime, mine, blobsDir, etag, candidate.origin);
+    const copied = await copyIntoFresh(runtime, mine, blobsDir, etag, candidate.origin);
+    // Gone before we opened it: the `.adopting` name kept the stale file's old mtime, so
+    // another claimer took it from us as stale in turn (seen in the local-dirs torture). Like a
+    // lost rename: try the next candidate.
+    if (copied !== null) return copied;
   }
   return null;
 }
@@ -143,10 +147,16 @@ async function copyIntoFresh(
   blobsDir: string,
   etag: string,
   origin: OwnedTemp["origin"],
-): Promise<OwnedTemp> {
+): Promise<OwnedTemp | null> {
   // Open, then unlink at once: from here on no name leads to the possibly-shared inode, so
   // nothing we or anyone else publishes can be it; we copy its bytes from the open handle.
-  const source = await runtime.fs.openRead(claimed);
+  let source: FileHandle;
+  try {
+    source = await runtime.fs.openRead(claimed);
+  } catch (err) {
+    if (isFsError(err, "ENOENT")) return null;
+    throw err;
+  }
   let fresh: OwnedTemp | undefined;
   try {
     await removeIfFile(runtime, claimed);
