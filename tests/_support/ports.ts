@@ -76,3 +76,12 @@ export async function startOnFreePort(
   }
   throw new Error(`${name} did not start: ${lastError.trim()}`);
 }
+
+/** Stop a server {@link startOnFreePort} started: SIGTERM, SIGKILL after 5 s, wait for its exit. */
+export async function stopServer(server: { readonly child: ChildProcess; readonly exited: Promise<void> }): Promise<void> {
+  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
+  server.child.kill("SIGTERM");
+  const timer = setTimeout(() => server.child.kill("SIGKILL"), 5_000);
+  await server.exited;
+  clearTimeout(timer);
+}

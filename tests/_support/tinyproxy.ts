@@ -10,7 +10,7 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
-import { startOnFreePort } from "./ports.ts";
+import { startOnFreePort, stopServer } from "./ports.ts";
 import { makeTempDir, removeTempDir } from "./tmp.ts";
 
 /** Where Debian installs it. */
@@ -105,12 +105,7 @@ export class Tinyproxy {
    * ```
    */
   async close(): Promise<void> {
-    if (this.#child.exitCode === null && this.#child.signalCode === null) {
-      this.#child.kill("SIGTERM");
-      const timer = setTimeout(() => this.#child.kill("SIGKILL"), 5_000);
-      await this.#exited;
-      clearTimeout(timer);
-    }
+    await stopServer({ child: this.#child, exited: this.#exited });
     await removeTempDir(this.#dir);
   }
 }
