@@ -8,7 +8,7 @@
  * - after SIGKILL the killed file's record never claims a byte that is not the content's, and the
  *   next run asks for nothing below it: its first byte requested is exactly the recorded prefix;
  * - what the killed process asked for beyond that point — the bytes a kill can cost — is at most
- *   connections × chunk + one recording interval (judged from the ranges requested, not from the
+ *   connections × chunk (judged from the ranges requested, not from the
  *   bytes the CDN pushed into the kernel's socket buffers, which the dead process never read);
  * - after SIGINT the released `.partial` is a plain prefix of the content (no holes) and the next
  *   run starts exactly at its end.
@@ -19,7 +19,6 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
-import { PREFIX_RECORD_INTERVAL_BYTES } from "../src/core/defaults.ts";
 import { chunkBytesFor } from "../src/core/download/transfer.ts";
 import { PREFIX_RECORD_BYTES, readPrefixRecord } from "../src/core/download/prefix_record.ts";
 import type { RecordedRequest } from "../src/testing/mod.ts";
@@ -32,7 +31,7 @@ const CONNECTIONS = 4;
 const SIZE = 96 * 1024 * 1024 + 777; // several records before the end
 const CHUNK = chunkBytesFor(SIZE, CONNECTIONS);
 const RATE = 16_000_000; // per connection: ~1.5 s for the file over 4 connections
-const BOUND = CONNECTIONS * CHUNK + PREFIX_RECORD_INTERVAL_BYTES;
+const BOUND = CONNECTIONS * CHUNK;
 
 const ROUNDS = Array.from({ length: 6 }, (_, i) => ({
   i,

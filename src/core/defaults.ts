@@ -123,14 +123,15 @@ export const DEFAULT_CONNECTIONS = 8;
 /**
  * Files smaller than this go over one connection unless `connections` is given: below it a
  * single stream finishes in about a second at CDN rates, and a killed download re-fetches at
- * most one chunk per connection plus one recording interval (`docs/DESIGN.md §Parallel ranges`).
+ * most one chunk per connection (`docs/DESIGN.md §Parallel ranges`).
  */
 export const PARALLEL_MIN_BYTES = 64 << 20;
 
 /**
  * The largest range a parallel download hands out, from the front of the file; smaller files get
  * smaller ranges (at least {@link PARALLEL_MIN_CHUNK_BYTES}) so every connection gets about four.
- * A killed download re-fetches at most `connections` ranges plus {@link PREFIX_RECORD_INTERVAL_BYTES}.
+ * A killed download re-fetches at most `connections` ranges: none is handed out further than that
+ * past the durable prefix, which is fsynced and recorded every half range.
  */
 export const PARALLEL_CHUNK_BYTES = 8 << 20;
 
@@ -139,12 +140,6 @@ export const PARALLEL_MIN_CHUNK_BYTES = 1 << 20;
 
 /** Write coalescing per connection of a parallel download (two buffers each: 16 MiB at 16 connections). */
 export const PARALLEL_WRITE_BYTES = 512 << 10;
-
-/**
- * How far the contiguous prefix of a parallel download advances between two fsync + prefix
- * records, the bytes a SIGKILL can cost on top of the chunks in flight.
- */
-export const PREFIX_RECORD_INTERVAL_BYTES = 32 << 20;
 
 /**
  * A connection holding back the contiguous prefix while others wait for work is re-issued (its

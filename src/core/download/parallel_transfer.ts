@@ -3,14 +3,14 @@
  *
  * - Ranges (`chunkBytesFor`: 1 to 8 MiB, about four per connection) are handed out from the front of the file, each to
  *   one connection at a time (a range has exactly one writer, so the bytes hashed are the bytes
- *   in the file), and no range is handed out further than `connections` chunks plus one
- *   recording interval past the durable prefix: the bytes a SIGKILL can cost stay bounded.
+ *   in the file), and no range is handed out further than `connections` chunks past the durable
+ *   prefix: the bytes a SIGKILL can cost stay bounded by that.
  * - Each connection writes its bytes at their offsets in our own temp file (`§Invariants 2`).
  * - The hash runs in file order over the contiguous prefix: the connection writing at the hash
  *   frontier feeds the hasher straight from its buffer; bytes that arrived ahead of the frontier
  *   are read back (from the page cache) once the prefix reaches them. Nothing is held in memory
  *   beyond two write buffers per connection.
- * - Every {@link PREFIX_RECORD_INTERVAL_BYTES} of prefix, the data is fsynced and the prefix
+ * - Every half chunk of prefix, the data is fsynced and the prefix
  *   recorded in the file's trailer (`prefix_record.ts`), which a claimer trusts after SIGKILL.
  * - A connection holding back the prefix while others wait is re-issued: its request aborted,
  *   the rest of its range handed to a waiting connection.
@@ -25,7 +25,6 @@
 
 import {
   PARALLEL_WRITE_BYTES,
-  PREFIX_RECORD_INTERVAL_BYTES,
   READ_CHUNK_BYTES,
   REISSUE_CHECK_MS,
   REISSUE_MIN_RUN_MS,
@@ -87,7 +86,11 @@ export async function transferInRanges(
   const { platform } = runtime;
   const size = meta.size;
   const chunk = chunkBytesFor(size - state.written, connections);
-  const window = connections * chunk + PREFIX_RECORD_INTERVAL_BYTES;
+  // The lead of the ranges handed out over the durable prefix, all a SIGKILL can cost (the issue's
+  // bound: connections × chunk). Recording every half chunk keeps the window moving while the
+  // connection at the frontier finishes its range.
+  const window = connections * chunk;
+  const recordEvery = chunk / 2;
 
   const stop = new AbortController();
   const onAbort = (): void => halt();
@@ -166,7 +169,7 @@ export async function transferInRanges(
     });
   };
   const record = (): void => {
-    if (recording || !recorder || contiguous - recorded < PREFIX_RECORD_INTERVAL_BYTES) return;
+    if (recording || !recorder || contiguous - recorded < recordEvery) return;
     const target = contiguous;
     const rec = recorder;
     // Data first, record second: the record must never cover bytes a power cut could lose.
