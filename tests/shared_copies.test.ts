@@ -71,6 +71,24 @@ describe("reflinks on a copy-on-write file system (XFS, reflink=1)", () => {
     console.error(`[reflink] a no-symlink snapshot of ${REPO_BYTES} bytes over existing blobs grew the disk by ${grown} bytes`);
     assert.ok(grown < REPO_BYTES / 100, `the disk grew by ${grown} bytes`);
   });
+
+  test("an empty cache reusing the local dir (--reuse-local-dir) gets its files by reflink; the file the user edited is fetched", async () => {
+    // The local dir of the first test, whose extra.bin the user appended to: only it is fetched.
+    const cacheDir = join(xfs.mount, "cache-reuse");
+    const before = xfs.usedBytes();
+    fx.hub.clearRequests();
+    const snap = await downloadSnapshot({ ...fx.base, cacheDir, repo: "org/cow", revision: c1, reuseLocalDirs: [join(xfs.mount, "local")] });
+    const grown = xfs.usedBytes() - before;
+    // (A snapshot's file GET goes to the Hub, which redirects it to the CDN: two requests per file.)
+    assert.deepEqual([...new Set(fx.hub.requests.filter((r) => r.method === "GET" && !r.path.startsWith("/api/")).map((r) => r.filePath))], ["extra.bin"]);
+    assert.ok(sameBytes(await readBytes(join(snap, "model.bin")), WEIGHTS));
+    assert.ok(sameBytes(await readBytes(join(snap, "extra.bin")), EXTRA));
+    console.error(`[reflink] a cache from a local dir (${WEIGHTS.length + 2} bytes reused, ${EXTRA.length} fetched) grew the disk by ${grown} bytes`);
+    assert.ok(grown < EXTRA.length + REPO_BYTES / 100, `the disk grew by ${grown} bytes`);
+    // Editing the user's file afterwards leaves the cache's blob intact (separate inodes).
+    await fsp.appendFile(join(xfs.mount, "local", "model.bin"), "x");
+    assert.equal((await verifyRepo({ ...fx.base, cacheDir, repo: "org/cow" })).healthy, true);
+  });
 });
 
 describe("hard links where reflinks are unavailable", () => {

@@ -24,7 +24,7 @@
 import { DEFAULT_MAX_ATTEMPTS, LOCK_STALE_AFTER_MS } from "../defaults.ts";
 import type { RepoContext } from "../context.ts";
 import { CacheError, HubcacheError, NetworkError, OfflineCacheMissError } from "../errors.ts";
-import { blobPath, pointerPath, tempBlobName } from "../cache/layout.ts";
+import { blobPath, pointerPath } from "../cache/layout.ts";
 import { fileHasAddress } from "../cache/content_hash.ts";
 import { ensureCacheDirTag } from "../cache/cachedir_tag.ts";
 import { isCommitHash } from "../cache/validate.ts";
@@ -32,8 +32,7 @@ import { writeFileAtomic } from "../fs/atomic_write.ts";
 import { ensureDirWithin } from "../fs/contained.ts";
 import { lstatOrNull, readdirOrEmpty, removeIfFile } from "../fs/entries.ts";
 import { parseScratchName } from "../fs/scratch.ts";
-import { placeSharedCopy } from "../fs/shared_copy.ts";
-import { writerIdentity, writerState } from "../writer_identity.ts";
+import { writerState } from "../writer_identity.ts";
 import { dirname, joinPath } from "../fs/paths.ts";
 import { isFileOfSize } from "../fs/transient.ts";
 import { type FileMetadata, resolveFileMetadata } from "../hub/metadata.ts";
@@ -43,7 +42,7 @@ import type { DownloadFileOptions } from "../options.ts";
 import { isFsError, type Runtime } from "../ports.ts";
 import { fetchVerifiedBlob, progressReporter } from "./download.ts";
 import { acquireLock, type HeldLock, lockIsStale } from "./lock.ts";
-import { discardTemp, type OwnedTemp, releaseForResume, sweepAfterPublish } from "./temp_files.ts";
+import { discardTemp, type OwnedTemp, placeVerifiedCopy, releaseForResume, sweepAfterPublish } from "./temp_files.ts";
 
 type FileOptions = Omit<DownloadFileOptions, "repo" | "path">;
 
@@ -183,24 +182,11 @@ async function copyFromCache(
   const { runtime, layout } = ctx;
   for (const source of [blobPath(layout, meta.etag), pointerPath(layout, meta.commit, paths.path)]) {
     if (!(await isFileOfSize(runtime, source, meta.size))) continue;
-    const path = joinPath(paths.downloadDir, tempBlobName(meta.etag, writerIdentity(runtime.platform)));
-    let kind;
     try {
-      kind = await placeSharedCopy(runtime, source, path, { hardLink, copy: true });
+      const placed = await placeVerifiedCopy(runtime, source, paths.downloadDir, meta.etag, meta.size, { hardLink });
+      if (placed) return placed;
     } catch (err) {
       if (isFsError(err, "ENOENT")) continue; // removed meanwhile (`cache rm`, `prune`): try the next, or download
-      throw err;
-    }
-    try {
-      if (!(await fileHasAddress(runtime, path, meta.etag, meta.size))) {
-        await removeIfFile(runtime, path);
-        continue;
-      }
-      if (kind !== "hardlink") await runtime.fs.openReadWrite(path).then((h) => h.sync().finally(() => h.close()));
-      const handle = await runtime.fs.openRead(path);
-      return { temp: { path, handle, claimedBytes: meta.size, origin: "fresh" }, shared: kind === "hardlink" };
-    } catch (err) {
-      await removeIfFile(runtime, path).catch(() => {});
       throw err;
     }
   }

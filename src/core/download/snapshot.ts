@@ -24,7 +24,7 @@ import {
   OfflineCacheMissError,
   SnapshotIncompleteError,
 } from "../errors.ts";
-import { fetchIntoCache, warn } from "./download.ts";
+import { fetchIntoCache, refuseReuseIntoLocalDir, warn } from "./download.ts";
 import { ensureFreeSpace } from "./free_space.ts";
 import { type BlobLeftovers, listBlobLeftovers } from "./temp_files.ts";
 import { fetchIntoLocalDir, localTreesDir } from "./local_dir.ts";
@@ -101,6 +101,7 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   const ctx = await resolveRepoContext(options);
   const include = options.include ?? [];
   const exclude = options.exclude ?? [];
+  refuseReuseIntoLocalDir(options);
   const localDir = options.localDir === undefined ? undefined : localDirOf(options.localDir);
   const fromCache = (why: string): Promise<string> =>
     localDir === undefined ? snapshotFromCache(ctx, include, exclude, why) : snapshotFromLocalDir(ctx, localDir, why);
