@@ -60,6 +60,68 @@ describe("free space is checked before a download", () => {
   });
 });
 
+describe("free space is checked before a local-dir download too", () => {
+  let fx: HubFixture;
+  const data = bytes(4096, 24);
+  const base = (runtime: ReturnType<typeof memoryRuntime>) => ({ runtime, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/lspace" });
+  before(async () => {
+    fx = await startHub();
+    fx.hub.createRepo("org/lspace").commit({ "w.bin": data, "v.bin": bytes(3000, 25) });
+  });
+  after(() => fx.close());
+  const cdnGets = () => fx.hub.requests.filter((r) => r.cdn && r.method === "GET").length;
+
+  test("too little space in the local dir: NotEnoughSpace names it; no byte is fetched, no file placed", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    runtime.fs.setFreeSpace(1000);
+    fx.hub.clearRequests();
+    const err = await downloadFile({ ...base(runtime), path: "w.bin", localDir: "/local" }).then(() => null, (e) => e);
+    assert.ok(err instanceof NotEnoughSpaceError, String(err));
+    assert.equal(err.needed, 4096);
+    assert.match(err.message, /it needs 0\.0 MB \(4096 bytes\) more in \/local, which has 0\.0 MB free; free 0\.0 MB or use another --local-dir$/);
+    assert.equal(cdnGets(), 0);
+    assert.equal(await runtime.fs.lstat("/local/w.bin").then(() => true, () => false), false);
+  });
+
+  test("a local partial counts: only the rest must fit, and the download resumes it", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    const etag = fx.hub.repo("org/lspace").fileInfo("w.bin").sha256!;
+    await runtime.fs.mkdirp("/local/.cache/huggingface/download");
+    await runtime.fs.writeFile(`/local/.cache/huggingface/download/${etag}.partial`, data.slice(0, 3500));
+    runtime.fs.setFreeSpace(1000);
+    const path = await downloadFile({ ...base(runtime), path: "w.bin", localDir: "/local" });
+    assert.ok(sameBytes(await runtime.fs.readFile(path), data));
+  });
+
+  test("a whole repo into a local dir is checked once for the sum of the files not already up to date", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    runtime.fs.setFreeSpace(5000); // each file fits alone, both do not
+    fx.hub.clearRequests();
+    const err = await downloadSnapshot({ ...base(runtime), localDir: "/local" }).then(() => null, (e) => e);
+    assert.ok(err instanceof NotEnoughSpaceError, String(err));
+    assert.equal(err.needed, 7096);
+    assert.equal(cdnGets(), 0);
+    runtime.fs.setFreeSpace(Number.POSITIVE_INFINITY);
+    await downloadFile({ ...base(runtime), path: "w.bin", localDir: "/local" });
+    runtime.fs.setFreeSpace(5000);
+    assert.equal(await downloadSnapshot({ ...base(runtime), localDir: "/local" }), "/local", "w.bin is in place: only v.bin's 3000 bytes are needed");
+  });
+
+  test("placing cache content by copy needs the space (a hard link does not); so does a copy for --reuse-local-dir", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    await downloadFile({ ...base(runtime), path: "w.bin" });
+    runtime.fs.setFreeSpace(1000);
+    fx.hub.clearRequests();
+    const err = await downloadFile({ ...base(runtime), path: "w.bin", localDir: "/local" }).then(() => null, (e) => e);
+    assert.ok(err instanceof NotEnoughSpaceError, String(err));
+    const linked = await downloadFile({ ...base(runtime), path: "w.bin", localDir: "/local", hardLinks: true });
+    assert.ok(sameBytes(await runtime.fs.readFile(linked), data));
+    const reuse = await downloadFile({ ...base(runtime), cacheDir: "/cache2", path: "w.bin", reuseLocalDirs: ["/local"] }).then(() => null, (e) => e);
+    assert.ok(reuse instanceof NotEnoughSpaceError, String(reuse));
+    assert.equal(cdnGets(), 0);
+  });
+});
+
 describe("on a real small file system (a 1 MiB tmpfs)", () => {
   let fx: HubFixture;
   let dir: string;
@@ -102,5 +164,16 @@ describe("on a real small file system (a 1 MiB tmpfs)", () => {
     const prune = await runCliProcess(currentRuntimeName(), ["cache", "prune", "--older-than", "0s", "-y", "--cache-dir", cache]);
     assert.equal(prune.code, 0, prune.stderr);
     assert.deepEqual(await fsp.readdir(blobs), []);
+  });
+
+  test("the CLI refuses a --local-dir download that cannot fit before fetching", async () => {
+    const local = join(dir, "local");
+    fx.hub.clearRequests();
+    const r = await runCliProcess(currentRuntimeName(), ["download", "org/big", "big.bin", "--endpoint", fx.hub.endpoint, "--cache-dir", join(dir, "cache"), "--token", TOKEN, "--local-dir", local]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /^hubcache: NotEnoughSpace: not enough free space for 'big\.bin' of model 'org\/big': it needs 2\.0 MB \(2000000 bytes\) more in .*\/local, which has \d\.\d MB free; free \d\.\d MB or use another --local-dir\n$/);
+    assert.equal(fx.hub.requests.filter((q) => q.cdn).length, 0, "bytes were fetched");
+    assert.equal(await fsp.lstat(join(local, "big.bin")).then(() => true, () => false), false);
   });
 });

@@ -25,7 +25,7 @@
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_MS, MAX_CONNECTIONS } from "../defaults.ts";
 import { lookupInCache } from "../cache/lookup.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
-import { ensureFreeSpace } from "./free_space.ts";
+import { ensureFreeSpace, type SpaceTarget } from "./free_space.ts";
 import { envFlag, envSecondsMs } from "../environment.ts";
 import {
   AbortedError,
@@ -298,6 +298,8 @@ export interface TempPlace {
   readonly dir: string;
   /** Other clients' shared temp files for this content there, claimed like legacy ones. */
   readonly foreignNames?: readonly string[];
+  /** Whose free space is checked before fetching (default: the cache's `blobs/`). */
+  readonly space?: SpaceTarget;
 }
 
 /**
@@ -316,10 +318,7 @@ export async function fetchVerifiedBlob(
 ): Promise<OwnedTemp> {
   const { runtime } = ctx;
   const tempDir = place.dir;
-  // Free space is checked where the cache is; a local directory is the user's chosen place.
-  if (tempDir === ctx.layout.blobsDir) {
-    await ensureFreeSpace(ctx, [meta], `'${path}' of ${ctx.repoType} '${ctx.repoId}'`, options.forceDownload ?? false);
-  }
+  await ensureFreeSpace(ctx, [{ ...meta, path }], `'${path}' of ${ctx.repoType} '${ctx.repoId}'`, options.forceDownload ?? false, place.space);
   await ensureDir(runtime, tempDir);
   // Verification failures of downloads that started from zero; bytes inherited from a
   // claimed partial do not use up the one retry (re-reading them cost no bandwidth).

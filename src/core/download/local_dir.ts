@@ -41,6 +41,7 @@ import { readLocalMetadata, trustedLocalMetadata, unchangedSince, writeLocalMeta
 import type { DownloadFileOptions } from "../options.ts";
 import { isFsError, type Runtime } from "../ports.ts";
 import { fetchVerifiedBlob, progressReporter } from "./download.ts";
+import { ensureFreeSpace, localDirSpace, type SpaceTarget } from "./free_space.ts";
 import { acquireLock, type HeldLock, lockIsStale } from "./lock.ts";
 import { discardTemp, type OwnedTemp, placeVerifiedCopy, releaseForResume, sweepAfterPublish } from "./temp_files.ts";
 
@@ -89,11 +90,13 @@ export async function fetchIntoLocalDir(
   try {
     // Another writer may have finished while we waited for the lock.
     if (!force && (await upToDate(runtime, paths, meta))) return await cached();
-    const copied = force ? null : await copyFromCache(ctx, paths, meta, options.hardLinks ?? false);
+    const space = localDirSpace(ctx, localDir);
+    const copied = force ? null : await copyFromCache(ctx, paths, meta, options.hardLinks ?? false, space);
     if (copied) report.cached(paths.file);
     const temp = copied?.temp ?? await fetchVerifiedBlob(ctx, meta, paths.path, options, report, {
       dir: paths.downloadDir,
       foreignNames: [await pythonIncompleteName(runtime, paths, meta.etag)],
+      space,
     });
     await publishLocal(runtime, paths, meta, temp, copied?.shared ?? false);
     if (!copied) report.done(meta.size);
@@ -178,12 +181,17 @@ async function copyFromCache(
   paths: LocalFilePaths,
   meta: FileMetadata,
   hardLink: boolean,
+  space: SpaceTarget,
 ): Promise<{ temp: OwnedTemp; shared: boolean } | null> {
   const { runtime, layout } = ctx;
   for (const source of [blobPath(layout, meta.etag), pointerPath(layout, meta.commit, paths.path)]) {
     if (!(await isFileOfSize(runtime, source, meta.size))) continue;
     try {
-      const placed = await placeVerifiedCopy(runtime, source, paths.downloadDir, meta.etag, meta.size, { hardLink });
+      const placed = await placeVerifiedCopy(runtime, source, paths.downloadDir, meta.etag, meta.size, {
+        hardLink,
+        // A reflink or a hard link needs no space; a copy needs what a download would.
+        beforeCopy: () => ensureFreeSpace(ctx, [{ ...meta, path: paths.path }], `'${paths.path}' of ${ctx.repoType} '${ctx.repoId}'`, true, space),
+      });
       if (placed) return placed;
     } catch (err) {
       if (isFsError(err, "ENOENT")) continue; // removed meanwhile (`cache rm`, `prune`): try the next, or download

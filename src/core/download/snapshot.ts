@@ -25,7 +25,7 @@ import {
   SnapshotIncompleteError,
 } from "../errors.ts";
 import { fetchIntoCache, refuseReuseIntoLocalDir, warn } from "./download.ts";
-import { ensureFreeSpace } from "./free_space.ts";
+import { ensureFreeSpace, localDirSpace } from "./free_space.ts";
 import { type BlobLeftovers, listBlobLeftovers } from "./temp_files.ts";
 import { fetchIntoLocalDir, localTreesDir } from "./local_dir.ts";
 import { localDirOf } from "../context.ts";
@@ -146,11 +146,16 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
       commit,
     );
   }
+  const needed = selected.map((f) => ({ etag: etagOf(f), size: f.size, path: f.path }));
+  const what = `${selected.length} file(s) of ${ctx.repoType} '${ctx.repoId}'`;
   if (localDir !== undefined) {
+    // Files whose record is current need nothing; the rest counts in full — also what a reflink
+    // from the cache would place for free: on a nearly full disk, refusing early beats filling it.
+    await ensureFreeSpace(ctx, needed, what, options.forceDownload ?? false, localDirSpace(ctx, localDir));
     await fetchAll(ctx, commit, selected, options, (path, meta, fileOptions) => fetchIntoLocalDir(ctx, localDir, path, meta, fileOptions));
     return localDir;
   }
-  await ensureFreeSpace(ctx, selected.map((f) => ({ etag: etagOf(f), size: f.size })), `${selected.length} file(s) of ${ctx.repoType} '${ctx.repoId}'`, options.forceDownload ?? false);
+  await ensureFreeSpace(ctx, needed, what, options.forceDownload ?? false);
   await ensureDir(ctx.runtime, snapshotDir(ctx.layout, commit));
   const fetchOne: FetchOne = (path, meta, fileOptions, budget, leftovers) => fetchIntoCache(ctx, path, meta, fileOptions, budget, leftovers);
   await fetchAll(ctx, commit, selected, options, fetchOne);
