@@ -237,13 +237,15 @@ async function publishLocal(runtime: Runtime, paths: LocalFilePaths, meta: FileM
  * a lock whose holder is gone. `cache prune` never sees a local directory, so this is the only
  * sweep there is. Best effort: never throws. (A lock judged dead may be replaced by a new holder
  * between the look and the removal: that costs at most a duplicate download, §Invariants 6.)
+ * The scratch folder itself stays, as the cache's does (`fs/scratch.ts`): removing it when empty
+ * raced other writers' metadata writes — on GlusterFS a folder removed through one mount still
+ * looked present through the other, and that writer's create failed with `ENOENT` past every retry.
  */
 async function sweepLocalLeftovers(runtime: Runtime, paths: LocalFilePaths, etag: string): Promise<void> {
   await sweepAfterPublish(runtime, paths.downloadDir, etag);
   for (const name of await readdirOrEmpty(runtime, paths.tmpDir).catch(() => [] as string[])) {
     if (writerState(runtime.platform, parseScratchName(name)) === "dead") await removeIfFile(runtime, joinPath(paths.tmpDir, name)).catch(() => {});
   }
-  await runtime.fs.removeEmptyDir(paths.tmpDir).catch(() => {});
   if (await lockIsStale(runtime, paths.ownLock, LOCK_STALE_AFTER_MS).catch(() => false)) {
     await removeIfFile(runtime, paths.ownLock).catch(() => {});
   }
