@@ -14,6 +14,7 @@ import { executeRemoval, planRemoval } from "../src/core/manage/remove.ts";
 import { verifyRepo } from "../src/core/manage/verify.ts";
 import { bytes, type HubFixture, readBytes, sameBytes, startHub } from "./_support/hub.ts";
 import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
+import { currentRuntimeName, testRuntime } from "./_support/runtime.ts";
 import { mountReflinkFs, type ReflinkFs } from "./_support/xfs.ts";
 
 const MB = 1024 * 1024;
@@ -88,6 +89,42 @@ describe("reflinks on a copy-on-write file system (XFS, reflink=1)", () => {
     // Editing the user's file afterwards leaves the cache's blob intact (separate inodes).
     await fsp.appendFile(join(xfs.mount, "local", "model.bin"), "x");
     assert.equal((await verifyRepo({ ...fx.base, cacheDir, repo: "org/cow" })).healthy, true);
+  });
+});
+
+describe("the running runtime's clone promises a reflink or fails (Deno: the FICLONE ioctl through FFI)", () => {
+  let xfs: ReflinkFs;
+  before(async () => {
+    xfs = await mountReflinkFs();
+  });
+  after(async () => {
+    await xfs?.close();
+  });
+
+  test("on XFS a clone shares extents (no disk growth) and is a separate file; elsewhere it fails with a code and leaves nothing", async () => {
+    const { fs } = testRuntime();
+    assert.ok(fs.clone, `${currentRuntimeName()}: the adapter offers no clone`);
+    const src = join(xfs.mount, "clone-src.bin");
+    const data = bytes(8 * MB, 994);
+    await fsp.writeFile(src, data);
+    const before = xfs.usedBytes();
+    await fs.clone(src, join(xfs.mount, "clone-dst.bin"));
+    const grown = xfs.usedBytes() - before;
+    console.error(`[reflink] ${currentRuntimeName()} clone of ${data.length} bytes grew the disk by ${grown} bytes`);
+    assert.ok(grown < MB, `the disk grew by ${grown} bytes: a copy, not a reflink`);
+    assert.ok(sameBytes(await readBytes(join(xfs.mount, "clone-dst.bin")), data));
+    await fsp.appendFile(join(xfs.mount, "clone-dst.bin"), "x");
+    assert.ok(sameBytes(await readBytes(src), data), "writing the clone changed its source");
+    await assert.rejects(fs.clone(src, join(xfs.mount, "clone-dst.bin")), { code: "EEXIST" });
+    // Another file system: a reflink is impossible (EXDEV), and no file may be left behind.
+    const elsewhere = await makeTempDir("hubcache-clone-");
+    try {
+      const err = await fs.clone(src, join(elsewhere, "x.bin")).then(() => null, (e: { code?: string }) => e);
+      assert.ok(err !== null && ["EXDEV", "ENOTSUP", "EINVAL"].includes(err.code ?? ""), `expected EXDEV, got ${String(err?.code)}`);
+      await assert.rejects(fsp.lstat(join(elsewhere, "x.bin")), { code: "ENOENT" });
+    } finally {
+      await removeTempDir(elsewhere);
+    }
   });
 });
 
