@@ -7,7 +7,8 @@ import { promisify } from "node:util";
 import { memoryRuntime } from "../src/adapters/memory/mod.ts";
 import { downloadFile } from "../src/core/download/download.ts";
 import { downloadSnapshot } from "../src/core/download/snapshot.ts";
-import { NotEnoughSpaceError } from "../src/core/errors.ts";
+import { NotEnoughSpaceError, SnapshotIncompleteError } from "../src/core/errors.ts";
+import type { Runtime } from "../src/core/ports.ts";
 import { runCliProcess } from "./_support/cli.ts";
 import { bytes, type HubFixture, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
 import { currentRuntimeName } from "./_support/runtime.ts";
@@ -118,6 +119,53 @@ describe("free space is checked before a local-dir download too", () => {
     assert.ok(sameBytes(await runtime.fs.readFile(linked), data));
     const reuse = await downloadFile({ ...base(runtime), cacheDir: "/cache2", path: "w.bin", reuseLocalDirs: ["/local"] }).then(() => null, (e) => e);
     assert.ok(reuse instanceof NotEnoughSpaceError, String(reuse));
+    assert.equal(cdnGets(), 0);
+  });
+});
+
+describe("a whole repo's up-front check leaves out what can be placed without a download", () => {
+  let fx: HubFixture;
+  const files = { "w.bin": bytes(4096, 26), "v.bin": bytes(3000, 27) };
+  before(async () => {
+    fx = await startHub();
+    fx.hub.createRepo("org/placeable").commit(files);
+  });
+  after(() => fx.close());
+  const cdnGets = () => fx.hub.requests.filter((r) => r.cdn && r.method === "GET").length;
+  const base = (runtime: Runtime) => ({ runtime, endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/placeable" });
+
+  /** A memory runtime whose `clone` claims a reflink (the space it takes is what is being decided). */
+  function withClone(runtime: ReturnType<typeof memoryRuntime>): Runtime {
+    const fs = new Proxy(runtime.fs, {
+      get(target, key) {
+        if (key === "clone") return (from: string, to: string) => target.copyExclusive(from, to);
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    return { ...runtime, fs };
+  }
+
+  test("cache content into a local dir by hard link: not refused on a nearly full disk, nothing fetched", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    await downloadSnapshot({ ...base(runtime), cacheDir: "/cache" });
+    runtime.fs.setFreeSpace(1000);
+    fx.hub.clearRequests();
+    assert.equal(await downloadSnapshot({ ...base(runtime), cacheDir: "/cache", localDir: "/local", hardLinks: true }), "/local");
+    assert.equal(cdnGets(), 0);
+  });
+
+  test("a reused local dir into an empty cache: not refused where its files are reflinked; refused where they must be copied", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    await downloadSnapshot({ ...base(runtime), cacheDir: "/other", localDir: "/local" });
+    runtime.fs.setFreeSpace(1000);
+    fx.hub.clearRequests();
+    const copied = await downloadSnapshot({ ...base(runtime), cacheDir: "/cache", reuseLocalDirs: ["/local"] }).then(() => null, (e) => e);
+    // Each file's copy is refused before it starts (the up-front check left them out).
+    assert.ok(copied instanceof SnapshotIncompleteError && /w\.bin: not enough free space/.test(copied.message), String(copied));
+    assert.equal(cdnGets(), 0);
+    const snap = await downloadSnapshot({ ...base(withClone(runtime)), cacheDir: "/cache", reuseLocalDirs: ["/local"] });
+    assert.ok(sameBytes(await runtime.fs.readFile(`${snap}/w.bin`), files["w.bin"]));
     assert.equal(cdnGets(), 0);
   });
 });

@@ -57,8 +57,17 @@ export async function reuseFromLocalDirs(ctx: RepoContext, meta: FileMetadata, p
   return null;
 }
 
+/**
+ * Whether one of `dirs` holds a candidate for `path` with this content (step 1 only: cheap, no
+ * hashing). A whole-repo download leaves such files out of its up-front space check.
+ */
+export async function hasReusableLocalFile(runtime: Runtime, dirs: readonly string[], path: string, content: Pick<FileMetadata, "etag" | "size">): Promise<boolean> {
+  for (const dir of dirs) if ((await qualifyingLocalFile(runtime, dir, path, content)) !== null) return true;
+  return false;
+}
+
 /** `DIR/<path>` if it qualifies by step 1 of the module; `null` otherwise. */
-async function qualifyingLocalFile(runtime: Runtime, dir: string, path: string, meta: FileMetadata): Promise<string | null> {
+async function qualifyingLocalFile(runtime: Runtime, dir: string, path: string, meta: Pick<FileMetadata, "etag" | "size">): Promise<string | null> {
   let paths;
   try {
     paths = localFilePaths(dir, path);
