@@ -57,9 +57,9 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-/** The core wants absolute POSIX paths; users type relative ones (`--cache-dir`, `--local-dir`). */
+/** The core wants absolute POSIX paths; users type relative ones (`--cache-dir`, `--local-dir`, `--reuse-local-dir`). */
 function absoluteCacheDir(args: string[]): string[] {
-  const dirFlags = ["--cache-dir", "--local-dir"];
+  const dirFlags = ["--cache-dir", "--local-dir", "--reuse-local-dir"];
   return args.map((a, i) => {
     if (dirFlags.includes(args[i - 1])) return resolve(a);
     const flag = dirFlags.find((f) => a.startsWith(f + "="));

@@ -7,7 +7,8 @@ import { promisify } from "node:util";
 import { memoryRuntime } from "../src/adapters/memory/mod.ts";
 import { downloadFile } from "../src/core/download/download.ts";
 import { downloadSnapshot } from "../src/core/download/snapshot.ts";
-import { NotEnoughSpaceError } from "../src/core/errors.ts";
+import { NotEnoughSpaceError, SnapshotIncompleteError } from "../src/core/errors.ts";
+import type { Runtime } from "../src/core/ports.ts";
 import { runCliProcess } from "./_support/cli.ts";
 import { bytes, type HubFixture, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
 import { currentRuntimeName } from "./_support/runtime.ts";
@@ -60,6 +61,115 @@ describe("free space is checked before a download", () => {
   });
 });
 
+describe("free space is checked before a local-dir download too", () => {
+  let fx: HubFixture;
+  const data = bytes(4096, 24);
+  const base = (runtime: ReturnType<typeof memoryRuntime>) => ({ runtime, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/lspace" });
+  before(async () => {
+    fx = await startHub();
+    fx.hub.createRepo("org/lspace").commit({ "w.bin": data, "v.bin": bytes(3000, 25) });
+  });
+  after(() => fx.close());
+  const cdnGets = () => fx.hub.requests.filter((r) => r.cdn && r.method === "GET").length;
+
+  test("too little space in the local dir: NotEnoughSpace names it; no byte is fetched, no file placed", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    runtime.fs.setFreeSpace(1000);
+    fx.hub.clearRequests();
+    const err = await downloadFile({ ...base(runtime), path: "w.bin", localDir: "/local" }).then(() => null, (e) => e);
+    assert.ok(err instanceof NotEnoughSpaceError, String(err));
+    assert.equal(err.needed, 4096);
+    assert.match(err.message, /it needs 0\.0 MB \(4096 bytes\) more in \/local, which has 0\.0 MB free; free 0\.0 MB or use another --local-dir$/);
+    assert.equal(cdnGets(), 0);
+    assert.equal(await runtime.fs.lstat("/local/w.bin").then(() => true, () => false), false);
+  });
+
+  test("a local partial counts: only the rest must fit, and the download resumes it", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    const etag = fx.hub.repo("org/lspace").fileInfo("w.bin").sha256!;
+    await runtime.fs.mkdirp("/local/.cache/huggingface/download");
+    await runtime.fs.writeFile(`/local/.cache/huggingface/download/${etag}.partial`, data.slice(0, 3500));
+    runtime.fs.setFreeSpace(1000);
+    const path = await downloadFile({ ...base(runtime), path: "w.bin", localDir: "/local" });
+    assert.ok(sameBytes(await runtime.fs.readFile(path), data));
+  });
+
+  test("a whole repo into a local dir is checked once for the sum of the files not already up to date", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    runtime.fs.setFreeSpace(5000); // each file fits alone, both do not
+    fx.hub.clearRequests();
+    const err = await downloadSnapshot({ ...base(runtime), localDir: "/local" }).then(() => null, (e) => e);
+    assert.ok(err instanceof NotEnoughSpaceError, String(err));
+    assert.equal(err.needed, 7096);
+    assert.equal(cdnGets(), 0);
+    runtime.fs.setFreeSpace(Number.POSITIVE_INFINITY);
+    await downloadFile({ ...base(runtime), path: "w.bin", localDir: "/local" });
+    runtime.fs.setFreeSpace(5000);
+    assert.equal(await downloadSnapshot({ ...base(runtime), localDir: "/local" }), "/local", "w.bin is in place: only v.bin's 3000 bytes are needed");
+  });
+
+  test("placing cache content by copy needs the space (a hard link does not); so does a copy for --reuse-local-dir", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    await downloadFile({ ...base(runtime), path: "w.bin" });
+    runtime.fs.setFreeSpace(1000);
+    fx.hub.clearRequests();
+    const err = await downloadFile({ ...base(runtime), path: "w.bin", localDir: "/local" }).then(() => null, (e) => e);
+    assert.ok(err instanceof NotEnoughSpaceError, String(err));
+    const linked = await downloadFile({ ...base(runtime), path: "w.bin", localDir: "/local", hardLinks: true });
+    assert.ok(sameBytes(await runtime.fs.readFile(linked), data));
+    const reuse = await downloadFile({ ...base(runtime), cacheDir: "/cache2", path: "w.bin", reuseLocalDirs: ["/local"] }).then(() => null, (e) => e);
+    assert.ok(reuse instanceof NotEnoughSpaceError, String(reuse));
+    assert.equal(cdnGets(), 0);
+  });
+});
+
+describe("a whole repo's up-front check leaves out what can be placed without a download", () => {
+  let fx: HubFixture;
+  const files = { "w.bin": bytes(4096, 26), "v.bin": bytes(3000, 27) };
+  before(async () => {
+    fx = await startHub();
+    fx.hub.createRepo("org/placeable").commit(files);
+  });
+  after(() => fx.close());
+  const cdnGets = () => fx.hub.requests.filter((r) => r.cdn && r.method === "GET").length;
+  const base = (runtime: Runtime) => ({ runtime, endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/placeable" });
+
+  /** A memory runtime whose `clone` claims a reflink (the space it takes is what is being decided). */
+  function withClone(runtime: ReturnType<typeof memoryRuntime>): Runtime {
+    const fs = new Proxy(runtime.fs, {
+      get(target, key) {
+        if (key === "clone") return (from: string, to: string) => target.copyExclusive(from, to);
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    return { ...runtime, fs };
+  }
+
+  test("cache content into a local dir by hard link: not refused on a nearly full disk, nothing fetched", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    await downloadSnapshot({ ...base(runtime), cacheDir: "/cache" });
+    runtime.fs.setFreeSpace(1000);
+    fx.hub.clearRequests();
+    assert.equal(await downloadSnapshot({ ...base(runtime), cacheDir: "/cache", localDir: "/local", hardLinks: true }), "/local");
+    assert.equal(cdnGets(), 0);
+  });
+
+  test("a reused local dir into an empty cache: not refused where its files are reflinked; refused where they must be copied", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    await downloadSnapshot({ ...base(runtime), cacheDir: "/other", localDir: "/local" });
+    runtime.fs.setFreeSpace(1000);
+    fx.hub.clearRequests();
+    const copied = await downloadSnapshot({ ...base(runtime), cacheDir: "/cache", reuseLocalDirs: ["/local"] }).then(() => null, (e) => e);
+    // Each file's copy is refused before it starts (the up-front check left them out).
+    assert.ok(copied instanceof SnapshotIncompleteError && /w\.bin: not enough free space/.test(copied.message), String(copied));
+    assert.equal(cdnGets(), 0);
+    const snap = await downloadSnapshot({ ...base(withClone(runtime)), cacheDir: "/cache", reuseLocalDirs: ["/local"] });
+    assert.ok(sameBytes(await runtime.fs.readFile(`${snap}/w.bin`), files["w.bin"]));
+    assert.equal(cdnGets(), 0);
+  });
+});
+
 describe("on a real small file system (a 1 MiB tmpfs)", () => {
   let fx: HubFixture;
   let dir: string;
@@ -102,5 +212,16 @@ describe("on a real small file system (a 1 MiB tmpfs)", () => {
     const prune = await runCliProcess(currentRuntimeName(), ["cache", "prune", "--older-than", "0s", "-y", "--cache-dir", cache]);
     assert.equal(prune.code, 0, prune.stderr);
     assert.deepEqual(await fsp.readdir(blobs), []);
+  });
+
+  test("the CLI refuses a --local-dir download that cannot fit before fetching", async () => {
+    const local = join(dir, "local");
+    fx.hub.clearRequests();
+    const r = await runCliProcess(currentRuntimeName(), ["download", "org/big", "big.bin", "--endpoint", fx.hub.endpoint, "--cache-dir", join(dir, "cache"), "--token", TOKEN, "--local-dir", local]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /^hubcache: NotEnoughSpace: not enough free space for 'big\.bin' of model 'org\/big': it needs 2\.0 MB \(2000000 bytes\) more in .*\/local, which has \d\.\d MB free; free \d\.\d MB or use another --local-dir\n$/);
+    assert.equal(fx.hub.requests.filter((q) => q.cdn).length, 0, "bytes were fetched");
+    assert.equal(await fsp.lstat(join(local, "big.bin")).then(() => true, () => false), false);
   });
 });

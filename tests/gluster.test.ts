@@ -13,6 +13,8 @@ import { nodeFileSystem } from "../src/adapters/node.ts";
 import { FsError } from "../src/core/ports.ts";
 import { withTransientRetries } from "../src/core/fs/transient.ts";
 import { type GlusterVolume, mountGlusterVolume } from "./_support/gluster.ts";
+import { finished, RUNTIMES, spawnCli } from "./_support/cli.ts";
+import { bytes, readBytes, sameBytes, startHub, TOKEN, waitFor } from "./_support/hub.ts";
 import { currentRuntimeName, hostShare, roundsOnThisHost, testRuntime } from "./_support/runtime.ts";
 import { runTwoHostRaces } from "./torture/two_hosts.ts";
 
@@ -71,5 +73,50 @@ describe("GlusterFS, mounted twice: two hosts sharing one cache", () => {
     assert.equal(report.rounds, rounds);
     assert.ok((report.kills ?? 0) >= rounds, `expected a kill per round, saw ${report.kills}`);
     assert.ok((report.processes ?? 0) >= Math.ceil((30 * rounds) / 4), `expected at least 30 processes per 4 rounds, ran ${report.processes} in ${rounds}`);
+  });
+  test("two hosts downloading one repo into one local dir, lock off, one writer SIGKILLed mid-transfer: one exact file per path, exact metadata, no temp file left", async () => {
+    const v = await volume();
+    const dir = await v.sharedDir("localdir-");
+    const fx = await startHub();
+    try {
+      const files: Record<string, Uint8Array> = { "a.bin": bytes(3_000_000, 941), "b/c.bin": bytes(2_000_000, 942), "d.json": new TextEncoder().encode("{}") };
+      const commit = fx.hub.createRepo("org/glocal").commit(files);
+      const on = (host: 0 | 1) => join(dir.paths[host], "local");
+      const args = (host: 0 | 1) => ["download", "org/glocal", "--local-dir", on(host), "--lock", "none", "--endpoint", fx.hub.endpoint, "--cache-dir", fx.cacheDir, "--token", TOKEN, "--quiet"];
+      const env = (host: 0 | 1, extra: Record<string, string> = {}) => ({ HUBCACHE_HOSTNAME: v.hosts[host].name, ...extra });
+      fx.hub.throttle(2_000_000); // slow enough that the victim dies with bytes written and more to come
+      const child = spawnCli(currentRuntimeName(), args(0), env(0));
+      const victim = finished(child);
+      const downloadDir = join(on(0), ".cache", "huggingface", "download");
+      await waitFor(async () => {
+        for (const name of await fsp.readdir(downloadDir, { recursive: true }).catch(() => [] as string[])) {
+          if (String(name).endsWith(".incomplete") && (await fsp.stat(join(downloadDir, String(name))).catch(() => null))?.size) return true;
+        }
+        return false;
+      }, 20_000, "the victim's temp file to receive bytes");
+      const writers = RUNTIMES.map((rt, i) => finished(spawnCli(rt, args(i % 2 === 0 ? 1 : 0), env(i % 2 === 0 ? 1 : 0))));
+      child.kill("SIGKILL");
+      const killed = await victim;
+      assert.equal(killed.signal, "SIGKILL", `the victim was not killed mid-transfer: ${killed.code} ${killed.stderr}`);
+      for (const run of await Promise.all(writers)) assert.equal(run.code, 0, run.stderr);
+      fx.hub.throttle(null);
+      // A re-run on each host finds every file in place and sweeps what its dead writers left.
+      for (const host of [0, 1] as const) {
+        const again = await finished(spawnCli(currentRuntimeName(), args(host), env(host)));
+        assert.equal(again.code, 0, again.stderr);
+      }
+      const judged = join(dir.judged, "local");
+      for (const [path, data] of Object.entries(files)) {
+        assert.ok(sameBytes(await readBytes(join(judged, path)), data), `${path} is not exact`);
+        const record = await fsp.readFile(join(judged, ".cache", "huggingface", "download", `${path}.metadata`), "utf8");
+        assert.deepEqual(record.split("\n").slice(0, 2), [commit, fx.hub.repo("org/glocal").fileInfo(path).etag], path);
+      }
+      const bookkeeping = await fsp.readdir(join(judged, ".cache", "huggingface"), { recursive: true });
+      assert.deepEqual(bookkeeping.map(String).filter((n) => /\.(incomplete|partial|adopting|tmp)$/.test(n)), [], "temp files left");
+    } finally {
+      fx.hub.throttle(null);
+      await fx.close();
+      await fsp.rm(dir.paths[0], { recursive: true, force: true });
+    }
   });
 });

@@ -10,6 +10,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import process from "node:process";
 import { tempBlobName } from "../src/core/cache/layout.ts";
+import { MemoryFileSystem, memoryRuntime } from "../src/adapters/memory/mod.ts";
 import { scratchName } from "../src/core/fs/scratch.ts";
 import { downloadFile } from "../src/core/download/download.ts";
 import { downloadSnapshot } from "../src/core/download/snapshot.ts";
@@ -138,7 +139,8 @@ describe("downloads into a local directory", () => {
     await downloadFile({ ...fx.base, repo: "org/loc", path: "weights/model.bin", localDir: dir });
     assert.equal(gets(fx), 0);
     for (const p of planted) await assert.rejects(fsp.lstat(p), { code: "ENOENT" }, p);
-    await assert.rejects(fsp.lstat(join(dir, ".cache", "huggingface", ".hubcache-tmp")), { code: "ENOENT" });
+    // The scratch folder stays (see the churn test below): only what was in it goes.
+    assert.deepEqual(await listDir(join(dir, ".cache", "huggingface", ".hubcache-tmp")), []);
   });
 
   test("--force replaces a damaged file whose metadata still looks fresh", async () => {
@@ -185,6 +187,38 @@ describe("downloads into a local directory", () => {
       await removeTempDir(other);
       await removeTempDir(cacheDir);
     }
+  });
+});
+
+describe("the local scratch folder is made when first needed, then left (as the cache's)", () => {
+  let fx: HubFixture;
+  const files: Record<string, Uint8Array> = {};
+  for (let i = 0; i < 12; i++) files[`f${i}.bin`] = bytes(2000 + i, 930 + i);
+  before(async () => {
+    fx = await startHub();
+    fx.hub.createRepo("org/churn").commit(files);
+  });
+  after(() => fx.close());
+
+  test("writers and sweeps churning in one local dir never remove the scratch folder another writer may be using", async () => {
+    // Two "hosts" on one file system, every file written twice over (fetch, then sweep on the
+    // cache hit), all at once: with remove-when-empty, each sweep removed the folder under the
+    // others' metadata writes (on GlusterFS: ENOENT past every retry).
+    const fs = new MemoryFileSystem();
+    const scratch = "/local/.cache/huggingface/.hubcache-tmp";
+    const removals: string[] = [];
+    fs.beforeOp = (op, paths) => {
+      if ((op === "removeEmptyDir" || op === "removeTree") && paths.some((p) => p === scratch || `${p}/`.startsWith("/local/.cache/"))) removals.push(`${op} ${paths}`);
+    };
+    const hosts = ["host-a", "host-b"].map((hostname, i) => memoryRuntime({ fs, hostname, pid: 100 + i, timers: "real" }));
+    const one = (rt: (typeof hosts)[number], path: string) =>
+      downloadFile({ runtime: rt, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/churn", path, localDir: "/local", lock: "none" });
+    for (let round = 0; round < 2; round++) {
+      await Promise.all(Object.keys(files).flatMap((path) => hosts.map((rt) => one(rt, path))));
+    }
+    assert.deepEqual(removals, []);
+    assert.deepEqual(await fs.readdir(scratch), [], "nothing left in it");
+    for (const [path, data] of Object.entries(files)) assert.ok(sameBytes(await fs.readFile(`/local/${path}`), data), path);
   });
 });
 

@@ -14,6 +14,7 @@ import { executeRemoval, planRemoval } from "../src/core/manage/remove.ts";
 import { verifyRepo } from "../src/core/manage/verify.ts";
 import { bytes, type HubFixture, readBytes, sameBytes, startHub } from "./_support/hub.ts";
 import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
+import { currentRuntimeName, testRuntime } from "./_support/runtime.ts";
 import { mountReflinkFs, type ReflinkFs } from "./_support/xfs.ts";
 
 const MB = 1024 * 1024;
@@ -70,6 +71,60 @@ describe("reflinks on a copy-on-write file system (XFS, reflink=1)", () => {
     assert.ok(sameBytes(await readBytes(join(snap, "model.bin")), WEIGHTS));
     console.error(`[reflink] a no-symlink snapshot of ${REPO_BYTES} bytes over existing blobs grew the disk by ${grown} bytes`);
     assert.ok(grown < REPO_BYTES / 100, `the disk grew by ${grown} bytes`);
+  });
+
+  test("an empty cache reusing the local dir (--reuse-local-dir) gets its files by reflink; the file the user edited is fetched", async () => {
+    // The local dir of the first test, whose extra.bin the user appended to: only it is fetched.
+    const cacheDir = join(xfs.mount, "cache-reuse");
+    const before = xfs.usedBytes();
+    fx.hub.clearRequests();
+    const snap = await downloadSnapshot({ ...fx.base, cacheDir, repo: "org/cow", revision: c1, reuseLocalDirs: [join(xfs.mount, "local")] });
+    const grown = xfs.usedBytes() - before;
+    // (A snapshot's file GET goes to the Hub, which redirects it to the CDN: two requests per file.)
+    assert.deepEqual([...new Set(fx.hub.requests.filter((r) => r.method === "GET" && !r.path.startsWith("/api/")).map((r) => r.filePath))], ["extra.bin"]);
+    assert.ok(sameBytes(await readBytes(join(snap, "model.bin")), WEIGHTS));
+    assert.ok(sameBytes(await readBytes(join(snap, "extra.bin")), EXTRA));
+    console.error(`[reflink] a cache from a local dir (${WEIGHTS.length + 2} bytes reused, ${EXTRA.length} fetched) grew the disk by ${grown} bytes`);
+    assert.ok(grown < EXTRA.length + REPO_BYTES / 100, `the disk grew by ${grown} bytes`);
+    // Editing the user's file afterwards leaves the cache's blob intact (separate inodes).
+    await fsp.appendFile(join(xfs.mount, "local", "model.bin"), "x");
+    assert.equal((await verifyRepo({ ...fx.base, cacheDir, repo: "org/cow" })).healthy, true);
+  });
+});
+
+describe("the running runtime's clone promises a reflink or fails (Deno: the FICLONE ioctl through FFI)", () => {
+  let xfs: ReflinkFs;
+  before(async () => {
+    xfs = await mountReflinkFs();
+  });
+  after(async () => {
+    await xfs?.close();
+  });
+
+  test("on XFS a clone shares extents (no disk growth) and is a separate file; elsewhere it fails with a code and leaves nothing", async () => {
+    const { fs } = testRuntime();
+    assert.ok(fs.clone, `${currentRuntimeName()}: the adapter offers no clone`);
+    const src = join(xfs.mount, "clone-src.bin");
+    const data = bytes(8 * MB, 994);
+    await fsp.writeFile(src, data);
+    const before = xfs.usedBytes();
+    await fs.clone(src, join(xfs.mount, "clone-dst.bin"));
+    const grown = xfs.usedBytes() - before;
+    console.error(`[reflink] ${currentRuntimeName()} clone of ${data.length} bytes grew the disk by ${grown} bytes`);
+    assert.ok(grown < MB, `the disk grew by ${grown} bytes: a copy, not a reflink`);
+    assert.ok(sameBytes(await readBytes(join(xfs.mount, "clone-dst.bin")), data));
+    await fsp.appendFile(join(xfs.mount, "clone-dst.bin"), "x");
+    assert.ok(sameBytes(await readBytes(src), data), "writing the clone changed its source");
+    await assert.rejects(fs.clone(src, join(xfs.mount, "clone-dst.bin")), { code: "EEXIST" });
+    // Another file system: a reflink is impossible (EXDEV), and no file may be left behind.
+    const elsewhere = await makeTempDir("hubcache-clone-");
+    try {
+      const err = await fs.clone(src, join(elsewhere, "x.bin")).then(() => null, (e: { code?: string }) => e);
+      assert.ok(err !== null && ["EXDEV", "ENOTSUP", "EINVAL"].includes(err.code ?? ""), `expected EXDEV, got ${String(err?.code)}`);
+      await assert.rejects(fsp.lstat(join(elsewhere, "x.bin")), { code: "ENOENT" });
+    } finally {
+      await removeTempDir(elsewhere);
+    }
   });
 });
 

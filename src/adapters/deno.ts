@@ -17,11 +17,19 @@
  * needs `--allow-ffi`; without it (checked without prompting) `locks` is left
  * undefined and hubcache runs lock-free, which is always correct.
  *
+ * Reflinks: Deno's `node:fs` `copyFile` ignores `COPYFILE_FICLONE_FORCE` (where the file system
+ * cannot reflink it copies and reports success, measured on ext4), so `clone` — which must
+ * promise a reflink or fail — is the Linux `FICLONE` ioctl through `Deno.dlopen` (same
+ * `--allow-ffi` condition); elsewhere the adapter offers no `clone`, and its copies still
+ * reflink where the file system can.
+ *
  * @module
  */
 
 import process from "node:process";
-import { bindLibcFlock, type FlockCall, flockAdvisoryLocks } from "./flock.ts";
+import * as fsp from "node:fs/promises";
+import { bindLibc, bindLibcFlock, type FlockCall, flockAdvisoryLocks } from "./flock.ts";
+import { attempt, errnoName, toFsError } from "./fs_errors.ts";
 import { nodeRuntimeBase } from "./node.ts";
 import type { AdvisoryLocks, Runtime } from "../core/ports.ts";
 
@@ -41,6 +49,51 @@ function loadDenoFlock(deno: DenoNamespace): FlockCall {
     return (fd, operation) =>
       symbols.flock(fd, operation) === 0 ? 0 : new deno.UnsafePointerView(symbols[errnoSymbol]()).getInt32(0);
   });
+}
+
+/** `ioctl(dst, FICLONE, src)`: 0, or the errno. */
+type FicloneCall = (dstFd: number, srcFd: number) => number;
+
+/** `_IOW(0x94, 9, int)` from `linux/fs.h`: make `dst` share `src`'s extents (a reflink), or fail. */
+const FICLONE = 0x40049409n;
+
+function loadDenoFiclone(deno: DenoNamespace): FicloneCall {
+  return bindLibc("ioctl", (library, errnoSymbol) => {
+    // Called blocking, so errno is read on the thread that set it. A reflink only shares
+    // extents (metadata): it returns quickly, or fails at once where it cannot be done.
+    const { symbols } = deno.dlopen(library, {
+      ioctl: { parameters: ["i32", "u64", "i32"], result: "i32" },
+      [errnoSymbol]: { parameters: [], result: "pointer" },
+    });
+    return (dstFd, srcFd) =>
+      symbols.ioctl(dstFd, FICLONE, srcFd) === 0 ? 0 : new deno.UnsafePointerView(symbols[errnoSymbol]()).getInt32(0);
+  });
+}
+
+/**
+ * `clone` for Deno on Linux: a new file at `to` (exclusive create: `EEXIST` if anything is
+ * there) sharing `from`'s extents, or an `FsError` (`ENOTSUP`, `EXDEV`, `EINVAL`, …) and no file.
+ */
+function denoClone(ficlone: () => FicloneCall): (from: string, to: string) => Promise<void> {
+  return async (from, to) => {
+    const source = await attempt("open", from, () => fsp.open(from, "r"));
+    try {
+      const target = await attempt("open", to, () => fsp.open(to, "wx"));
+      let errno = -1;
+      try {
+        errno = ficlone()(target.fd, source.fd);
+      } finally {
+        await target.close().catch(() => {});
+        if (errno !== 0) await fsp.unlink(to).catch(() => {});
+      }
+      if (errno !== 0) {
+        const name = errnoName(errno) ?? "EUNKNOWN";
+        throw toFsError({ code: name, errno, message: `ioctl FICLONE failed with ${name}` }, "clone", to);
+      }
+    } finally {
+      await source.close().catch(() => {});
+    }
+  };
 }
 
 function ffiGranted(deno: DenoNamespace): boolean {
@@ -93,8 +146,13 @@ export function denoRuntime(): Runtime {
   const locks = denoLocks();
   const base = nodeRuntimeBase();
   // Deno's `node:fs` copyFile ignores COPYFILE_FICLONE_FORCE: where the file system cannot
-  // reflink it copies and reports success (measured on ext4), so it cannot promise a reflink and
-  // offers no `clone`. Its copyFile still reflinks where the file system can (measured on XFS).
+  // reflink it copies and reports success (measured on ext4), so it cannot promise a reflink.
+  // Its copyFile still reflinks where the file system can (measured on XFS).
   const { clone: _cannotPromise, ...fs } = base.fs;
+  const deno = denoGlobal();
+  if (deno !== undefined && process.platform === "linux" && typeof deno.dlopen === "function" && ffiGranted(deno)) {
+    let call: FicloneCall | undefined;
+    return { ...base, fs: { ...fs, clone: denoClone(() => (call ??= loadDenoFiclone(deno))) }, name: "deno", ...(locks !== undefined ? { locks } : {}) };
+  }
   return { ...base, fs, name: "deno", ...(locks !== undefined ? { locks } : {}) };
 }

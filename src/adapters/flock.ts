@@ -28,6 +28,11 @@ export type FlockCall = (fd: number, operation: number) => number;
  * glibc and musl call it `__errno_location`, Darwin and the BSDs `__error`.
  */
 export function bindLibcFlock(bind: (library: string, errnoSymbol: string) => FlockCall): FlockCall {
+  return bindLibc("flock", bind);
+}
+
+/** {@link bindLibcFlock} for any libc call: `what` names it in the error when no libc loads. */
+export function bindLibc<T>(what: string, bind: (library: string, errnoSymbol: string) => T): T {
   const libraries = process.platform === "darwin"
     ? ["libSystem.B.dylib", "/usr/lib/libSystem.B.dylib"]
     : ["libc.so.6", "libc.so", `libc.musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`];
@@ -40,7 +45,7 @@ export function bindLibcFlock(bind: (library: string, errnoSymbol: string) => Fl
       lastError = err;
     }
   }
-  throw new Error(`cannot load libc for flock (tried ${libraries.join(", ")})`, { cause: lastError });
+  throw new Error(`cannot load libc for ${what} (tried ${libraries.join(", ")})`, { cause: lastError });
 }
 
 const LOCK_EX = 2;

@@ -30,6 +30,7 @@ export const COMMON_FLAGS: Record<string, FlagSpec> = {
   "cache-dir": { type: "string" },
   "local-dir": { type: "string" },
   "hard-links": { type: "boolean" },
+  "reuse-local-dir": { type: "string", multiple: true },
   endpoint: { type: "string" },
   token: { type: "string" },
   offline: { type: "boolean" },
@@ -57,6 +58,9 @@ Options:
                           --local-dir keeps it); prints DIR/<path> (or DIR for a whole repo)
   --hard-links            (with --local-dir) files already in the cache are hard-linked where they
                           cannot be reflinked (no second copy; editing them edits the cache)
+  --reuse-local-dir DIR   a local dir hf download --local-dir (or hubcache) filled: files missing
+                          from the cache are taken from there when their metadata names the same
+                          content and they verify (reflink, else copy); repeatable
   --endpoint URL          Hub URL (default: HF_ENDPOINT or https://huggingface.co)
   --token T               access token (default: HF_TOKEN, else the token hf auth login saved)
   --offline               use only the cache (HF_HUB_OFFLINE=1)
@@ -86,6 +90,7 @@ export function commonOptions(args: ParsedArgs, ctx: CliContext, print: (text: s
     cacheDir: stringFlag(args, "cache-dir"),
     localDir: stringFlag(args, "local-dir"),
     hardLinks: booleanFlag(args, "hard-links") || undefined,
+    ...(listFlag(args, "reuse-local-dir").length > 0 ? { reuseLocalDirs: listFlag(args, "reuse-local-dir") } : {}),
     endpoint: stringFlag(args, "endpoint"),
     token: stringFlag(args, "token"),
     offline: booleanFlag(args, "offline") || undefined,

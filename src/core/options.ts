@@ -104,6 +104,13 @@ export interface DownloadFileOptions extends HubOptions {
    * local file in place then edits the cache's blob too. Default `false` (a copy).
    */
   hardLinks?: boolean;
+  /**
+   * Local directories (absolute) that `hf download --local-dir` or hubcache filled before: a
+   * file missing from the cache whose `<dir>/<path>` is recorded there with the same etag and
+   * unchanged since is placed from there (reflink, else a copy) and verified instead of fetched;
+   * anything that does not verify is fetched. Never hard-linked. Not with `localDir`.
+   */
+  reuseLocalDirs?: readonly string[];
   /** `"never"` stores files directly in the snapshot (`HF_HUB_DISABLE_SYMLINKS=1`). Default `"auto"`. */
   symlinks?: "auto" | "never";
   /** `"none"` disables the de-duplication lock; correctness never depends on it. Default `"auto"`. */

@@ -235,7 +235,7 @@ async function runLocalRound(
     }
   }
   const leftovers = (await listTree(join(dir, ".cache", "huggingface"))).filter((n) =>
-    /\.(partial|adopting|hubcache-lock)$/.test(n) || /[0-9a-f]{40,64}\.[^/]+-\d+-[0-9a-f]+\.incomplete$/.test(n) || n.includes(".hubcache-tmp")
+    /\.(partial|adopting|hubcache-lock)$/.test(n) || /[0-9a-f]{40,64}\.[^/]+-\d+-[0-9a-f]+\.incomplete$/.test(n) || n.includes(".hubcache-tmp/")
   );
   // A killed writer's own temp file is swept by the next run on this host once its pid is gone;
   // only the clean run's sweep counts (a writer still alive when it ran is not possible: all ended).

@@ -25,7 +25,7 @@
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_MS, MAX_CONNECTIONS } from "../defaults.ts";
 import { lookupInCache } from "../cache/lookup.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
-import { ensureFreeSpace } from "./free_space.ts";
+import { ensureFreeSpace, type SpaceTarget } from "./free_space.ts";
 import { envFlag, envSecondsMs } from "../environment.ts";
 import {
   AbortedError,
@@ -64,6 +64,7 @@ import { transferBlob, type TransferState } from "./transfer.ts";
 import { resumablePrefix } from "./prefix_record.ts";
 import type { ConnectionBudget } from "./connection_budget.ts";
 import { downloadToLocalDir } from "./local_dir.ts";
+import { reuseFromLocalDirs } from "./local_reuse.ts";
 import { localDirOf } from "../context.ts";
 import { isFileOfSize } from "../fs/transient.ts";
 import { isCommitHash, validateRepoPath } from "../cache/validate.ts";
@@ -86,7 +87,10 @@ export async function downloadFile(options: DownloadFileOptions & { runtime: Run
   const path = validateRepoPath(options.path);
   const force = options.forceDownload ?? false;
   const report = progressReporter(path, options.onProgress);
-  if (options.localDir !== undefined) return await downloadToLocalDir(ctx, localDirOf(options.localDir), path, options);
+  if (options.localDir !== undefined) {
+    refuseReuseIntoLocalDir(options);
+    return await downloadToLocalDir(ctx, localDirOf(options.localDir), path, options);
+  }
 
   if (!force && isCommitHash(ctx.revision)) {
     const cached = await lookupInCache(ctx.runtime, ctx.layout, ctx.revision, path);
@@ -130,6 +134,7 @@ export async function fetchIntoCache(
   const force = options.forceDownload ?? false;
   const report = progressReporter(path, options.onProgress);
   validateConnections(options.connections);
+  const reuseDirs = (options.reuseLocalDirs ?? []).map(localDirOf);
   await ensureCacheDirTag(ctx.runtime, ctx.cacheDir);
   const pointer = pointerPath(ctx.layout, meta.commit, path);
   const cached = async (): Promise<string> => {
@@ -152,13 +157,26 @@ export async function fetchIntoCache(
   }
   try {
     if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
-    const temp = await fetchVerifiedBlob(ctx, meta, path, options, report, undefined, budget);
+    // Content a local directory already holds is placed and verified instead of fetched.
+    const reused = force ? null : await reuseFromLocalDirs(ctx, meta, path, reuseDirs);
+    const temp = reused ?? await fetchVerifiedBlob(ctx, meta, path, options, report, undefined, budget);
     await publish(ctx, meta, path, mode, temp, options, repair);
+    if (reused) return report.cached(pointer);
   } finally {
     if (lock !== "done") await lock.release();
   }
   report.done(meta.size);
   return pointer;
+}
+
+/**
+ * `reuseLocalDirs` feeds the cache; a download into a local directory takes what the cache
+ * holds, and reusing one local directory for another is not built: say so rather than ignore it.
+ */
+export function refuseReuseIntoLocalDir(options: Pick<DownloadFileOptions, "localDir" | "reuseLocalDirs">): void {
+  if (options.localDir !== undefined && (options.reuseLocalDirs?.length ?? 0) > 0) {
+    throw new InvalidInputError("reuseLocalDirs (--reuse-local-dir) applies to downloads into the cache, not with localDir (--local-dir)");
+  }
 }
 
 function validateConnections(connections: number | undefined): void {
@@ -280,6 +298,8 @@ export interface TempPlace {
   readonly dir: string;
   /** Other clients' shared temp files for this content there, claimed like legacy ones. */
   readonly foreignNames?: readonly string[];
+  /** Whose free space is checked before fetching (default: the cache's `blobs/`). */
+  readonly space?: SpaceTarget;
 }
 
 /**
@@ -298,10 +318,7 @@ export async function fetchVerifiedBlob(
 ): Promise<OwnedTemp> {
   const { runtime } = ctx;
   const tempDir = place.dir;
-  // Free space is checked where the cache is; a local directory is the user's chosen place.
-  if (tempDir === ctx.layout.blobsDir) {
-    await ensureFreeSpace(ctx, [meta], `'${path}' of ${ctx.repoType} '${ctx.repoId}'`, options.forceDownload ?? false);
-  }
+  await ensureFreeSpace(ctx, [{ ...meta, path }], `'${path}' of ${ctx.repoType} '${ctx.repoId}'`, options.forceDownload ?? false, place.space);
   await ensureDir(runtime, tempDir);
   // Verification failures of downloads that started from zero; bytes inherited from a
   // claimed partial do not use up the one retry (re-reading them cost no bandwidth).

@@ -11,46 +11,103 @@ import type { RepoContext } from "../context.ts";
 import { NotEnoughSpaceError } from "../errors.ts";
 import { statOrNull } from "../fs/entries.ts";
 import { joinPath } from "../fs/paths.ts";
+import { localFilePaths } from "../local_dir/layout.ts";
+import { trustedLocalMetadata } from "../local_dir/metadata.ts";
 
-/** A blob a download is about to fetch. */
+/** A blob a download is about to fetch (`path`: the repo file, which a local directory needs). */
 export interface NeededBlob {
   readonly etag: string;
   readonly size: number;
+  readonly path?: string;
+}
+
+/** Where a download's bytes land: the cache's `blobs/`, or a local directory. */
+export interface SpaceTarget {
+  /** The folder whose file system is asked (its nearest existing folder: a first download has none). */
+  readonly dir: string;
+  /** Whether `blob` is already complete there (needs nothing). */
+  isComplete(blob: NeededBlob): Promise<boolean>;
+  /** The `.partial` of `blob` there, whose bytes a resume keeps. */
+  partialPath(blob: NeededBlob): string;
+  /** For the message: where the space is missing (`in <folder>`), and what to do besides freeing it. */
+  advice(partials: number): { where: string; next: string };
 }
 
 const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 
+/** The cache's `blobs/` as a {@link SpaceTarget}. */
+export function cacheSpace(ctx: RepoContext): SpaceTarget {
+  return {
+    dir: ctx.layout.blobsDir,
+    isComplete: async (b) => (await statOrNull(ctx.runtime, blobPath(ctx.layout, b.etag)))?.size === b.size,
+    partialPath: (b) => joinPath(ctx.layout.blobsDir, partialBlobName(b.etag)),
+    advice: (partials) => ({
+      where: `in ${ctx.cacheDir}`,
+      next: "or use another --cache-dir (HF_HUB_CACHE)" +
+        (partials > 0
+          ? `; the ${mb(partials)} already downloaded are kept for resume ('hubcache cache ls' lists them, 'hubcache cache prune --older-than 0s -y' removes them)`
+          : ""),
+    }),
+  };
+}
+
 /**
- * Throw {@link NotEnoughSpaceError} when the file system holding `blobs/` has less free space
- * than `blobs` still need: each blob's size, less the bytes of its partial download (a resume
- * only adds the rest), nothing for a blob already complete. Says nothing when the file system
- * cannot tell (no `freeSpace` in the adapter, or it fails).
+ * A local directory (`--local-dir DIR`) as a {@link SpaceTarget}: a file is complete when its
+ * record names the etag over an unchanged file of the right size (the cheap check, no hashing);
+ * its partial lives in the bookkeeping folder beside the record.
  */
-export async function ensureFreeSpace(ctx: RepoContext, blobs: readonly NeededBlob[], what: string, force = false): Promise<void> {
+export function localDirSpace(ctx: RepoContext, localDir: string): SpaceTarget {
+  const pathsOf = (b: NeededBlob) => localFilePaths(localDir, b.path ?? "");
+  return {
+    dir: localDir,
+    isComplete: async (b) => {
+      const trusted = await trustedLocalMetadata(ctx.runtime, pathsOf(b));
+      return trusted !== null && trusted.metadata.etag === b.etag && trusted.file.size === b.size;
+    },
+    partialPath: (b) => joinPath(pathsOf(b).downloadDir, partialBlobName(b.etag)),
+    advice: (partials) => ({
+      where: `in ${localDir}`,
+      next: "or use another --local-dir" +
+        (partials > 0 ? `; the ${mb(partials)} already downloaded are kept for resume in ${localDir}/.cache/huggingface/download` : ""),
+    }),
+  };
+}
+
+/**
+ * Throw {@link NotEnoughSpaceError} when the file system of `target` (default: the cache's
+ * `blobs/`) has less free space than `blobs` still need: each blob's size, less the bytes of
+ * its partial download (a resume only adds the rest), nothing for a blob already complete.
+ * Says nothing when the file system cannot tell (no `freeSpace` in the adapter, or it fails).
+ */
+export async function ensureFreeSpace(
+  ctx: RepoContext,
+  blobs: readonly NeededBlob[],
+  what: string,
+  force = false,
+  target: SpaceTarget = cacheSpace(ctx),
+): Promise<void> {
   const fs = ctx.runtime.fs;
   if (!fs.freeSpace) return;
   let needed = 0;
   let partials = 0;
   for (const b of blobs) {
-    if (!force && (await statOrNull(ctx.runtime, blobPath(ctx.layout, b.etag)))?.size === b.size) continue;
-    const partial = (await statOrNull(ctx.runtime, joinPath(ctx.layout.blobsDir, partialBlobName(b.etag))))?.size ?? 0;
+    if (!force && (await target.isComplete(b))) continue;
+    const partial = (await statOrNull(ctx.runtime, target.partialPath(b)))?.size ?? 0;
     partials += Math.min(partial, b.size);
     needed += Math.max(0, b.size - partial);
   }
   if (needed === 0) return;
   let available: number;
   try {
-    available = await fs.freeSpace(await nearestExisting(ctx, ctx.layout.blobsDir));
+    available = await fs.freeSpace(await nearestExisting(ctx, target.dir));
   } catch {
     return; // a file system that cannot say: the download itself will tell
   }
   if (available >= needed) return;
-  const kept = partials > 0
-    ? `; the ${mb(partials)} already downloaded are kept for resume ('hubcache cache ls' lists them, 'hubcache cache prune --older-than 0s -y' removes them)`
-    : "";
+  const { where, next } = target.advice(partials);
   throw new NotEnoughSpaceError(
-    `not enough free space for ${what}: it needs ${mb(needed)} (${needed} bytes) more in ${ctx.cacheDir}, ` +
-      `which has ${mb(available)} free; free ${mb(needed - available)} or use another --cache-dir (HF_HUB_CACHE)${kept}`,
+    `not enough free space for ${what}: it needs ${mb(needed)} (${needed} bytes) more ${where}, ` +
+      `which has ${mb(available)} free; free ${mb(needed - available)} ${next}`,
     needed,
     available,
   );

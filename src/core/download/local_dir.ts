@@ -24,7 +24,7 @@
 import { DEFAULT_MAX_ATTEMPTS, LOCK_STALE_AFTER_MS } from "../defaults.ts";
 import type { RepoContext } from "../context.ts";
 import { CacheError, HubcacheError, NetworkError, OfflineCacheMissError } from "../errors.ts";
-import { blobPath, pointerPath, tempBlobName } from "../cache/layout.ts";
+import { blobPath, pointerPath } from "../cache/layout.ts";
 import { fileHasAddress } from "../cache/content_hash.ts";
 import { ensureCacheDirTag } from "../cache/cachedir_tag.ts";
 import { isCommitHash } from "../cache/validate.ts";
@@ -32,8 +32,7 @@ import { writeFileAtomic } from "../fs/atomic_write.ts";
 import { ensureDirWithin } from "../fs/contained.ts";
 import { lstatOrNull, readdirOrEmpty, removeIfFile } from "../fs/entries.ts";
 import { parseScratchName } from "../fs/scratch.ts";
-import { placeSharedCopy } from "../fs/shared_copy.ts";
-import { writerIdentity, writerState } from "../writer_identity.ts";
+import { writerState } from "../writer_identity.ts";
 import { dirname, joinPath } from "../fs/paths.ts";
 import { isFileOfSize } from "../fs/transient.ts";
 import { type FileMetadata, resolveFileMetadata } from "../hub/metadata.ts";
@@ -42,8 +41,9 @@ import { readLocalMetadata, trustedLocalMetadata, unchangedSince, writeLocalMeta
 import type { DownloadFileOptions } from "../options.ts";
 import { isFsError, type Runtime } from "../ports.ts";
 import { fetchVerifiedBlob, progressReporter } from "./download.ts";
+import { ensureFreeSpace, localDirSpace, type SpaceTarget } from "./free_space.ts";
 import { acquireLock, type HeldLock, lockIsStale } from "./lock.ts";
-import { discardTemp, type OwnedTemp, releaseForResume, sweepAfterPublish } from "./temp_files.ts";
+import { discardTemp, type OwnedTemp, placeVerifiedCopy, releaseForResume, sweepAfterPublish } from "./temp_files.ts";
 
 type FileOptions = Omit<DownloadFileOptions, "repo" | "path">;
 
@@ -90,11 +90,13 @@ export async function fetchIntoLocalDir(
   try {
     // Another writer may have finished while we waited for the lock.
     if (!force && (await upToDate(runtime, paths, meta))) return await cached();
-    const copied = force ? null : await copyFromCache(ctx, paths, meta, options.hardLinks ?? false);
+    const space = localDirSpace(ctx, localDir);
+    const copied = force ? null : await copyFromCache(ctx, paths, meta, options.hardLinks ?? false, space);
     if (copied) report.cached(paths.file);
     const temp = copied?.temp ?? await fetchVerifiedBlob(ctx, meta, paths.path, options, report, {
       dir: paths.downloadDir,
       foreignNames: [await pythonIncompleteName(runtime, paths, meta.etag)],
+      space,
     });
     await publishLocal(runtime, paths, meta, temp, copied?.shared ?? false);
     if (!copied) report.done(meta.size);
@@ -179,28 +181,20 @@ async function copyFromCache(
   paths: LocalFilePaths,
   meta: FileMetadata,
   hardLink: boolean,
+  space: SpaceTarget,
 ): Promise<{ temp: OwnedTemp; shared: boolean } | null> {
   const { runtime, layout } = ctx;
   for (const source of [blobPath(layout, meta.etag), pointerPath(layout, meta.commit, paths.path)]) {
     if (!(await isFileOfSize(runtime, source, meta.size))) continue;
-    const path = joinPath(paths.downloadDir, tempBlobName(meta.etag, writerIdentity(runtime.platform)));
-    let kind;
     try {
-      kind = await placeSharedCopy(runtime, source, path, { hardLink, copy: true });
+      const placed = await placeVerifiedCopy(runtime, source, paths.downloadDir, meta.etag, meta.size, {
+        hardLink,
+        // A reflink or a hard link needs no space; a copy needs what a download would.
+        beforeCopy: () => ensureFreeSpace(ctx, [{ ...meta, path: paths.path }], `'${paths.path}' of ${ctx.repoType} '${ctx.repoId}'`, true, space),
+      });
+      if (placed) return placed;
     } catch (err) {
       if (isFsError(err, "ENOENT")) continue; // removed meanwhile (`cache rm`, `prune`): try the next, or download
-      throw err;
-    }
-    try {
-      if (!(await fileHasAddress(runtime, path, meta.etag, meta.size))) {
-        await removeIfFile(runtime, path);
-        continue;
-      }
-      if (kind !== "hardlink") await runtime.fs.openReadWrite(path).then((h) => h.sync().finally(() => h.close()));
-      const handle = await runtime.fs.openRead(path);
-      return { temp: { path, handle, claimedBytes: meta.size, origin: "fresh" }, shared: kind === "hardlink" };
-    } catch (err) {
-      await removeIfFile(runtime, path).catch(() => {});
       throw err;
     }
   }
@@ -243,13 +237,15 @@ async function publishLocal(runtime: Runtime, paths: LocalFilePaths, meta: FileM
  * a lock whose holder is gone. `cache prune` never sees a local directory, so this is the only
  * sweep there is. Best effort: never throws. (A lock judged dead may be replaced by a new holder
  * between the look and the removal: that costs at most a duplicate download, §Invariants 6.)
+ * The scratch folder itself stays, as the cache's does (`fs/scratch.ts`): removing it when empty
+ * raced other writers' metadata writes — on GlusterFS a folder removed through one mount still
+ * looked present through the other, and that writer's create failed with `ENOENT` past every retry.
  */
 async function sweepLocalLeftovers(runtime: Runtime, paths: LocalFilePaths, etag: string): Promise<void> {
   await sweepAfterPublish(runtime, paths.downloadDir, etag);
   for (const name of await readdirOrEmpty(runtime, paths.tmpDir).catch(() => [] as string[])) {
     if (writerState(runtime.platform, parseScratchName(name)) === "dead") await removeIfFile(runtime, joinPath(paths.tmpDir, name)).catch(() => {});
   }
-  await runtime.fs.removeEmptyDir(paths.tmpDir).catch(() => {});
   if (await lockIsStale(runtime, paths.ownLock, LOCK_STALE_AFTER_MS).catch(() => false)) {
     await removeIfFile(runtime, paths.ownLock).catch(() => {});
   }

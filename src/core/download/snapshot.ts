@@ -12,7 +12,7 @@
  * @module
  */
 
-import { DEFAULT_CONNECTIONS, DEFAULT_MAX_ATTEMPTS, DEFAULT_SNAPSHOT_CONCURRENCY, SNAPSHOT_RECHECK_ROUNDS } from "../defaults.ts";
+import { CACHE_SCAN_CONCURRENCY, DEFAULT_CONNECTIONS, DEFAULT_MAX_ATTEMPTS, DEFAULT_SNAPSHOT_CONCURRENCY, SNAPSHOT_RECHECK_ROUNDS } from "../defaults.ts";
 import { ConnectionBudget } from "./connection_budget.ts";
 import { pointerIsComplete } from "../cache/pointers.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
@@ -24,8 +24,11 @@ import {
   OfflineCacheMissError,
   SnapshotIncompleteError,
 } from "../errors.ts";
-import { fetchIntoCache, warn } from "./download.ts";
-import { ensureFreeSpace } from "./free_space.ts";
+import { fetchIntoCache, refuseReuseIntoLocalDir, warn } from "./download.ts";
+import { ensureFreeSpace, localDirSpace, type NeededBlob } from "./free_space.ts";
+import { hasReusableLocalFile } from "./local_reuse.ts";
+import { mapBounded } from "../concurrency.ts";
+import { isFileOfSize } from "../fs/transient.ts";
 import { type BlobLeftovers, listBlobLeftovers } from "./temp_files.ts";
 import { fetchIntoLocalDir, localTreesDir } from "./local_dir.ts";
 import { localDirOf } from "../context.ts";
@@ -33,7 +36,7 @@ import { readdirOrEmpty } from "../fs/entries.ts";
 import type { FileMetadata } from "../hub/metadata.ts";
 import { listTree, resolveCommit } from "../hub/listing.ts";
 import { resolveUrl } from "../hub/urls.ts";
-import { pointerPath, snapshotDir } from "../cache/layout.ts";
+import { blobPath, pointerPath, snapshotDir } from "../cache/layout.ts";
 import type { DownloadFileOptions } from "../options.ts";
 import { filterPaths } from "./patterns.ts";
 import type { Runtime } from "../ports.ts";
@@ -101,6 +104,7 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   const ctx = await resolveRepoContext(options);
   const include = options.include ?? [];
   const exclude = options.exclude ?? [];
+  refuseReuseIntoLocalDir(options);
   const localDir = options.localDir === undefined ? undefined : localDirOf(options.localDir);
   const fromCache = (why: string): Promise<string> =>
     localDir === undefined ? snapshotFromCache(ctx, include, exclude, why) : snapshotFromLocalDir(ctx, localDir, why);
@@ -145,11 +149,15 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
       commit,
     );
   }
+  const what = `${selected.length} file(s) of ${ctx.repoType} '${ctx.repoId}'`;
+  const needed = await toFetch(ctx, commit, selected, localDir, options);
   if (localDir !== undefined) {
+    // Files whose record is current need nothing (localDirSpace); the rest counts in full.
+    await ensureFreeSpace(ctx, needed, what, options.forceDownload ?? false, localDirSpace(ctx, localDir));
     await fetchAll(ctx, commit, selected, options, (path, meta, fileOptions) => fetchIntoLocalDir(ctx, localDir, path, meta, fileOptions));
     return localDir;
   }
-  await ensureFreeSpace(ctx, selected.map((f) => ({ etag: etagOf(f), size: f.size })), `${selected.length} file(s) of ${ctx.repoType} '${ctx.repoId}'`, options.forceDownload ?? false);
+  await ensureFreeSpace(ctx, needed, what, options.forceDownload ?? false);
   await ensureDir(ctx.runtime, snapshotDir(ctx.layout, commit));
   const fetchOne: FetchOne = (path, meta, fileOptions, budget, leftovers) => fetchIntoCache(ctx, path, meta, fileOptions, budget, leftovers);
   await fetchAll(ctx, commit, selected, options, fetchOne);
@@ -203,6 +211,24 @@ async function snapshotFromLocalDir(ctx: RepoContext, localDir: string, why: str
   throw new OfflineCacheMissError(
     `${why}, and the local directory ${localDir} holds no file of ${ctx.repoType} '${ctx.repoId}': download it once while online`,
   );
+}
+
+/**
+ * The files a whole-repo download may have to fetch, for its up-front space check: all of them
+ * but those it can place from content already on disk — from the cache into a local directory,
+ * from a reused local directory into the cache — since a reflink or hard link needs no space,
+ * and a copy checks the space for its own file before it starts. (A forced download fetches all.)
+ */
+async function toFetch(ctx: RepoContext, commit: string, files: readonly TreeFile[], localDir: string | undefined, options: DownloadSnapshotOptions): Promise<NeededBlob[]> {
+  const all = files.map((f) => ({ etag: etagOf(f), size: f.size, path: f.path }));
+  const reuseDirs = (options.reuseLocalDirs ?? []).map(localDirOf);
+  if (options.forceDownload || (localDir === undefined && reuseDirs.length === 0) || !ctx.runtime.fs.freeSpace) return all;
+  const placeable = await mapBounded(all, CACHE_SCAN_CONCURRENCY, async (b) =>
+    localDir !== undefined
+      ? (await isFileOfSize(ctx.runtime, blobPath(ctx.layout, b.etag), b.size)) ||
+        (await isFileOfSize(ctx.runtime, pointerPath(ctx.layout, commit, b.path), b.size))
+      : await hasReusableLocalFile(ctx.runtime, reuseDirs, b.path, b));
+  return all.filter((_, i) => !placeable[i]);
 }
 
 /** One file into its place; `budget` and `leftovers` are the snapshot's shared connections and its one listing of `blobs/`. */

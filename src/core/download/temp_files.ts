@@ -7,11 +7,12 @@
  */
 
 import { READ_CHUNK_BYTES } from "../defaults.ts";
-import { contentHasher } from "../cache/content_hash.ts";
+import { contentHasher, fileHasAddress } from "../cache/content_hash.ts";
 import { adoptingBlobName, type BlobsEntry, parseBlobsEntry, partialBlobName, tempBlobName } from "../cache/layout.ts";
 import { createInDir } from "../fs/dirs.ts";
 import { removeIfFile } from "../fs/entries.ts";
 import { joinPath } from "../fs/paths.ts";
+import { placeSharedCopy } from "../fs/shared_copy.ts";
 import { isFsError, type FileHandle, type Runtime } from "../ports.ts";
 import { writerIdentity, writerState } from "../writer_identity.ts";
 
@@ -35,6 +36,49 @@ export async function createOwnTemp(runtime: Runtime, blobsDir: string, etag: st
   const path = joinPath(blobsDir, tempBlobName(etag, writerIdentity(runtime.platform)));
   const handle = await createInDir(runtime, blobsDir, () => runtime.fs.createExclusive(path));
   return { path, handle, claimedBytes: 0, origin: "fresh" };
+}
+
+/**
+ * A temp file of ours in `dir` holding the content of a file already on disk (a cache blob, a
+ * local directory's file), placed without a download by `placeSharedCopy` — reflink, else hard
+ * link if `hardLink`, else copy — then hashed: returned fsynced and open only if it is `size`
+ * bytes hashing to `etag`, else removed and `null`. What is hashed is the placed file under our
+ * unique name, never the source, so a source edited or swapped meanwhile cannot slip through.
+ * `beforeCopy` runs only when a real copy is needed (a free-space check). `shared`: the temp
+ * file is the source's own inode (a hard link) and must never be written or kept for resume.
+ */
+export async function placeVerifiedCopy(
+  runtime: Runtime,
+  source: string,
+  dir: string,
+  etag: string,
+  size: number,
+  options: { hardLink: boolean; beforeCopy?: () => Promise<void> },
+): Promise<{ temp: OwnedTemp; shared: boolean } | null> {
+  const path = joinPath(dir, tempBlobName(etag, writerIdentity(runtime.platform)));
+  let kind = await placeSharedCopy(runtime, source, path, { hardLink: options.hardLink, copy: false });
+  if (kind === null) {
+    await options.beforeCopy?.();
+    await runtime.fs.copyExclusive(source, path); // itself a reflink where the file system can
+    kind = "copy";
+  }
+  let handle: FileHandle | undefined;
+  try {
+    if (!(await fileHasAddress(runtime, path, etag, size))) {
+      await removeIfFile(runtime, path);
+      return null;
+    }
+    const shared = kind === "hardlink";
+    // A hard link's data is the source's, already durable; a new file's must reach the disk
+    // before its rename does (§Invariants 3).
+    handle = shared ? await runtime.fs.openRead(path) : await runtime.fs.openReadWrite(path);
+    if (!shared) await handle.sync();
+    return { temp: { path, handle, claimedBytes: size, origin: "fresh" }, shared };
+  } catch (err) {
+    await handle?.close().catch(() => {});
+    await removeIfFile(runtime, path).catch(() => {});
+    throw err;
+  }
 }
 
 interface Candidate {

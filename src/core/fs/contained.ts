@@ -9,7 +9,7 @@
  */
 
 import { CacheError } from "../errors.ts";
-import { type Runtime } from "../ports.ts";
+import type { FileInfo, Runtime } from "../ports.ts";
 import { ensureDir } from "./dirs.ts";
 import { lstatOrNull } from "./entries.ts";
 import { joinPath } from "./paths.ts";
@@ -38,4 +38,20 @@ export async function ensureDirWithin(runtime: Runtime, root: string, relative: 
         : `'${dir}' is in the way of a folder hubcache needs inside ${root}: move it and retry`,
     );
   }
+}
+
+/**
+ * What `root/<relative>` is (by `lstat`: a final symlink is reported as one, never followed),
+ * provided every folder on the way from `root` is a real directory; `null` when something is
+ * absent or a folder on the way is a symlink or a file. For reading a user's folder without
+ * being led out of it by a link planted inside (`root` itself may be a symlink: the user chose it).
+ */
+export async function lstatWithin(runtime: Runtime, root: string, relative: string): Promise<FileInfo | null> {
+  const segments = relative.split("/").filter((s) => s !== "" && s !== ".");
+  let dir = root;
+  for (const segment of segments.slice(0, -1)) {
+    dir = joinPath(dir, segment);
+    if ((await lstatOrNull(runtime, dir))?.kind !== "directory") return null;
+  }
+  return segments.length === 0 ? null : await lstatOrNull(runtime, joinPath(dir, segments[segments.length - 1]));
 }
