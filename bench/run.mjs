@@ -13,7 +13,7 @@
 // Options: --quick (small sizes, one round), --size BYTES, --runs N, --rate BYTES_PER_S,
 // --shards N, --cache-files N, --scenarios a,b  --only tool-substring,…  --baseline DIR (rows for
 // another built checkout of hubcache, e.g. the commit before a change, measured in the same run
-// in the small-files and ls scenarios)
+// in the large, throttled, small-files and ls scenarios)
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
@@ -109,6 +109,8 @@ for (const [rt, argv] of Object.entries(runtimes)) {
     tools.push({
       name: `hubcache baseline (${rt})`,
       verifies: true,
+      file: (dir) => [...before, ...hubcacheArgs(model.repo, [model.path], dir)],
+      output: (dir, stdout) => lastLine(stdout),
       snapshot: (dir) => [...before, ...hubcacheArgs(shards.repo, [], dir)],
       ls: (dir) => [...before, "cache", "ls", "--cache-dir", dir],
     });

@@ -28,6 +28,7 @@ import type {
 } from "../core/ports.ts";
 import { bindLibcFlock, type FlockCall, flockAdvisoryLocks } from "./flock.ts";
 import { attempt, toFsError } from "./fs_errors.ts";
+import { nodeHttpFetch } from "./node_http_fetch.ts";
 
 export { toFsError } from "./fs_errors.ts";
 export type { FlockCall } from "./flock.ts";
@@ -375,8 +376,9 @@ const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy
  * CDN alike. Node's built-in `fetch` ignores them (Deno's and Bun's honour them, so their
  * adapters keep the global one): a machine that reaches the Hub only through a proxy would
  * fail. With a proxy variable set, requests go through the `undici` package's
- * `EnvHttpProxyAgent` (the same HTTP client Node's `fetch` is built on); without one, through
- * the global `fetch`, and `undici` is never loaded. The token rule is unchanged: hubFetch
+ * `EnvHttpProxyAgent` (the same HTTP client Node's `fetch` is built on); without one, GET and
+ * HEAD go over `node:http(s)` (`node_http_fetch.ts`: less CPU and memory per body byte) and
+ * anything else through the global `fetch`, and `undici` is never loaded. The token rule is unchanged: hubFetch
  * decides per request which origin gets it, whatever carries the request.
  */
 export function nodeProxyFetch(): typeof fetch {
@@ -387,9 +389,14 @@ export function nodeProxyFetch(): typeof fetch {
       if (proxied?.key !== key) proxied = { key, fetch: loadProxiedFetch() };
       return (await proxied.fetch)(input, init);
     }
-    return globalThis.fetch(input, init);
+    // A stub installed over the built-in fetch (tests, instrumentation) is honoured.
+    if (globalThis.fetch !== builtinFetch) return globalThis.fetch(input, init);
+    return direct(input, init);
   }) as typeof fetch;
 }
+
+const builtinFetch = globalThis.fetch;
+const direct = nodeHttpFetch((input, init) => globalThis.fetch(input, init));
 
 async function loadProxiedFetch(): Promise<typeof fetch> {
   // A variable specifier, as for koffi: Deno and Bun never resolve it when they import this file.

@@ -43,9 +43,10 @@ import { hubErrorFor, type RequestSubject, tokenSentWith } from "../hub/error_ma
 import { contentCodings, parseContentRange } from "../hub/headers.ts";
 import { backOff, isRetryableStatus, retryDelayMs } from "../hub/retries.ts";
 import type { FileMetadata } from "../hub/metadata.ts";
-import type { FileHandle, Hasher, Platform, Runtime } from "../ports.ts";
+import type { FileHandle, Hasher, Runtime } from "../ports.ts";
 import { contentHasher, hashPrefix } from "../cache/content_hash.ts";
 import { printable } from "../cache/validate.ts";
+import { IdleWatchdog } from "./idle_watchdog.ts";
 import { transferInRanges } from "./parallel_transfer.ts";
 import type { ConnectionBudget } from "./connection_budget.ts";
 
@@ -301,9 +302,10 @@ export async function pumpBody(
 
   let error: unknown;
   let overflow = false;
+  const watchdog = new IdleWatchdog(reader, options.idleTimeoutMs, options.runtime.platform);
   try {
     for (;;) {
-      const { value, done } = await readWithIdleTimeout(reader, options.idleTimeoutMs, options.runtime.platform);
+      const { value, done } = await watchdog.read();
       if (done) break;
       let chunk = value;
       const room = total - (queued + fill);
@@ -323,6 +325,8 @@ export async function pumpBody(
     }
   } catch (err) {
     error = writeError ?? err;
+  } finally {
+    watchdog.stop();
   }
   if (error !== undefined || overflow) await reader.cancel().catch(() => {});
   if (writeError === undefined) {
@@ -338,22 +342,4 @@ export async function pumpBody(
     error = new NetworkError(`the download was interrupted: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   return { error, overflow };
-}
-
-/**
- * The next chunk, or a {@link NetworkError} when none comes for `idleTimeoutMs`: a stalled
- * connection is treated as dropped and retried. The timer runs on the platform's clock, so a
- * simulation decides when it fires.
- */
-function readWithIdleTimeout(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  idleTimeoutMs: number,
-  platform: Platform,
-): Promise<ReadableStreamReadResult<Uint8Array>> {
-  const done = new AbortController();
-  const idle = platform.timeout(idleTimeoutMs, done.signal).then(() => {
-    throw new NetworkError(`no data received for ${Math.round(idleTimeoutMs / 1000)} s`);
-  });
-  // Whichever wins, the timer goes: its rejection is handled by the race.
-  return Promise.race([reader.read(), idle]).finally(() => done.abort());
 }
