@@ -6,7 +6,7 @@
  * @module
  */
 
-import { blobPath, partialBlobName } from "../cache/layout.ts";
+import { partialBlobName } from "../cache/layout.ts";
 import type { RepoContext } from "../context.ts";
 import { NotEnoughSpaceError } from "../errors.ts";
 import { statOrNull } from "../fs/entries.ts";
@@ -25,15 +25,27 @@ const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
  * than `blobs` still need: each blob's size, less the bytes of its partial download (a resume
  * only adds the rest), nothing for a blob already complete. Says nothing when the file system
  * cannot tell (no `freeSpace` in the adapter, or it fails).
+ *
+ * `listed`: the names a listing of `blobs/` just found (a snapshot download lists it once);
+ * a blob or partial it does not name is not looked at, so a fresh download of n files costs
+ * no stat per file.
  */
-export async function ensureFreeSpace(ctx: RepoContext, blobs: readonly NeededBlob[], what: string, force = false): Promise<void> {
+export async function ensureFreeSpace(
+  ctx: RepoContext,
+  blobs: readonly NeededBlob[],
+  what: string,
+  force = false,
+  listed?: ReadonlySet<string>,
+): Promise<void> {
   const fs = ctx.runtime.fs;
   if (!fs.freeSpace) return;
+  const sizeOf = async (name: string): Promise<number | undefined> =>
+    listed !== undefined && !listed.has(name) ? undefined : (await statOrNull(ctx.runtime, joinPath(ctx.layout.blobsDir, name)))?.size;
   let needed = 0;
   let partials = 0;
   for (const b of blobs) {
-    if (!force && (await statOrNull(ctx.runtime, blobPath(ctx.layout, b.etag)))?.size === b.size) continue;
-    const partial = (await statOrNull(ctx.runtime, joinPath(ctx.layout.blobsDir, partialBlobName(b.etag))))?.size ?? 0;
+    if (!force && (await sizeOf(b.etag)) === b.size) continue;
+    const partial = (await sizeOf(partialBlobName(b.etag))) ?? 0;
     partials += Math.min(partial, b.size);
     needed += Math.max(0, b.size - partial);
   }
