@@ -10,6 +10,8 @@ import { partialBlobName } from "../cache/layout.ts";
 import type { RepoContext } from "../context.ts";
 import { NotEnoughSpaceError } from "../errors.ts";
 import { statOrNull } from "../fs/entries.ts";
+import { mapBounded } from "../concurrency.ts";
+import { CACHE_SCAN_CONCURRENCY } from "../defaults.ts";
 import { joinPath } from "../fs/paths.ts";
 
 /** A blob a download is about to fetch. */
@@ -43,12 +45,13 @@ export async function ensureFreeSpace(
     listed !== undefined && !listed.has(name) ? undefined : (await statOrNull(ctx.runtime, joinPath(ctx.layout.blobsDir, name)))?.size;
   let needed = 0;
   let partials = 0;
-  for (const b of blobs) {
-    if (!force && (await sizeOf(b.etag)) === b.size) continue;
+  // A few stats in flight rather than one await per blob: a snapshot of n cached files asks n.
+  await mapBounded(blobs, CACHE_SCAN_CONCURRENCY, async (b) => {
+    if (!force && (await sizeOf(b.etag)) === b.size) return;
     const partial = (await sizeOf(partialBlobName(b.etag))) ?? 0;
     partials += Math.min(partial, b.size);
     needed += Math.max(0, b.size - partial);
-  }
+  });
   if (needed === 0) return;
   let available: number;
   try {
