@@ -154,7 +154,10 @@ export async function fetchIntoCache(
   // folder, and a cache answered from without writing should gain no folder (docs/DESIGN.md
   // §Living beside the Python client).
   const mode = await pointerModeFor(ctx, options);
-  if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
+  // A blob the snapshot's listing lacked is not looked for (one failing stat per fresh file): one
+  // published since by another process costs its bytes again, and ours is then discarded for it.
+  const mayExist = shared === undefined || shared.blobs.names.has(meta.etag);
+  if (!force && mayExist && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
   // A forced download repairs: what it finds in place stays only if it verifies.
   const repair: Repair | null = force ? { etag: meta.etag, size: meta.size } : null;
 
