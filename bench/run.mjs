@@ -76,7 +76,8 @@ const PY_SCAN = "import sys\nfrom huggingface_hub import scan_cache_dir\ni = sca
 
 /** The CLI of a checkout at `dir` on each runtime (Node runs its build, Deno and Bun the sources). */
 const runtimesOf = (dir) => ({
-  node: [process.execPath, join(dir, "dist", "src", "cli.js")],
+  // The bin (it sizes libuv's thread pool) where the checkout has one, else the built entry.
+  node: [process.execPath, existsSync(join(dir, "bin", "hubcache.cjs")) ? join(dir, "bin", "hubcache.cjs") : join(dir, "dist", "src", "cli.js")],
   deno: [bin("deno"), "run", "-A", join(dir, "src", "cli.ts")],
   bun: [bin("bun"), join(dir, "src", "cli.ts")],
 });

@@ -94,7 +94,7 @@ async function main() {
     const tarball = path.join(tmp, info.filename);
     console.log(`packed ${info.filename}: ${files.length} files, ${info.size} bytes`);
     const shipped = (p) => files.includes(p);
-    for (const p of ["dist/mod.js", "dist/mod.d.ts", "dist/src/cli.js", "dist/src/testing/mod.js", "README.md"]) {
+    for (const p of ["bin/hubcache.cjs", "dist/mod.js", "dist/mod.d.ts", "dist/src/cli.js", "dist/src/testing/mod.js", "README.md"]) {
       if (!shipped(p)) fail(`the tarball lacks ${p}`);
     }
     const testFiles = files.filter((p) => p.startsWith("dist/tests/") || p.startsWith("tests/"));

@@ -100,7 +100,7 @@ describe("progress lines", () => {
   const recording = (): { display: ProgressDisplay; shown: string[][] } => {
     const shown: string[][] = [];
     const inner = progressDisplay(() => {}, { enabled: true, columns: 80, now: () => 0 });
-    return { shown, display: { ...inner, width: inner.width, update: (lines) => void shown.push([...lines]) } };
+    return { shown, display: { ...inner, width: inner.width, update: (lines) => void shown.push([...(typeof lines === "function" ? lines() : lines)]) } };
   };
 
   test("after a resume the rate counts only the bytes that came over the network", () => {

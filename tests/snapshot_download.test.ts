@@ -256,3 +256,72 @@ describe("downloadSnapshot of a cached repo", () => {
     }
   });
 });
+
+describe("downloadSnapshot's one listing of blobs/", () => {
+  /**
+   * A repo of small files and one larger one, and a memory runtime whose first listing of
+   * blobs/ misses the names `hideFirst` picks: what appeared there right after the snapshot listed it.
+   */
+  const setUp = async (fx: HubFixture, hideFirst: (name: string) => boolean) => {
+    const files: Record<string, Uint8Array> = { "big.bin": bytes(100_000, 5) };
+    for (let i = 0; i < 10; i++) files[`data/shard-${i}.bin`] = bytes(2000, 200 + i);
+    const repo = fx.hub.createRepo("org/listing");
+    repo.commit(files);
+    const etag = repo.fileInfo("big.bin").etag;
+    const runtime = memoryRuntime({ timers: "real" });
+    const blobs = "/cache/models--org--listing/blobs";
+    let listings = 0;
+    const fs = new Proxy(runtime.fs, {
+      get(target, prop) {
+        if (prop === "readdir") {
+          return async (path: string) => {
+            const names = await target.readdir(path);
+            if (path !== blobs) return names;
+            return listings++ === 0 ? names.filter((n) => !hideFirst(n)) : names;
+          };
+        }
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    await runtime.fs.mkdirp(blobs);
+    await runtime.fs.writeFile(`${blobs}/${etag}.partial`, files["big.bin"].subarray(0, 40_000));
+    return { files, etag, blobs, runtime: { ...runtime, fs }, listings: () => listings };
+  };
+  /** The answers that carried big.bin's bytes (a redirect to the CDN carries none). */
+  const rangeOfBig = (fx: HubFixture): string[] =>
+    fx.hub.requests.filter((r) => r.method === "GET" && r.filePath === "big.bin" && r.status >= 200 && r.status < 300).map((r) => `${r.status} ${r.range}`);
+
+  test("a partial released after the listing is still resumed, and blobs/ is listed once for all files", async () => {
+    const fx = await startHub();
+    try {
+      const s = await setUp(fx, (n) => n.endsWith(".partial"));
+      const dir = await downloadSnapshot({ runtime: s.runtime, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/listing" });
+      assert.deepEqual(rangeOfBig(fx), ["206 bytes=40000-"], "resumed from the partial the listing did not show");
+      assert.ok(sameBytes(await s.runtime.fs.readFile(`${dir}/big.bin`), s.files["big.bin"]));
+      assert.equal(s.listings(), 1, "one listing of blobs/ for 11 fresh files");
+      assert.deepEqual((await s.runtime.fs.readdir(s.blobs)).filter((n) => n.includes(".")), [], "no leftovers");
+    } finally {
+      await fx.close();
+    }
+  });
+
+  test("behind a contended lock blobs/ is listed afresh: a dead writer's temp file that appeared since is resumed", async () => {
+    const fx = await startHub();
+    try {
+      const s = await setUp(fx, (n) => n.endsWith(".incomplete"));
+      // The partial is taken over by a writer that was then SIGKILLed holding the lock: its temp
+      // file and its lock are all that is left, and the snapshot's listing predates both.
+      const dead = { host: "memhost", pid: 999, nonce: "ab".repeat(16) };
+      await s.runtime.fs.rename(`${s.blobs}/${s.etag}.partial`, `${s.blobs}/${s.etag}.memhost-999-${dead.nonce}.incomplete`);
+      await s.runtime.fs.mkdirp("/cache/.locks/models--org--listing");
+      await s.runtime.fs.writeFile(`/cache/.locks/models--org--listing/${s.etag}.hubcache-lock`, new TextEncoder().encode(JSON.stringify(dead)));
+      const dir = await downloadSnapshot({ runtime: s.runtime, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/listing" });
+      assert.deepEqual(rangeOfBig(fx), ["206 bytes=40000-"], "resumed from the dead writer's temp file");
+      assert.ok(sameBytes(await s.runtime.fs.readFile(`${dir}/big.bin`), s.files["big.bin"]));
+      assert.deepEqual((await s.runtime.fs.readdir(s.blobs)).filter((n) => n.includes(".")), [], "no leftovers");
+    } finally {
+      await fx.close();
+    }
+  });
+});

@@ -12,7 +12,7 @@ import type { Stats } from "node:fs";
 import * as os from "node:os";
 import process from "node:process";
 import { dirname } from "../core/fs/paths.ts";
-import { FsError } from "../core/ports.ts";
+import { FsError, isFsError } from "../core/ports.ts";
 import type { AdvisoryLocks } from "../core/ports.ts";
 import { attempt, errnoName, toFsError } from "./fs_errors.ts";
 
@@ -86,12 +86,20 @@ export function flockAdvisoryLocks(load: () => Promise<FlockCall>): AdvisoryLock
   return {
     async tryLock(path: string): Promise<{ release(): Promise<void> } | null> {
       const flock = await flockFn(path);
-      const parent = dirname(path);
-      await attempt("mkdir", parent, () => fsp.mkdir(parent, { recursive: true }));
+      const open = (): Promise<number> => attempt("open", path, () => rawOpen(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o666));
       // A holder that unlinks the lock file on release leaves us locking an inode nobody
       // else can open; re-check the path after locking and retry a few times.
       for (let tries = 0; tries < 3; tries++) {
-        const fd = await attempt("open", path, () => rawOpen(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o666));
+        let fd: number;
+        try {
+          fd = await open();
+        } catch (err) {
+          if (!isFsError(err, "ENOENT")) throw err;
+          // The folder is made for the first lock taken in it only, not looked for each time.
+          const parent = dirname(path);
+          await attempt("mkdir", parent, () => fsp.mkdir(parent, { recursive: true }));
+          fd = await open();
+        }
         try {
           if (!flockOrThrow(flock, fd, LOCK_EX | LOCK_NB, path)) {
             await rawClose(fd);

@@ -14,8 +14,11 @@ const up = (n: number): string => (n > 0 ? `\x1b[${n}A` : "");
 export interface ProgressDisplay {
   /** The widest line the terminal shows without wrapping. */
   readonly width: number;
-  /** Replace the block's lines (throttled unless `force`). */
-  update(lines: readonly string[], force?: boolean): void;
+  /**
+   * Replace the block's lines (throttled unless `force`). A function is called only when the
+   * block is drawn: a download of many small files reports thousands of times a second.
+   */
+  update(lines: readonly string[] | (() => readonly string[]), force?: boolean): void;
   /**
    * Write `text` (whole lines) above the block, so a warning is never glued to a bar; the
    * block is drawn again on the next update.
@@ -63,7 +66,7 @@ export function progressDisplay(
       const t = now();
       if (!force && t - last < 100) return;
       last = t;
-      draw(lines);
+      draw(typeof lines === "function" ? lines() : lines);
     },
     print(text) {
       if (!options.enabled || drawn.length === 0) return write(text);

@@ -65,7 +65,7 @@ export async function snapshotCommand(
       onProgress: (p) => {
         last = p;
         if (p.phase === "listing") return display.update([`listing files of ${repo}…`], true);
-        display.update(lines(p, Date.now()), p.phase === "done");
+        display.update(() => lines(p, Date.now()), p.phase === "done");
       },
     });
   } finally {

@@ -48,10 +48,9 @@ import { ensureCacheDirTag } from "../cache/cachedir_tag.ts";
 import { markNoExist } from "../cache/no_exist.ts";
 import { writeRef } from "../cache/refs.ts";
 import { removeIfFile } from "../fs/entries.ts";
-import { ensureDir } from "../fs/dirs.ts";
 import { syncDirShared } from "../fs/dir_sync.ts";
 import {
-  type BlobLeftovers,
+  type BlobsListing,
   claimPartial,
   createOwnTemp,
   discardTemp,
@@ -120,6 +119,21 @@ export async function downloadFile(options: DownloadFileOptions & { runtime: Run
 }
 
 /**
+ * What a snapshot download did once for all its files, so that no file does it again: a
+ * snapshot of n small files spent most of its time on per-file copies of these steps.
+ */
+export interface SnapshotShared {
+  /** Connections shared by the files in flight and the ranges of large files. */
+  readonly budget: ConnectionBudget;
+  /**
+   * The snapshot's one listing of `blobs/`, made after `CACHEDIR.TAG` was written and free
+   * space checked for every file: a file does neither again, and looks for its leftovers in
+   * this listing instead of listing the folder itself (n listings of n names).
+   */
+  readonly blobs: BlobsListing;
+}
+
+/**
  * Steps 4 to 9 for a file whose metadata is known (from a `HEAD`, or from a tree listing
  * in a snapshot download): make `snapshots/<commit>/<path>` exist with verified content.
  */
@@ -128,17 +142,16 @@ export async function fetchIntoCache(
   path: string,
   meta: FileMetadata,
   options: Omit<DownloadFileOptions, "repo" | "path">,
-  budget?: ConnectionBudget,
-  leftovers?: BlobLeftovers,
+  shared?: SnapshotShared,
 ): Promise<string> {
   const force = options.forceDownload ?? false;
   const report = progressReporter(path, options.onProgress);
   validateConnections(options.connections);
   const reuseDirs = (options.reuseLocalDirs ?? []).map(localDirOf);
-  await ensureCacheDirTag(ctx.runtime, ctx.cacheDir);
+  if (shared === undefined) await ensureCacheDirTag(ctx.runtime, ctx.cacheDir);
   const pointer = pointerPath(ctx.layout, meta.commit, path);
   const cached = async (): Promise<string> => {
-    await sweepIfBlobComplete(ctx, meta, leftovers);
+    await sweepIfBlobComplete(ctx, meta, shared?.blobs.leftovers);
     return report.cached(pointer);
   };
   if (!force && (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size))) return await cached();
@@ -146,7 +159,10 @@ export async function fetchIntoCache(
   // folder, and a cache answered from without writing should gain no folder (docs/DESIGN.md
   // §Living beside the Python client).
   const mode = await pointerModeFor(ctx, options);
-  if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
+  // A blob the snapshot's listing lacked is not looked for (one failing stat per fresh file): one
+  // published since by another process costs its bytes again, and ours is then discarded for it.
+  const mayExist = shared === undefined || shared.blobs.names.has(meta.etag);
+  if (!force && mayExist && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
   // A forced download repairs: what it finds in place stays only if it verifies.
   const repair: Repair | null = force ? { etag: meta.etag, size: meta.size } : null;
 
@@ -156,11 +172,17 @@ export async function fetchIntoCache(
     if (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size)) return await cached();
   }
   try {
-    if (!force && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
+    // Looked for again only if another holder was met: it may have published meanwhile.
+    // Taken at the first try, the lock follows our look of a moment ago.
+    const contended = lock === "done" || lock.contended === true;
+    if (!force && contended && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
+    // The snapshot's listing of blobs/ stands for this file's leftovers unless another holder
+    // of the lock was met: it may have left a temp file or partial there since.
+    const listing = contended ? undefined : shared?.blobs;
     // Content a local directory already holds is placed and verified instead of fetched.
     const reused = force ? null : await reuseFromLocalDirs(ctx, meta, path, reuseDirs);
-    const temp = reused ?? await fetchVerifiedBlob(ctx, meta, path, options, report, undefined, budget);
-    await publish(ctx, meta, path, mode, temp, options, repair);
+    const temp = reused ?? await fetchVerifiedBlob(ctx, meta, path, options, report, undefined, shared?.budget, listing);
+    await publish(ctx, meta, path, mode, temp, options, repair, listing);
     if (reused) return report.cached(pointer);
   } finally {
     if (lock !== "done") await lock.release();
@@ -247,7 +269,7 @@ async function pointAtExistingBlob(ctx: RepoContext, meta: FileMetadata, path: s
  * is complete, so they go now rather than after a day in `cache prune`. With `leftovers` (a
  * snapshot download's one listing of `blobs/`) a blob it lists none for costs nothing more.
  */
-async function sweepIfBlobComplete(ctx: RepoContext, meta: FileMetadata, leftovers?: BlobLeftovers): Promise<void> {
+async function sweepIfBlobComplete(ctx: RepoContext, meta: FileMetadata, leftovers?: BlobsListing["leftovers"]): Promise<void> {
   if (leftovers && !leftovers.has(meta.etag)) return;
   const info = await ctx.runtime.fs.stat(blobPath(ctx.layout, meta.etag)).catch(() => null);
   if (info?.kind === "file" && info.size === meta.size) await sweepAfterPublish(ctx.runtime, ctx.layout.blobsDir, meta.etag, leftovers);
@@ -280,6 +302,8 @@ async function takeLock(
   try {
     return await acquireDownloadLock(ctx.runtime, ctx.layout, meta.etag, {
       signal: ctx.signal,
+      // fetchIntoCache looked for the blob and the pointer right before taking the lock.
+      checkedJustNow: true,
       isDone: async () =>
         !options.forceDownload &&
         ((await ctx.runtime.fs.stat(blobPath(ctx.layout, meta.etag)).then((i) => i.size === meta.size, () => false)) ||
@@ -306,6 +330,8 @@ export interface TempPlace {
  * Steps 6 and 7: a temp file of ours holding exactly the verified content. A mismatch is
  * never published: the bytes are thrown away and the download retried from zero (a claimed
  * partial may have been the bad part); a second mismatch from zero is an IntegrityError.
+ * With `listing` (a snapshot's, see {@link SnapshotShared}) free space is not checked again
+ * and leftovers are looked for in it.
  */
 export async function fetchVerifiedBlob(
   ctx: RepoContext,
@@ -315,17 +341,22 @@ export async function fetchVerifiedBlob(
   report: ProgressReporter,
   place: TempPlace = { dir: ctx.layout.blobsDir },
   budget?: ConnectionBudget,
+  listing?: BlobsListing,
 ): Promise<OwnedTemp> {
   const { runtime } = ctx;
   const tempDir = place.dir;
-  await ensureFreeSpace(ctx, [{ ...meta, path }], `'${path}' of ${ctx.repoType} '${ctx.repoId}'`, options.forceDownload ?? false, place.space);
-  await ensureDir(runtime, tempDir);
+  // A snapshot judged the space of all its files at once from its listing: not again per file.
+  if (listing === undefined) {
+    await ensureFreeSpace(ctx, [{ ...meta, path }], `'${path}' of ${ctx.repoType} '${ctx.repoId}'`, options.forceDownload ?? false, place.space);
+  }
+  // No ensureDir(tempDir) here: the temp file's exclusive create makes the folder when it is
+  // missing (createInDir), and a missing folder has nothing to claim.
   // Verification failures of downloads that started from zero; bytes inherited from a
   // claimed partial do not use up the one retry (re-reading them cost no bandwidth).
   let failedFromZero = 0;
   for (let round = 1;; round++) {
     const temp = (round === 1
-      ? await claimPartial(runtime, tempDir, meta.etag, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS, place.foreignNames)
+      ? await claimPartial(runtime, tempDir, meta.etag, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS, place.foreignNames, listing && (listing.leftovers.get(meta.etag) ?? []))
       : null) ?? await createOwnTemp(runtime, tempDir, meta.etag);
     // A parallel writer's file has holes: only its recorded prefix is one (§Parallel ranges).
     const state: TransferState = { written: await resumablePrefix(temp.handle, temp.claimedBytes, meta.size) };
@@ -389,6 +420,7 @@ async function publish(
   temp: OwnedTemp,
   options: Omit<DownloadFileOptions, "repo" | "path">,
   repair: Repair | null,
+  listing?: BlobsListing,
 ): Promise<void> {
   const { runtime, layout } = ctx;
   let current = temp;
@@ -419,12 +451,14 @@ async function publish(
   } finally {
     await current.handle.close().catch(() => {});
   }
+  // With a snapshot's listing, leftovers that appeared since are left for the next sweep or
+  // `cache prune`, as for a file found cached (sweepIfBlobComplete).
   if (mode === "copy") {
     await runtime.checkpoint?.("pointer-created");
-    await sweepAfterPublish(runtime, layout.blobsDir, meta.etag);
+    await sweepAfterPublish(runtime, layout.blobsDir, meta.etag, listing?.leftovers);
     return;
   }
-  await sweepAfterPublish(runtime, layout.blobsDir, meta.etag);
+  await sweepAfterPublish(runtime, layout.blobsDir, meta.etag, listing?.leftovers);
   await createPointer(ctx, meta, path, mode, { kind: "blob", path: blobPath(layout, meta.etag) }, repair);
   await runtime.checkpoint?.("pointer-created");
 }

@@ -6,10 +6,12 @@
  * @module
  */
 
-import { blobPath, partialBlobName } from "../cache/layout.ts";
+import { partialBlobName } from "../cache/layout.ts";
 import type { RepoContext } from "../context.ts";
 import { NotEnoughSpaceError } from "../errors.ts";
 import { statOrNull } from "../fs/entries.ts";
+import { mapBounded } from "../concurrency.ts";
+import { CACHE_SCAN_CONCURRENCY } from "../defaults.ts";
 import { joinPath } from "../fs/paths.ts";
 import { localFilePaths } from "../local_dir/layout.ts";
 import { trustedLocalMetadata } from "../local_dir/metadata.ts";
@@ -27,20 +29,26 @@ export interface SpaceTarget {
   readonly dir: string;
   /** Whether `blob` is already complete there (needs nothing). */
   isComplete(blob: NeededBlob): Promise<boolean>;
-  /** The `.partial` of `blob` there, whose bytes a resume keeps. */
-  partialPath(blob: NeededBlob): string;
+  /** The bytes of `blob`'s `.partial` there, which a resume keeps (0 when there is none). */
+  partialBytes(blob: NeededBlob): Promise<number>;
   /** For the message: where the space is missing (`in <folder>`), and what to do besides freeing it. */
   advice(partials: number): { where: string; next: string };
 }
 
 const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 
-/** The cache's `blobs/` as a {@link SpaceTarget}. */
-export function cacheSpace(ctx: RepoContext): SpaceTarget {
+/**
+ * The cache's `blobs/` as a {@link SpaceTarget}. `listed`: the names a listing of `blobs/` just
+ * found (a snapshot download lists it once); a blob or partial it does not name is not looked
+ * at, so a fresh download of n files costs no stat per file.
+ */
+export function cacheSpace(ctx: RepoContext, listed?: ReadonlySet<string>): SpaceTarget {
+  const sizeOf = async (name: string): Promise<number | undefined> =>
+    listed !== undefined && !listed.has(name) ? undefined : (await statOrNull(ctx.runtime, joinPath(ctx.layout.blobsDir, name)))?.size;
   return {
     dir: ctx.layout.blobsDir,
-    isComplete: async (b) => (await statOrNull(ctx.runtime, blobPath(ctx.layout, b.etag)))?.size === b.size,
-    partialPath: (b) => joinPath(ctx.layout.blobsDir, partialBlobName(b.etag)),
+    isComplete: async (b) => (await sizeOf(b.etag)) === b.size,
+    partialBytes: async (b) => (await sizeOf(partialBlobName(b.etag))) ?? 0,
     advice: (partials) => ({
       where: `in ${ctx.cacheDir}`,
       next: "or use another --cache-dir (HF_HUB_CACHE)" +
@@ -64,7 +72,7 @@ export function localDirSpace(ctx: RepoContext, localDir: string): SpaceTarget {
       const trusted = await trustedLocalMetadata(ctx.runtime, pathsOf(b));
       return trusted !== null && trusted.metadata.etag === b.etag && trusted.file.size === b.size;
     },
-    partialPath: (b) => joinPath(pathsOf(b).downloadDir, partialBlobName(b.etag)),
+    partialBytes: async (b) => (await statOrNull(ctx.runtime, joinPath(pathsOf(b).downloadDir, partialBlobName(b.etag))))?.size ?? 0,
     advice: (partials) => ({
       where: `in ${localDir}`,
       next: "or use another --local-dir" +
@@ -90,12 +98,13 @@ export async function ensureFreeSpace(
   if (!fs.freeSpace) return;
   let needed = 0;
   let partials = 0;
-  for (const b of blobs) {
-    if (!force && (await target.isComplete(b))) continue;
-    const partial = (await statOrNull(ctx.runtime, target.partialPath(b)))?.size ?? 0;
+  // A few stats in flight rather than one await per blob: a snapshot of n cached files asks n.
+  await mapBounded(blobs, CACHE_SCAN_CONCURRENCY, async (b) => {
+    if (!force && (await target.isComplete(b))) return;
+    const partial = await target.partialBytes(b);
     partials += Math.min(partial, b.size);
     needed += Math.max(0, b.size - partial);
-  }
+  });
   if (needed === 0) return;
   let available: number;
   try {

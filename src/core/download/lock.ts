@@ -16,7 +16,7 @@
 
 import { LOCK_POLL_FIRST_MS, LOCK_POLL_MAX_MS, LOCK_STALE_AFTER_MS, lockHeartbeatMs } from "../defaults.ts";
 import { AbortedError } from "../errors.ts";
-import { ensureDir } from "../fs/dirs.ts";
+import { createInDir } from "../fs/dirs.ts";
 import { isFsError, type Runtime } from "../ports.ts";
 import { ownLockPath, pythonLockPath, type RepoLayout } from "../cache/layout.ts";
 import { scratchName } from "../fs/scratch.ts";
@@ -31,6 +31,12 @@ export interface HeldLock {
    * `finally` without masking the real error.
    */
   release(): Promise<void>;
+  /**
+   * Whether another holder was met first (we waited, or broke a stale lock): then whatever the
+   * caller saw of the folder before asking (a snapshot's one listing of `blobs/`) may be out of
+   * date — the other holder may have left a temp file or a partial there since.
+   */
+  readonly contended?: boolean;
 }
 
 /** Options for {@link acquireDownloadLock}. */
@@ -43,6 +49,11 @@ export interface LockOptions {
   readonly heartbeatMs?: number;
   /** Checked while waiting: once true (the blob appeared), waiting stops. */
   readonly isDone: () => Promise<boolean>;
+  /**
+   * The caller looked for the result just before asking: skip `isDone` on the first try (a
+   * download of many small files otherwise stats each blob twice in a row).
+   */
+  readonly checkedJustNow?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -80,12 +91,11 @@ export async function acquireLock(runtime: Runtime, files: LockFiles, options: L
   const heartbeatMs = options.heartbeatMs ?? lockHeartbeatMs(staleAfterMs);
   const path = files.own;
   const me = writerIdentity(platform);
-  await ensureDir(runtime, files.dir);
   let delay = LOCK_POLL_FIRST_MS;
-  for (;;) {
+  for (let round = 0;; round++) {
     if (options.signal?.aborted) throw new AbortedError("aborted while waiting for another download of the same file");
-    if (await options.isDone()) return "done";
-    if (await tryCreate(runtime, path, me)) {
+    if ((round > 0 || !options.checkedJustNow) && (await options.isDone())) return "done";
+    if (await tryCreate(runtime, files.dir, path, me)) {
       // `null`: a Python client holds its lock. A rejection means no OS lock can be had here
       // at all (the FFI package did not load, a file system without flock): go on with our
       // own lock only; waiting on it would wait for a holder that does not exist.
@@ -94,7 +104,7 @@ export async function acquireLock(runtime: Runtime, files: LockFiles, options: L
         // Let the Python client finish rather than download twice.
         await removeIfFile(runtime, path).catch(() => {});
       } else {
-        return holdWithHeartbeat(runtime, path, me, heartbeatMs, flock);
+        return holdWithHeartbeat(runtime, path, me, heartbeatMs, flock, round > 0);
       }
     } else {
       await breakIfStale(runtime, path, staleAfterMs);
@@ -106,10 +116,11 @@ export async function acquireLock(runtime: Runtime, files: LockFiles, options: L
   }
 }
 
-async function tryCreate(runtime: Runtime, path: string, me: TempOwner): Promise<boolean> {
+async function tryCreate(runtime: Runtime, dir: string, path: string, me: TempOwner): Promise<boolean> {
   let handle;
   try {
-    handle = await runtime.fs.createExclusive(path);
+    // The folder is made on the first ENOENT only: it exists for all but a repo's first file.
+    handle = await createInDir(runtime, dir, () => runtime.fs.createExclusive(path));
   } catch (err) {
     if (isFsError(err, "EEXIST")) return false;
     // A lock directory we cannot write (read-only shared cache): go on without the lock.
@@ -129,6 +140,7 @@ function holdWithHeartbeat(
   me: TempOwner,
   heartbeatMs: number,
   flock: { release(): Promise<void> } | undefined,
+  contended: boolean,
 ): HeldLock {
   // The heartbeat runs on the platform's clock (a simulation decides when it beats) until
   // `release` aborts it.
@@ -143,6 +155,7 @@ function holdWithHeartbeat(
   beat().catch(() => {}); // ends with the abort
   let released = false;
   return {
+    contended,
     async release(): Promise<void> {
       if (released) return;
       released = true;

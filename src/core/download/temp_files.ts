@@ -101,6 +101,13 @@ interface Candidate {
  * its bytes are copied into a fresh file of ours and the claimed inode is unlinked, so a
  * zombie writer still holding a descriptor writes into nothing we publish. Whatever is
  * claimed is re-verified by the caller, so a wrong claim costs bandwidth, not correctness.
+ *
+ * `listed`, when given, is what an earlier listing of `blobsDir` (a snapshot download's one
+ * listing, {@link BlobLeftovers}) found for `etag`; it is used instead of listing the folder
+ * again (n files listing n names each was quadratic). `<etag>.partial` is looked for by name
+ * all the same, since an interrupted download releases it at any moment; a dead writer's temp
+ * file that appeared since the listing is missed, which costs its bytes again, never
+ * correctness, and `cache prune` removes it.
  */
 export async function claimPartial(
   runtime: Runtime,
@@ -108,9 +115,10 @@ export async function claimPartial(
   etag: string,
   staleAfterMs: number,
   foreignNames: readonly string[] = [],
+  listed?: readonly string[],
 ): Promise<OwnedTemp | null> {
   const { fs, platform } = runtime;
-  const candidates = await findCandidates(runtime, blobsDir, etag, staleAfterMs, foreignNames);
+  const candidates = await findCandidates(runtime, blobsDir, etag, staleAfterMs, foreignNames, listed);
   for (const candidate of candidates) {
     const owner = writerIdentity(platform);
     // A file that may still have a live writer is renamed to an `.adopting` name, which is
@@ -147,14 +155,20 @@ async function findCandidates(
   etag: string,
   staleAfterMs: number,
   foreignNames: readonly string[],
+  listed: readonly string[] | undefined,
 ): Promise<Candidate[]> {
   const { fs, platform } = runtime;
-  let names: string[];
-  try {
-    names = await fs.readdir(blobsDir);
-  } catch (err) {
-    if (isFsError(err, "ENOENT")) return [];
-    throw err;
+  let names: readonly string[];
+  if (listed !== undefined) {
+    const partial = partialBlobName(etag);
+    names = listed.includes(partial) ? listed : [...listed, partial];
+  } else {
+    try {
+      names = await fs.readdir(blobsDir);
+    } catch (err) {
+      if (isFsError(err, "ENOENT")) return [];
+      throw err;
+    }
   }
   const now = platform.now();
   const found: Candidate[] = [];
@@ -308,15 +322,27 @@ export async function releaseForResume(
  */
 export type BlobLeftovers = ReadonlyMap<string, readonly string[]>;
 
-/** List `blobs/` once into {@link BlobLeftovers}; an unreadable folder has none. */
-export async function listBlobLeftovers(runtime: Runtime, blobsDir: string): Promise<BlobLeftovers> {
-  const byEtag = new Map<string, string[]>();
+/** One listing of `blobs/`: every name in it, and the leftovers among them by etag. */
+export interface BlobsListing {
+  /** Every name listed (blobs, temp files, anything else). */
+  readonly names: ReadonlySet<string>;
+  /** The partials and temp files among them, by etag. */
+  readonly leftovers: BlobLeftovers;
+}
+
+/** List `blobs/` once into a {@link BlobsListing}; an unreadable folder has nothing. */
+export async function listBlobs(runtime: Runtime, blobsDir: string): Promise<BlobsListing> {
   let names: string[];
   try {
     names = await runtime.fs.readdir(blobsDir);
   } catch {
-    return byEtag;
+    names = [];
   }
+  return { names: new Set(names), leftovers: leftoversOf(names) };
+}
+
+function leftoversOf(names: readonly string[]): BlobLeftovers {
+  const byEtag = new Map<string, string[]>();
   for (const name of names) {
     const entry = parseBlobsEntry(name);
     if (entry.kind === "blob" || entry.kind === "other") continue;

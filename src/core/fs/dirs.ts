@@ -46,12 +46,23 @@ export async function ensureDir(runtime: Runtime, dir: string): Promise<void> {
 }
 
 /**
- * Make `dir`, then run `create`, which makes one new entry directly inside it (an exclusive
- * create, a symlink). A create that fails with `ENOENT` made nothing, so it is repeated after
- * making sure of `dir` again: the directory was removed meanwhile (`cache rm`), or another host
- * made it a moment ago and our mount does not see it whole yet.
+ * Run `create`, which makes one new entry directly inside `dir` (an exclusive create, a
+ * symlink), making `dir` first where it is missing. A create that fails with `ENOENT` made
+ * nothing, so it is repeated after making sure of `dir` again: the directory was never made,
+ * was removed meanwhile (`cache rm`), or another host made it a moment ago and our mount does
+ * not see it whole yet.
+ *
+ * The create is tried before anything is looked at: `dir` almost always exists (a snapshot of
+ * n files creates n entries in a few folders), and a `stat` per entry was most of the cost of
+ * placing small files. Trying first changes nothing else: a `dir` that exists was never
+ * fsynced by us either way, and one that does not is made (parent fsynced) by {@link ensureDir}.
  */
 export async function createInDir<T>(runtime: Runtime, dir: string, create: () => Promise<T>): Promise<T> {
+  try {
+    return await create();
+  } catch (err) {
+    if (!isFsError(err, "ENOENT", "ESTALE")) throw err;
+  }
   await ensureDir(runtime, dir);
   return await retryTransient(runtime.platform, async () => {
     try {

@@ -8,7 +8,7 @@
 
 import { CACHE_SCAN_CONCURRENCY } from "../defaults.ts";
 import { mapBounded } from "../concurrency.ts";
-import { dirname, joinPath, normalizePath } from "./paths.ts";
+import { dirname, joinPath, normalizePath, symlinkTargetPath } from "./paths.ts";
 import { type DirEntryKind, type FileInfo, isFsError, type Runtime } from "../ports.ts";
 
 /** `lstat`, or `null` when nothing is there (removed meanwhile, or a parent is not a folder). */
@@ -73,8 +73,7 @@ export async function removeIfFile(runtime: Runtime, path: string): Promise<void
 
 /** Where a symlink's first hop lands: its target joined to the link's folder, normalised. */
 export async function symlinkFirstHop(runtime: Runtime, linkPath: string): Promise<string> {
-  const target = await runtime.fs.readlink(linkPath);
-  return normalizePath(target.startsWith("/") ? target : joinPath(dirname(linkPath), target));
+  return symlinkTargetPath(linkPath, await runtime.fs.readlink(linkPath));
 }
 
 /** One non-directory entry below a folder, as {@link listFilesRecursive} reports it. */
