@@ -93,7 +93,11 @@ export interface TempFileInfo {
    * `unknown`: another host, or a name that carries no owner.
    */
   readonly ownerState: OwnerState;
-  /** Bytes written so far. */
+  /**
+   * The file's length: the bytes written so far by one stream. A download over parallel ranges
+   * writes at offsets and keeps a 64-byte record after the content (`docs/DESIGN.md §Parallel
+   * ranges`), so its file shows the content's size + 64 from the start, holes included.
+   */
   readonly size: number;
   /** Last write, ms since the epoch: an active writer keeps this fresh, so age means abandonment. */
   readonly mtimeMs: number;
