@@ -168,6 +168,23 @@ describe("a whole repo's up-front check leaves out what can be placed without a 
     assert.ok(sameBytes(await runtime.fs.readFile(`${snap}/w.bin`), files["w.bin"]));
     assert.equal(cdnGets(), 0);
   });
+
+  test("a reused local file that fails verification is fetched only after its own space check", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    await downloadSnapshot({ ...base(runtime), cacheDir: "/other", localDir: "/local" });
+    // Damaged in place with its mtime restored (cp -p, rsync -t, bit rot): the record still
+    // looks current, so the up-front check leaves it out, and the hash of the placed copy fails.
+    const before = await runtime.fs.stat("/local/w.bin");
+    const damaged = await runtime.fs.readFile("/local/w.bin");
+    damaged[0] ^= 0xff;
+    await runtime.fs.writeFile("/local/w.bin", damaged);
+    await runtime.fs.utimes("/local/w.bin", before.mtimeMs, before.mtimeMs);
+    runtime.fs.setFreeSpace(1000);
+    fx.hub.clearRequests();
+    const err = await downloadSnapshot({ ...base(withClone(runtime)), cacheDir: "/cache", reuseLocalDirs: ["/local"] }).then(() => null, (e) => e);
+    assert.ok(err instanceof SnapshotIncompleteError && /w\.bin: not enough free space/.test(err.message), String(err));
+    assert.equal(cdnGets(), 0, "nothing fetched onto a disk without room for it");
+  });
 });
 
 describe("on a real small file system (a 1 MiB tmpfs)", () => {

@@ -257,6 +257,24 @@ describe("downloadSnapshot of a cached repo", () => {
   });
 });
 
+describe("downloadSnapshot of files with the same content", () => {
+  test("the content is fetched once: later files find the blob published after the snapshot's listing", async () => {
+    const fx = await startHub();
+    try {
+      const same = bytes(50_000, 31);
+      fx.hub.createRepo("org/dup").commit({ "a.bin": same, "b/a.bin": same, "c.bin": same });
+      const runtime = memoryRuntime({ timers: "real" });
+      // One file at a time: each later file starts after the first published the blob.
+      const dir = await downloadSnapshot({ runtime, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/dup", concurrency: 1 });
+      for (const p of ["a.bin", "b/a.bin", "c.bin"]) assert.ok(sameBytes(await runtime.fs.readFile(`${dir}/${p}`), same), p);
+      const bodies = fx.hub.requests.filter((r) => r.method === "GET" && r.filePath && r.status >= 200 && r.status < 300 && r.bytesSent > 0);
+      assert.equal(bodies.length, 1, bodies.map((r) => r.filePath).join(", "));
+    } finally {
+      await fx.close();
+    }
+  });
+});
+
 describe("downloadSnapshot's one listing of blobs/", () => {
   /**
    * A repo of small files and one larger one, and a memory runtime whose first listing of

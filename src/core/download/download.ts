@@ -131,6 +131,17 @@ export interface SnapshotShared {
    * this listing instead of listing the folder itself (n listings of n names).
    */
   readonly blobs: BlobsListing;
+  /**
+   * Etags whose space the snapshot's up-front check counted: only these skip the check of their
+   * own. Left out of that sum: content expected from a local directory (which may turn out
+   * unusable and be fetched after all) and files placed again after the listing.
+   */
+  readonly spaceCounted: ReadonlySet<string>;
+  /**
+   * Etags this snapshot published since its listing: a second file with the same content looks
+   * for the blob instead of fetching it again (the listing predates it).
+   */
+  readonly published: Set<string>;
 }
 
 /**
@@ -161,7 +172,7 @@ export async function fetchIntoCache(
   const mode = await pointerModeFor(ctx, options);
   // A blob the snapshot's listing lacked is not looked for (one failing stat per fresh file): one
   // published since by another process costs its bytes again, and ours is then discarded for it.
-  const mayExist = shared === undefined || shared.blobs.names.has(meta.etag);
+  const mayExist = shared === undefined || shared.blobs.names.has(meta.etag) || shared.published.has(meta.etag);
   if (!force && mayExist && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
   // A forced download repairs: what it finds in place stays only if it verifies.
   const repair: Repair | null = force ? { etag: meta.etag, size: meta.size } : null;
@@ -181,8 +192,10 @@ export async function fetchIntoCache(
     const listing = contended ? undefined : shared?.blobs;
     // Content a local directory already holds is placed and verified instead of fetched.
     const reused = force ? null : await reuseFromLocalDirs(ctx, meta, path, reuseDirs);
-    const temp = reused ?? await fetchVerifiedBlob(ctx, meta, path, options, report, undefined, shared?.budget, listing);
+    const spaceCounted = shared?.spaceCounted.has(meta.etag) === true;
+    const temp = reused ?? await fetchVerifiedBlob(ctx, meta, path, options, report, undefined, shared?.budget, listing, spaceCounted);
     await publish(ctx, meta, path, mode, temp, options, repair, listing);
+    shared?.published.add(meta.etag);
     if (reused) return report.cached(pointer);
   } finally {
     if (lock !== "done") await lock.release();
@@ -330,8 +343,8 @@ export interface TempPlace {
  * Steps 6 and 7: a temp file of ours holding exactly the verified content. A mismatch is
  * never published: the bytes are thrown away and the download retried from zero (a claimed
  * partial may have been the bad part); a second mismatch from zero is an IntegrityError.
- * With `listing` (a snapshot's, see {@link SnapshotShared}) free space is not checked again
- * and leftovers are looked for in it.
+ * With `listing` (a snapshot's, see {@link SnapshotShared}) leftovers are looked for in it;
+ * with `spaceCounted` the snapshot's up-front check already counted this blob's space.
  */
 export async function fetchVerifiedBlob(
   ctx: RepoContext,
@@ -342,11 +355,12 @@ export async function fetchVerifiedBlob(
   place: TempPlace = { dir: ctx.layout.blobsDir },
   budget?: ConnectionBudget,
   listing?: BlobsListing,
+  spaceCounted = false,
 ): Promise<OwnedTemp> {
   const { runtime } = ctx;
   const tempDir = place.dir;
-  // A snapshot judged the space of all its files at once from its listing: not again per file.
-  if (listing === undefined) {
+  // A snapshot judged the space of its files at once: not again for those it counted.
+  if (!spaceCounted) {
     await ensureFreeSpace(ctx, [{ ...meta, path }], `'${path}' of ${ctx.repoType} '${ctx.repoId}'`, options.forceDownload ?? false, place.space);
   }
   // No ensureDir(tempDir) here: the temp file's exclusive create makes the folder when it is

@@ -86,6 +86,8 @@ export function localDirSpace(ctx: RepoContext, localDir: string): SpaceTarget {
  * `blobs/`) has less free space than `blobs` still need: each blob's size, less the bytes of
  * its partial download (a resume only adds the rest), nothing for a blob already complete.
  * Says nothing when the file system cannot tell (no `freeSpace` in the adapter, or it fails).
+ * Returns the etags whose space it counted (not those already complete), so that a snapshot's
+ * files checked here are not checked again one by one, and only they.
  */
 export async function ensureFreeSpace(
   ctx: RepoContext,
@@ -93,9 +95,10 @@ export async function ensureFreeSpace(
   what: string,
   force = false,
   target: SpaceTarget = cacheSpace(ctx),
-): Promise<void> {
+): Promise<ReadonlySet<string>> {
   const fs = ctx.runtime.fs;
-  if (!fs.freeSpace) return;
+  const counted = new Set<string>();
+  if (!fs.freeSpace) return counted;
   let needed = 0;
   let partials = 0;
   // A few stats in flight rather than one await per blob: a snapshot of n cached files asks n.
@@ -104,15 +107,16 @@ export async function ensureFreeSpace(
     const partial = await target.partialBytes(b);
     partials += Math.min(partial, b.size);
     needed += Math.max(0, b.size - partial);
+    counted.add(b.etag);
   });
-  if (needed === 0) return;
+  if (needed === 0) return counted;
   let available: number;
   try {
     available = await fs.freeSpace(await nearestExisting(ctx, target.dir));
   } catch {
-    return; // a file system that cannot say: the download itself will tell
+    return counted; // a file system that cannot say: the download itself will tell
   }
-  if (available >= needed) return;
+  if (available >= needed) return counted;
   const { where, next } = target.advice(partials);
   throw new NotEnoughSpaceError(
     `not enough free space for ${what}: it needs ${mb(needed)} (${needed} bytes) more ${where}, ` +

@@ -162,10 +162,10 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   // space the files still need judged from that listing.
   await ensureCacheDirTag(ctx.runtime, ctx.cacheDir);
   const listing = await listBlobs(ctx.runtime, ctx.layout.blobsDir);
-  await ensureFreeSpace(ctx, needed, what, options.forceDownload ?? false, cacheSpace(ctx, listing.names));
+  const spaceCounted = await ensureFreeSpace(ctx, needed, what, options.forceDownload ?? false, cacheSpace(ctx, listing.names));
   await ensureDir(ctx.runtime, snapshotDir(ctx.layout, commit));
   const fetchOne: FetchOne = (path, meta, fileOptions, shared) => fetchIntoCache(ctx, path, meta, fileOptions, shared);
-  await fetchAll(ctx, commit, selected, options, fetchOne, listing);
+  await fetchAll(ctx, commit, selected, options, fetchOne, { listing, spaceCounted });
   await moveRefOverCompleteSnapshot(ctx, commit, selected, options, fetchOne);
   return snapshotDir(ctx.layout, commit);
 }
@@ -250,7 +250,7 @@ async function fetchAll(
   files: TreeFile[],
   options: DownloadSnapshotOptions,
   fetchOne: FetchOne,
-  listing?: BlobsListing,
+  once?: { listing: BlobsListing; spaceCounted: ReadonlySet<string> },
 ): Promise<void> {
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_SNAPSHOT_CONCURRENCY);
   // Files in flight and the extra ranges of large files share one budget of connections.
@@ -276,7 +276,12 @@ async function fetchAll(
   let filesCached = 0;
   // One listing of blobs/ for the whole snapshot: files find their leftovers in it instead
   // of listing the folder once each (quadratic in the repo's files).
-  const shared: SnapshotShared = { budget, blobs: listing ?? await listBlobs(ctx.runtime, ctx.layout.blobsDir) };
+  const shared: SnapshotShared = {
+    budget,
+    blobs: once?.listing ?? await listBlobs(ctx.runtime, ctx.layout.blobsDir),
+    spaceCounted: once?.spaceCounted ?? new Set(),
+    published: new Set(),
+  };
   const failures: Array<{ path: string; error: unknown }> = [];
   const emit = (phase: SnapshotProgress["phase"]): void => {
     if (!options.onProgress) return;

@@ -53,7 +53,7 @@ export async function placeVerifiedCopy(
   dir: string,
   etag: string,
   size: number,
-  options: { hardLink: boolean; beforeCopy?: () => Promise<void> },
+  options: { hardLink: boolean; beforeCopy?: () => Promise<unknown> },
 ): Promise<{ temp: OwnedTemp; shared: boolean } | null> {
   const path = joinPath(dir, tempBlobName(etag, writerIdentity(runtime.platform)));
   let kind = await placeSharedCopy(runtime, source, path, { hardLink: options.hardLink, copy: false });
