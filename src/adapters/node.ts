@@ -29,6 +29,7 @@ import type {
 import { bindLibcFlock, type FlockCall, flockAdvisoryLocks } from "./flock.ts";
 import { attempt, toFsError } from "./fs_errors.ts";
 import { nodeHttpFetch } from "./node_http_fetch.ts";
+import { detectRuntime } from "./runtime_name.ts";
 
 export { toFsError } from "./fs_errors.ts";
 export type { FlockCall } from "./flock.ts";
@@ -54,8 +55,7 @@ const lookups = ((): {
   readdir(path: string): Promise<string[]>;
   readdirTyped(path: string): Promise<Dirent[]>;
 } => {
-  const onNode = typeof process.versions.bun !== "string" && !("Deno" in globalThis);
-  if (!onNode) {
+  if (detectRuntime() !== "node") {
     return {
       stat: (path) => fsp.stat(path),
       lstat: (path) => fsp.lstat(path),

@@ -8,20 +8,9 @@ import { bunRuntime } from "./bun.ts";
 import { denoRuntime } from "./deno.ts";
 import { nodeRuntime } from "./node.ts";
 import type { Runtime } from "../core/ports.ts";
+import { detectRuntime } from "./runtime_name.ts";
 
-/** Which of the supported runtimes is executing this code. */
-export type RuntimeName = "node" | "deno" | "bun";
-
-/**
- * Detect the running runtime. Deno and Bun both define `process` too, so their own
- * globals are checked first.
- */
-export function detectRuntime(): RuntimeName {
-  const g = globalThis as { Deno?: unknown; Bun?: unknown };
-  if (g.Deno !== undefined) return "deno";
-  if (g.Bun !== undefined) return "bun";
-  return "node";
-}
+export { detectRuntime, type RuntimeName } from "./runtime_name.ts";
 
 let cached: Runtime | undefined;
 
