@@ -9,7 +9,7 @@
  */
 
 import * as fsp from "node:fs/promises";
-import { constants as fsConstants, type Dirent, lstat as lstatCallback, readdir as readdirCallback, readlink as readlinkCallback, stat as statCallback, type Stats } from "node:fs";
+import { constants as fsConstants } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import * as os from "node:os";
 import process from "node:process";
@@ -29,7 +29,7 @@ import type {
 import { bindLibcFlock, type FlockCall, flockAdvisoryLocks } from "./flock.ts";
 import { attempt, toFsError } from "./fs_errors.ts";
 import { nodeHttpFetch } from "./node_http_fetch.ts";
-import { detectRuntime } from "./runtime_name.ts";
+import { adaptiveLookups } from "./lookups.ts";
 
 export { toFsError } from "./fs_errors.ts";
 export type { FlockCall } from "./flock.ts";
@@ -41,39 +41,8 @@ function infoOf(
   return { kind, size: Number(s.size), mtimeMs: Number(s.mtimeMs), atimeMs: Number(s.atimeMs), ino: Number(s.ino), dev: Number(s.dev) };
 }
 
-/**
- * The calls a cache command makes by the hundred thousand (a `cache ls` of 200,000 snapshot files
- * is 200,000 readlinks and 100,000 stats). On Node, the callback API costs about half the CPU of
- * `node:fs/promises` per call (measured: 40,000 readlinks, 16 in flight: 765 → 442 ms CPU) and
- * still runs on the thread pool, so calls keep overlapping on network file systems. Under Bun the
- * promise API is the faster one and Deno gains nothing: they keep it.
- */
-const lookups = ((): {
-  stat(path: string): Promise<Stats>;
-  lstat(path: string): Promise<Stats>;
-  readlink(path: string): Promise<string>;
-  readdir(path: string): Promise<string[]>;
-  readdirTyped(path: string): Promise<Dirent[]>;
-} => {
-  if (detectRuntime() !== "node") {
-    return {
-      stat: (path) => fsp.stat(path),
-      lstat: (path) => fsp.lstat(path),
-      readlink: (path) => fsp.readlink(path),
-      readdir: (path) => fsp.readdir(path),
-      readdirTyped: (path) => fsp.readdir(path, { withFileTypes: true }),
-    };
-  }
-  const settle = <T>(call: (done: (err: Error | null, value: T) => void) => void): Promise<T> =>
-    new Promise((resolve, reject) => call((err, value) => (err ? reject(err) : resolve(value))));
-  return {
-    stat: (path) => settle((done) => statCallback(path, done)),
-    lstat: (path) => settle((done) => lstatCallback(path, done)),
-    readlink: (path) => settle((done) => readlinkCallback(path, done)),
-    readdir: (path) => settle((done) => readdirCallback(path, done)),
-    readdirTyped: (path) => settle((done) => readdirCallback(path, { withFileTypes: true }, done)),
-  };
-})();
+/** The lookups a cache command makes by the hundred thousand (`lookups.ts`). */
+const lookups = adaptiveLookups();
 
 function asPlainBytes(buf: Uint8Array): Uint8Array {
   // A Buffer is a Uint8Array subclass; hand out plain views so callers comparing
