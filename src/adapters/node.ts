@@ -28,7 +28,7 @@ import type {
 } from "../core/ports.ts";
 import { bindLibcFlock, type FlockCall, flockAdvisoryLocks } from "./flock.ts";
 import { attempt, toFsError } from "./fs_errors.ts";
-import { nodeHttpFetch } from "./node_http_fetch.ts";
+import { socketFetch } from "./socket_fetch.ts";
 import { detectRuntime } from "./runtime_name.ts";
 
 export { toFsError } from "./fs_errors.ts";
@@ -412,7 +412,7 @@ const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy
  * adapters keep the global one): a machine that reaches the Hub only through a proxy would
  * fail. With a proxy variable set, requests go through the `undici` package's
  * `EnvHttpProxyAgent` (the same HTTP client Node's `fetch` is built on); without one, GET and
- * HEAD go over `node:http(s)` (`node_http_fetch.ts`: less CPU and memory per body byte) and
+ * HEAD go over raw sockets (`socket_fetch.ts`: less CPU and memory per body byte) and
  * anything else through the global `fetch`, and `undici` is never loaded. The token rule is unchanged: hubFetch
  * decides per request which origin gets it, whatever carries the request.
  */
@@ -431,7 +431,7 @@ export function nodeProxyFetch(): typeof fetch {
 }
 
 const builtinFetch = globalThis.fetch;
-const direct = nodeHttpFetch((input, init) => globalThis.fetch(input, init));
+const direct = socketFetch((input, init) => globalThis.fetch(input, init));
 
 async function loadProxiedFetch(): Promise<typeof fetch> {
   // A variable specifier, as for koffi: Deno and Bun never resolve it when they import this file.
