@@ -12,6 +12,8 @@ import * as net from "node:net";
 import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { socketFetch } from "../src/adapters/socket_fetch.ts";
+import { testRuntime } from "./_support/runtime.ts";
+import process from "node:process";
 
 const BODY = new Uint8Array(3 << 20).map((_, i) => (i * 7) & 0xff);
 
@@ -382,9 +384,9 @@ describe("socket fetch: HTTP/1.1 framing and keep-alive against exact bytes", ()
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
-          // A reader slower than the socket: without back-pressure the socket would read into
-          // a buffer whose bytes this chunk still views.
-          if (reads++ % 8 === 0) await sleep(1);
+          // A reader slower than the socket, holding each chunk across a macrotask: were its
+          // buffer handed back to the socket before the next read(), the bytes would change.
+          await sleep(reads++ % 4 === 0 ? 2 : 0);
           hash.update(value);
         }
         assert.equal(hash.digest("hex"), expected);
@@ -395,6 +397,33 @@ describe("socket fetch: HTTP/1.1 framing and keep-alive against exact bytes", ()
       assert.equal(server.connections(), 1);
     } finally {
       get.closeIdle();
+      await server.close();
+    }
+  });
+});
+
+describe("the adapters' transport", () => {
+  test("without a proxy variable the runtime's adapter sends GET and HEAD over the socket transport", async () => {
+    // Every runtime's own fetch adds Accept-Encoding; the socket transport sends only what it was given.
+    const heads: string[] = [];
+    const server = await rawServer((socket, req) => {
+      heads.push(req.head);
+      socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    });
+    const saved: Record<string, string | undefined> = {};
+    for (const name of ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]) {
+      saved[name] = process.env[name];
+      delete process.env[name];
+    }
+    try {
+      const res = await testRuntime().fetch(`${server.base}/x`, { redirect: "manual", headers: { authorization: "Bearer t" } });
+      assert.equal(await res.text(), "ok");
+      assert.equal(heads.length, 1);
+      assert.match(heads[0], /^GET \/x HTTP\/1\.1\r\n/);
+      assert.match(heads[0], /\r\nauthorization: Bearer t/i);
+      assert.doesNotMatch(heads[0], /accept-encoding/i);
+    } finally {
+      for (const [name, value] of Object.entries(saved)) if (value !== undefined) process.env[name] = value;
       await server.close();
     }
   });

@@ -319,9 +319,6 @@ export function nodePlatform(): Platform {
   };
 }
 
-/** The global `fetch`, looked up on every call so test stubs installed later apply. */
-const lazyGlobalFetch: typeof fetch = ((input: RequestInfo | URL, init?: RequestInit) =>
-  globalThis.fetch(input, init)) as typeof fetch;
 
 async function loadKoffiFlock(): Promise<FlockCall> {
   // koffi (an optional peer dependency: a user installs it to share the Python client's lock)
@@ -383,7 +380,7 @@ export function nodeRuntimeBase(): Omit<Runtime, "name" | "locks"> {
     fs: nodeFileSystem(),
     hashers: nodeHashers(),
     platform: nodePlatform(),
-    fetch: lazyGlobalFetch,
+    fetch: transportFetch(() => globalThis.fetch),
   };
 }
 
@@ -418,13 +415,31 @@ const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy
  */
 export function nodeProxyFetch(): typeof fetch {
   let proxied: { key: string; fetch: Promise<typeof fetch> } | undefined;
-  return (async (input: RequestInfo | URL, init?: RequestInit) => {
-    if (PROXY_VARIABLES.slice(0, 4).some((n) => (process.env[n] ?? "").trim() !== "")) {
-      const key = PROXY_VARIABLES.map((n) => process.env[n] ?? "").join("\n");
-      if (proxied?.key !== key) proxied = { key, fetch: loadProxiedFetch() };
-      return (await proxied.fetch)(input, init);
+  return transportFetch(() => {
+    const key = PROXY_VARIABLES.map((n) => process.env[n] ?? "").join("\n");
+    if (proxied?.key !== key) proxied = { key, fetch: loadProxiedFetch() };
+    const loaded = proxied.fetch;
+    return (async (input: RequestInfo | URL, init?: RequestInit) => (await loaded)(input, init)) as typeof fetch;
+  });
+}
+
+/**
+ * The one choice of transport every adapter makes per request: with a proxy variable set,
+ * `proxied()` (Node: undici's proxy agent; Deno and Bun: their own `fetch`, which reads the
+ * variables); a stub installed over the built-in `fetch` (tests, instrumentation) is honoured;
+ * otherwise the socket transport (`socket_fetch.ts`), with the global `fetch` for what it
+ * does not carry. Where the environment cannot be read (Deno without `--allow-env`), the
+ * runtime's `fetch` decides, as it would about a proxy.
+ */
+function transportFetch(proxied: () => typeof fetch): typeof fetch {
+  return ((input: RequestInfo | URL, init?: RequestInit) => {
+    let proxy: boolean;
+    try {
+      proxy = PROXY_VARIABLES.slice(0, 4).some((n) => (process.env[n] ?? "").trim() !== "");
+    } catch {
+      return globalThis.fetch(input, init);
     }
-    // A stub installed over the built-in fetch (tests, instrumentation) is honoured.
+    if (proxy) return proxied()(input, init);
     if (globalThis.fetch !== builtinFetch) return globalThis.fetch(input, init);
     return direct(input, init);
   }) as typeof fetch;

@@ -48,17 +48,9 @@ export interface SocketFetch {
   closeIdle(): void;
 }
 
-/** Options of {@link socketFetch}. */
-export interface SocketFetchOptions {
-  /** Read with `data` events instead of `onread` into reused buffers (a runtime whose sockets ignore `onread`). */
-  readonly dataEvents?: boolean;
-  /** Extra trusted CA certificates (PEM) for https, for a runtime whose `node:tls` ignores its own setting. */
-  readonly ca?: string | readonly string[];
-}
-
 /** `fetch` over raw sockets for GET/HEAD without a body with `redirect: "manual"`, `fallback` for everything else. */
-export function socketFetch(fallback: typeof fetch, options: SocketFetchOptions = {}): SocketFetch {
-  const pool = new ConnectionPool(options);
+export function socketFetch(fallback: typeof fetch): SocketFetch {
+  const pool = new ConnectionPool();
   const f = ((input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const method = (init?.method ?? "GET").toUpperCase();
     const url = typeof input === "string" ? new URL(input) : input instanceof URL ? input : undefined;
@@ -117,8 +109,6 @@ class NoResponseError extends Error {
 class ConnectionPool {
   readonly #idle = new Map<string, Connection[]>();
   opened = 0;
-
-  constructor(readonly options: SocketFetchOptions) {}
 
   take(key: string): Connection | undefined {
     const list = this.#idle.get(key);
@@ -187,8 +177,8 @@ class Connection {
   readonly #slabs: Uint8Array[] = [];
   /** Chunks per slab that a reader may still read. */
   readonly #holds = new Array<number>(SLABS).fill(0);
-  /** The slab last handed to the socket, and whether a read has filled it since. */
-  #target = SLABS - 1;
+  /** The slab last handed to the socket (-1: a buffer of its own), and whether a read has filled it since. */
+  #target = -1;
   #targetFilled = true;
   #paused = false;
   #exchange: Exchange | undefined;
@@ -199,25 +189,20 @@ class Connection {
     const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
     const https = url.protocol === "https:";
     const port = url.port !== "" ? Number(url.port) : https ? 443 : 80;
-    const onread = pool.options.dataEvents ? undefined : {
+    // `onread` is honoured by Node's, Deno's and Bun's net and tls sockets alike, pausing
+    // included (tests/socket_fetch.test.ts fails on a runtime where it is not).
+    const onread = {
       buffer: (): Uint8Array => this.#nextSlab(),
       callback: (n: number, buf: Uint8Array): boolean => this.#onRead(n, buf),
     };
-    const base = { host, port, ...(onread !== undefined ? { onread } : {}) };
+    // Certificates are verified against the runtime's trust store, which its own setting for a
+    // private CA extends for node:tls as for its fetch (NODE_EXTRA_CA_CERTS; Deno: DENO_CERT,
+    // DENO_TLS_CA_STORE; tests/socket_fetch_tls.test.ts).
     this.socket = https
-      ? tls.connect({
-        ...base,
-        ...(net.isIP(host) === 0 ? { servername: host } : {}),
-        ALPNProtocols: ["http/1.1"],
-        ...(pool.options.ca !== undefined ? { ca: [...tls.rootCertificates, ...[pool.options.ca].flat()] } : {}),
-      })
-      : net.connect(base);
+      // (@types/node lists `onread` for net sockets only; tls.connect honours it since Node 14.)
+      ? tls.connect({ host, port, onread, ...(net.isIP(host) === 0 ? { servername: host } : {}), ALPNProtocols: ["http/1.1"] } as tls.ConnectionOptions)
+      : net.connect({ host, port, onread });
     this.socket.setNoDelay(true);
-    if (onread === undefined) {
-      this.socket.on("data", (chunk: Uint8Array) => {
-        if (!this.#deliver(chunk, -1)) this.#pause();
-      });
-    }
     this.socket.on("end", () => this.#fail(new ConnectionClosed("the server closed the connection")));
     this.socket.on("error", (err) => this.#fail(err));
     this.socket.on("close", () => this.#fail(new ConnectionClosed("the connection was closed")));
@@ -252,45 +237,49 @@ class Connection {
   }
 
   #nextSlab(): Uint8Array {
-    // The first free slab after the last one; when none is free the socket is paused and
-    // resumes only once this one is (see #resumeIfFree).
-    let pick = (this.#target + 1) % SLABS;
+    // The first free slab after the last one. The socket pauses while one is still free (see
+    // #onRead), so a runtime that honours the pause always finds one here; one that reads on
+    // regardless (Deno's TLS sockets do, now and then) gets a buffer of its own, never one a
+    // reader may still be reading.
+    const last = this.#target < 0 ? SLABS - 1 : this.#target;
     for (let i = 1; i <= SLABS; i++) {
-      const s = (this.#target + i) % SLABS;
+      const s = (last + i) % SLABS;
       if (this.#holds[s] === 0) {
-        pick = s;
-        break;
+        this.#target = s;
+        this.#targetFilled = false;
+        return this.#slabs[s] ??= new Uint8Array(SLAB_BYTES);
       }
     }
-    this.#target = pick;
+    this.#target = -1;
     this.#targetFilled = false;
-    return this.#slabs[pick] ??= new Uint8Array(SLAB_BYTES);
+    return new Uint8Array(SLAB_BYTES);
+  }
+
+  /** Free slabs besides the one handed to the socket for its next read. */
+  #spareSlabs(): number {
+    let free = 0;
+    for (let s = 0; s < SLABS; s++) if (this.#holds[s] === 0 && (this.#targetFilled || s !== this.#target)) free++;
+    return free;
   }
 
   #onRead(n: number, buf: Uint8Array): boolean {
-    let slab = this.#slabs.indexOf(buf);
-    if (slab < 0) slab = this.#target;
+    // -1: a buffer of its own, never reused (compared by memory: a runtime may pass another view).
+    const slab = this.#slabs.findIndex((s) => s?.buffer === buf.buffer);
     this.#targetFilled = true;
     const keep = this.#deliver(buf.subarray(0, n), slab);
-    if (keep && this.#holds.some((h) => h === 0)) return true;
+    // Pause while one slab is still free: the runtime may ask for its next buffer right away.
+    if (keep && this.#spareSlabs() >= 2) return true;
     this.#paused = true;
     return false;
   }
 
-  #pause(): void {
-    this.#paused = true;
-    this.socket.pause();
-  }
-
   #resumeIfFree(): void {
-    if (!this.#paused || this.#dead) return;
-    const free = this.pool.options.dataEvents ? true : this.#targetFilled ? this.#holds.some((h) => h === 0) : this.#holds[this.#target] === 0;
-    if (!free) return;
+    if (!this.#paused || this.#dead || this.#spareSlabs() < 1) return;
     this.#paused = false;
     this.socket.resume();
   }
 
-  /** Bytes from the socket (`slab` -1: a buffer of their own). False asks to stop reading. */
+  /** Bytes the socket read into `slab`. False: the connection failed, stop reading. */
   #deliver(data: Uint8Array, slab: number): boolean {
     const ex = this.#exchange;
     if (ex === undefined || ex.complete) {
@@ -316,9 +305,7 @@ class Connection {
       this.#fail(err);
       return false;
     }
-    if (ex.controller === undefined) return true;
-    const desired = ex.controller.desiredSize ?? 0;
-    return slab >= 0 || desired > 0;
+    return !this.#dead;
   }
 
   #respond(ex: Exchange, head: ResponseHead): void {
