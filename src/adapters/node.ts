@@ -365,7 +365,10 @@ export function nodeLocks(load: () => Promise<FlockCall> = loadKoffiFlock): Advi
 
 /**
  * The parts of the Node runtime the Deno and Bun adapters build on: everything but the lock,
- * which each runtime takes through its own FFI.
+ * which each runtime takes through its own FFI. Its `fetch` sends GET and HEAD over the socket
+ * transport (`docs/DESIGN.md §Runtimes`) and, with a proxy variable set, everything through the
+ * runtime's own `fetch` (Deno's and Bun's honour proxies; Node's adapter replaces it with
+ * {@link nodeProxyFetch}).
  *
  * @example
  * ```ts
@@ -405,9 +408,9 @@ const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy
 
 /**
  * `fetch` for Node honouring `HTTP(S)_PROXY` and `NO_PROXY` (either case), for the Hub and the
- * CDN alike. Node's built-in `fetch` ignores them (Deno's and Bun's honour them, so their
- * adapters keep the global one): a machine that reaches the Hub only through a proxy would
- * fail. With a proxy variable set, requests go through the `undici` package's
+ * CDN alike. Node's built-in `fetch` ignores them (Deno's and Bun's honour them, so with a
+ * proxy variable set their adapters use it): a machine that reaches the Hub only through a
+ * proxy would fail. With a proxy variable set, requests go through the `undici` package's
  * `EnvHttpProxyAgent` (the same HTTP client Node's `fetch` is built on); without one, GET and
  * HEAD go over raw sockets (`socket_fetch.ts`: less CPU and memory per body byte) and
  * anything else through the global `fetch`, and `undici` is never loaded. The token rule is unchanged: hubFetch
