@@ -131,7 +131,7 @@ interface RawRequest {
  * A server on `node:net` that answers each request head with what `respond` writes, exactly:
  * no HTTP library between the bytes and the client. Counts connections.
  */
-async function rawServer(respond: (socket: net.Socket, request: RawRequest) => void | Promise<void>): Promise<{ base: string; connections: () => number; closed: () => number; close: () => Promise<void> }> {
+async function rawServer(respond: (socket: net.Socket, request: RawRequest) => void | Promise<void>, host = "127.0.0.1"): Promise<{ base: string; connections: () => number; closed: () => number; close: () => Promise<void> }> {
   let connections = 0;
   let closed = 0;
   const sockets = new Set<net.Socket>();
@@ -155,9 +155,9 @@ async function rawServer(respond: (socket: net.Socket, request: RawRequest) => v
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
-    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    base: `http://${host.includes(":") ? `[${host}]` : host}:${(server.address() as AddressInfo).port}`,
     connections: () => connections,
     closed: () => closed,
     close: async () => {
@@ -215,6 +215,22 @@ describe("socket fetch: HTTP/1.1 framing and keep-alive against exact bytes", ()
       }
       assert.equal(server.connections(), 1);
       assert.equal(get.connectionsOpened, 1);
+    } finally {
+      get.closeIdle();
+      await server.close();
+    }
+  });
+
+  test("an IPv6 literal is connected to without its brackets and named with them in Host", async () => {
+    const heads: string[] = [];
+    const server = await rawServer((socket, req) => {
+      heads.push(req.head);
+      socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nv6");
+    }, "::1");
+    const get = socketFetch(fallback);
+    try {
+      assert.equal(text(await readAll(await get(`${server.base}/six`, init))), "v6");
+      assert.ok(heads[0].split("\r\n").includes(`Host: ${new URL(server.base).host}`), heads[0]);
     } finally {
       get.closeIdle();
       await server.close();
@@ -351,15 +367,16 @@ describe("socket fetch: HTTP/1.1 framing and keep-alive against exact bytes", ()
     }
   });
 
-  test("a malformed status line or an oversized header block fails like fetch", async () => {
+  test("a malformed status line, an oversized header block or endless 1xx responses fail like fetch", async () => {
     const server = await rawServer((socket, req) => {
       if (req.head.includes("/bad")) socket.write("HTTP/1.1 2OO OK\r\n\r\n");
       else if (req.head.includes("/fold")) socket.write("HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nContent-Length: 0\r\n\r\n");
+      else if (req.head.includes("/hints")) socket.write("HTTP/1.1 103 Early Hints\r\n\r\n".repeat(3000));
       else socket.write(`HTTP/1.1 200 OK\r\n${"X-Big: " + "x".repeat(1000) + "\r\n".repeat(1)}`.repeat(1) + `X-Pad: ${"y".repeat(70 * 1024)}\r\n\r\n`);
     });
     const get = socketFetch(fallback);
     try {
-      for (const path of ["/bad", "/fold", "/big"]) {
+      for (const path of ["/bad", "/fold", "/big", "/hints"]) {
         await assert.rejects(get(`${server.base}${path}`, init), (err: unknown) => err instanceof TypeError && err.message === "fetch failed" && err.cause instanceof Error, path);
       }
     } finally {

@@ -36,6 +36,8 @@ const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
 export class HeadReader {
   #bytes = new Uint8Array(1024);
   #size = 0;
+  /** Bytes of the heads read so far: endless 1xx heads must not keep a request waiting forever. */
+  #total = 0;
 
   /** Feed bytes; returns the head and the bytes after it once the head is complete. */
   push(data: Uint8Array): { head: ResponseHead; rest: Uint8Array } | undefined {
@@ -54,7 +56,9 @@ export class HeadReader {
       if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) {
         const head = parseHead(latin1(b.subarray(0, i)));
         const rest = data.subarray(i + 4 - before);
+        this.#total += i + 4;
         this.#size = 0;
+        if (this.#total > MAX_HEAD_BYTES) throw new FramingError(`the response heads (1xx included) are longer than ${MAX_HEAD_BYTES} bytes`);
         return { head, rest };
       }
     }
@@ -128,6 +132,7 @@ export class BodyDecoder {
   #remaining: number;
   #state = Chunked.Size;
   #line = "";
+  #trailerBytes = 0;
   #done: boolean;
   readonly #framing: Framing;
 
@@ -206,6 +211,8 @@ export class BodyDecoder {
       } else if (line === "") {
         this.#done = true;
         return data.subarray(i);
+      } else if ((this.#trailerBytes += line.length) > MAX_HEAD_BYTES) {
+        throw new FramingError(`a trailer section longer than ${MAX_HEAD_BYTES} bytes`);
       }
     }
     return undefined;

@@ -53,14 +53,20 @@ export function socketFetch(fallback: typeof fetch): SocketFetch {
   const pool = new ConnectionPool();
   const f = ((input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const method = (init?.method ?? "GET").toUpperCase();
-    const url = typeof input === "string" ? new URL(input) : input instanceof URL ? input : undefined;
+    let url: URL | undefined;
+    try {
+      url = typeof input === "string" ? new URL(input) : input instanceof URL ? input : undefined;
+    } catch {
+      url = undefined; // the fallback rejects it as fetch does
+    }
     if (
       url === undefined || (method !== "GET" && method !== "HEAD") || (init?.body !== undefined && init.body !== null) ||
       init?.redirect !== "manual" || (url.protocol !== "http:" && url.protocol !== "https:")
     ) {
       return fallback(input, init);
     }
-    return send(pool, url, method, new Headers(init?.headers), init?.signal ?? undefined);
+    // Like fetch, a bad argument rejects the promise rather than throwing.
+    return Promise.resolve().then(() => send(pool, url, method, new Headers(init?.headers), init?.signal ?? undefined));
   }) as SocketFetch;
   Object.defineProperty(f, "connectionsOpened", { get: () => pool.opened });
   Object.defineProperty(f, "closeIdle", { value: () => pool.closeIdle() });
