@@ -28,8 +28,8 @@ import type {
 } from "../core/ports.ts";
 import { bindLibcFlock, type FlockCall, flockAdvisoryLocks } from "./flock.ts";
 import { attempt, toFsError } from "./fs_errors.ts";
-import { nodeHttpFetch } from "./node_http_fetch.ts";
 import { adaptiveLookups } from "./lookups.ts";
+import { socketFetch } from "./socket_fetch.ts";
 
 export { toFsError } from "./fs_errors.ts";
 export type { FlockCall } from "./flock.ts";
@@ -288,9 +288,6 @@ export function nodePlatform(): Platform {
   };
 }
 
-/** The global `fetch`, looked up on every call so test stubs installed later apply. */
-const lazyGlobalFetch: typeof fetch = ((input: RequestInfo | URL, init?: RequestInit) =>
-  globalThis.fetch(input, init)) as typeof fetch;
 
 async function loadKoffiFlock(): Promise<FlockCall> {
   // koffi (an optional peer dependency: a user installs it to share the Python client's lock)
@@ -337,7 +334,10 @@ export function nodeLocks(load: () => Promise<FlockCall> = loadKoffiFlock): Advi
 
 /**
  * The parts of the Node runtime the Deno and Bun adapters build on: everything but the lock,
- * which each runtime takes through its own FFI.
+ * which each runtime takes through its own FFI. Its `fetch` sends GET and HEAD over the socket
+ * transport (`docs/DESIGN.md §Runtimes`) and, with a proxy variable set, everything through the
+ * runtime's own `fetch` (Deno's and Bun's honour proxies; Node's adapter replaces it with
+ * {@link nodeProxyFetch}).
  *
  * @example
  * ```ts
@@ -352,7 +352,7 @@ export function nodeRuntimeBase(): Omit<Runtime, "name" | "locks"> {
     fs: nodeFileSystem(),
     hashers: nodeHashers(),
     platform: nodePlatform(),
-    fetch: lazyGlobalFetch,
+    fetch: transportFetch(() => globalThis.fetch),
   };
 }
 
@@ -377,30 +377,48 @@ const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy
 
 /**
  * `fetch` for Node honouring `HTTP(S)_PROXY` and `NO_PROXY` (either case), for the Hub and the
- * CDN alike. Node's built-in `fetch` ignores them (Deno's and Bun's honour them, so their
- * adapters keep the global one): a machine that reaches the Hub only through a proxy would
- * fail. With a proxy variable set, requests go through the `undici` package's
+ * CDN alike. Node's built-in `fetch` ignores them (Deno's and Bun's honour them, so with a
+ * proxy variable set their adapters use it): a machine that reaches the Hub only through a
+ * proxy would fail. With a proxy variable set, requests go through the `undici` package's
  * `EnvHttpProxyAgent` (the same HTTP client Node's `fetch` is built on); without one, GET and
- * HEAD go over `node:http(s)` (`node_http_fetch.ts`: less CPU and memory per body byte) and
+ * HEAD go over raw sockets (`socket_fetch.ts`: less CPU and memory per body byte) and
  * anything else through the global `fetch`, and `undici` is never loaded. The token rule is unchanged: hubFetch
  * decides per request which origin gets it, whatever carries the request.
  */
 export function nodeProxyFetch(): typeof fetch {
   let proxied: { key: string; fetch: Promise<typeof fetch> } | undefined;
-  return (async (input: RequestInfo | URL, init?: RequestInit) => {
-    if (PROXY_VARIABLES.slice(0, 4).some((n) => (process.env[n] ?? "").trim() !== "")) {
-      const key = PROXY_VARIABLES.map((n) => process.env[n] ?? "").join("\n");
-      if (proxied?.key !== key) proxied = { key, fetch: loadProxiedFetch() };
-      return (await proxied.fetch)(input, init);
+  return transportFetch(() => {
+    const key = PROXY_VARIABLES.map((n) => process.env[n] ?? "").join("\n");
+    if (proxied?.key !== key) proxied = { key, fetch: loadProxiedFetch() };
+    const loaded = proxied.fetch;
+    return (async (input: RequestInfo | URL, init?: RequestInit) => (await loaded)(input, init)) as typeof fetch;
+  });
+}
+
+/**
+ * The one choice of transport every adapter makes per request: with a proxy variable set,
+ * `proxied()` (Node: undici's proxy agent; Deno and Bun: their own `fetch`, which reads the
+ * variables); a stub installed over the built-in `fetch` (tests, instrumentation) is honoured;
+ * otherwise the socket transport (`socket_fetch.ts`), with the global `fetch` for what it
+ * does not carry. Where the environment cannot be read (Deno without `--allow-env`), the
+ * runtime's `fetch` decides, as it would about a proxy.
+ */
+function transportFetch(proxied: () => typeof fetch): typeof fetch {
+  return ((input: RequestInfo | URL, init?: RequestInit) => {
+    let proxy: boolean;
+    try {
+      proxy = PROXY_VARIABLES.slice(0, 4).some((n) => (process.env[n] ?? "").trim() !== "");
+    } catch {
+      return globalThis.fetch(input, init);
     }
-    // A stub installed over the built-in fetch (tests, instrumentation) is honoured.
+    if (proxy) return proxied()(input, init);
     if (globalThis.fetch !== builtinFetch) return globalThis.fetch(input, init);
     return direct(input, init);
   }) as typeof fetch;
 }
 
 const builtinFetch = globalThis.fetch;
-const direct = nodeHttpFetch((input, init) => globalThis.fetch(input, init));
+const direct = socketFetch((input, init) => globalThis.fetch(input, init));
 
 async function loadProxiedFetch(): Promise<typeof fetch> {
   // A variable specifier, as for koffi: Deno and Bun never resolve it when they import this file.

@@ -8,7 +8,7 @@
 
 import { CACHE_SCAN_CONCURRENCY } from "../defaults.ts";
 import { mapBounded } from "../concurrency.ts";
-import { dirname, joinPath, normalizePath, symlinkTargetPath } from "./paths.ts";
+import { joinPath, symlinkTargetPath } from "./paths.ts";
 import { type DirEntryKind, type FileInfo, isFsError, type Runtime } from "../ports.ts";
 
 /** `lstat`, or `null` when nothing is there (removed meanwhile, or a parent is not a folder). */
