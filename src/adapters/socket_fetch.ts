@@ -29,9 +29,13 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { BodyDecoder, type Framing, framingOf, HeadReader, type ResponseHead } from "./http1_framing.ts";
 
-/** Buffers each connection reads into, and their size: a connection holds at most this much body. */
+/**
+ * Buffers each connection reads into, and their size: a connection holds at most this much body.
+ * 256 → 128 KiB: peak RSS at 16 connections ~8 MiB lower, no change in CPU measured (loopback
+ * reads rarely fill 128 KiB; TLS delivers 16 KiB records).
+ */
 const SLABS = 4;
-const SLAB_BYTES = 256 * 1024;
+const SLAB_BYTES = 128 * 1024;
 /** How long an idle connection is kept: shorter than common servers' keep-alive (nginx 75 s, Node 5 s). */
 const IDLE_MS = 4_000;
 /** Idle connections kept per origin (parallel ranges open 8 at once). */

@@ -138,8 +138,12 @@ export const PARALLEL_CHUNK_BYTES = 8 << 20;
 /** The smallest range a parallel download hands out; a file needs two of them to be split at all. */
 export const PARALLEL_MIN_CHUNK_BYTES = 1 << 20;
 
-/** Write coalescing per connection of a parallel download (two buffers each: 16 MiB at 16 connections). */
-export const PARALLEL_WRITE_BYTES = 512 << 10;
+/**
+ * Write coalescing per connection of a parallel download (two buffers each: 8 MiB at 16
+ * connections). Measured: 512 → 256 KiB took peak RSS at 16 connections from 109 to ~100 MiB on
+ * Node and Deno with no change in CPU.
+ */
+export const PARALLEL_WRITE_BYTES = 256 << 10;
 
 /**
  * A connection holding back the contiguous prefix while others wait for work is re-issued (its

@@ -38,7 +38,7 @@ import type { FileMetadata } from "../hub/metadata.ts";
 import { backOff, isRetryableStatus, retryDelayMs } from "../hub/retries.ts";
 import type { FileHandle, Hasher } from "../ports.ts";
 import { type PrefixRecorder, startPrefixRecord } from "./prefix_record.ts";
-import { chunkBytesFor, contentRangeIs, pumpBody, type TransferOptions, type TransferResult, type TransferState } from "./transfer.ts";
+import { chunkBytesFor, contentRangeIs, pumpBody, type TransferOptions, type TransferResult, type TransferState, type WriteBuffers, writeBuffers } from "./transfer.ts";
 
 /** What a parallel transfer ended with: the file's digest, or "use one stream from `state.written`". */
 export type ParallelOutcome = ({ readonly kind: "done" } & TransferResult) | { readonly kind: "one-stream" };
@@ -294,6 +294,7 @@ export async function transferInRanges(
 
   const work = async (conn: Connection, haveSlot: () => boolean, extra: boolean, first?: { span: Span; opened: Opened }): Promise<void> => {
     let failures = 0;
+    let buffers: WriteBuffers | undefined; // this connection's, range after range
     let pending = first;
     while (contiguous < size && !stop.signal.aborted) {
       if (!haveSlot()) {
@@ -361,7 +362,7 @@ export async function transferInRanges(
             addPiece(from, pos);
             return options.onBytes?.(written);
           },
-        }, PARALLEL_WRITE_BYTES);
+        }, buffers ??= writeBuffers(PARALLEL_WRITE_BYTES));
         if (outcome.overflow) {
           done(conn);
           overflow = true;

@@ -239,6 +239,20 @@ export function contentRangeIs(header: string | null, start: number, end: number
   return range.start === start && range.end === end && (range.total === undefined || range.total === total);
 }
 
+/**
+ * The two buffers {@link pumpBody} coalesces writes in (one filling while the other is written).
+ * A caller pumping many bodies one after another — a connection of a parallel transfer, range
+ * after range — passes the same pair each time: allocating a pair per range left 1 MiB of
+ * garbage per range that the runtimes collect late, and peak memory grew with the connections.
+ * Free again when `pumpBody` returns (its last write has settled).
+ */
+export type WriteBuffers = readonly [Uint8Array, Uint8Array];
+
+/** A {@link WriteBuffers} pair of `bytes` each. */
+export function writeBuffers(bytes: number): WriteBuffers {
+  return [new Uint8Array(bytes), new Uint8Array(bytes)];
+}
+
 /** What {@link pumpBody} reports. */
 export interface PumpOutcome {
   readonly error?: unknown;
@@ -258,13 +272,13 @@ export async function pumpBody(
   state: TransferState,
   total: number,
   options: Pick<TransferOptions, "idleTimeoutMs" | "runtime" | "onBytes">,
-  bufferBytes: number = WRITE_CHUNK_BYTES,
+  buffers: WriteBuffers | number = WRITE_CHUNK_BYTES,
 ): Promise<PumpOutcome> {
   const reader = body.getReader();
   // No bigger than what is left to receive: a snapshot of a thousand 10 KiB files would
   // otherwise allocate (and zero, and collect) two 1 MiB buffers per file.
-  const capacity = Math.max(1, Math.min(bufferBytes, total - state.written));
-  const buffers = [new Uint8Array(capacity), new Uint8Array(capacity)];
+  const capacity = Math.max(1, Math.min(typeof buffers === "number" ? buffers : buffers[0].length, total - state.written));
+  const pair = typeof buffers === "number" ? writeBuffers(capacity) : buffers;
   let current = 0;
   let fill = 0;
   let queued = state.written; // position of the next byte to write
@@ -287,7 +301,7 @@ export async function pumpBody(
   };
   const flush = async (): Promise<void> => {
     if (fill === 0) return;
-    const data = buffers[current].subarray(0, fill);
+    const data = pair[current].subarray(0, fill);
     hasher.update(data);
     await settle();
     inflight = file.write(data, queued);
@@ -316,7 +330,7 @@ export async function pumpBody(
       while (chunk.length > 0) {
         const n = Math.min(chunk.length, capacity - fill);
         // One copy per byte: Deno hands out views into larger buffers, never keep `chunk`.
-        buffers[current].set(chunk.subarray(0, n), fill);
+        pair[current].set(chunk.subarray(0, n), fill);
         fill += n;
         chunk = chunk.subarray(n);
         if (fill === capacity) await flush();
