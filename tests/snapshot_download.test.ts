@@ -220,6 +220,31 @@ describe("downloadSnapshot of many files", () => {
   });
 });
 
+describe("downloadSnapshot's per-file work", () => {
+  test("asks the platform for its host name and pid once, not once per file (each is a system call on Node)", async () => {
+    const fx = await startHub();
+    try {
+      const files: Record<string, Uint8Array> = {};
+      for (let i = 0; i < 20; i++) files[`data/shard-${i}.bin`] = bytes(2000, 300 + i);
+      fx.hub.createRepo("org/identity").commit(files);
+      const memory = memoryRuntime({ timers: "real" });
+      const asked = { hostname: 0, pid: 0 };
+      const platform = {
+        ...memory.platform,
+        hostname: () => (asked.hostname++, memory.platform.hostname()),
+        pid: () => (asked.pid++, memory.platform.pid()),
+      };
+      const runtime = { ...memory, platform };
+      await downloadSnapshot({ runtime, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/identity", concurrency: 4 });
+      // Every one of the 20 files still got its own temp file and lock, named after its writer.
+      assert.equal((await runtime.fs.readdir("/cache/models--org--identity/blobs")).length, 20);
+      assert.deepEqual(asked, { hostname: 1, pid: 1 });
+    } finally {
+      await fx.close();
+    }
+  });
+});
+
 describe("downloadSnapshot of a cached repo", () => {
   test("lists blobs/ once for the whole snapshot, not once per file, and still sweeps cached blobs' leftovers", async () => {
     const fx = await startHub();
