@@ -245,6 +245,36 @@ describe("downloadSnapshot's per-file work", () => {
   });
 });
 
+describe("downloadSnapshot's look for pointers already in place", () => {
+  test("one listing of the snapshot's folder replaces a failing stat per fresh file; a second run still finds every file cached", async () => {
+    const fx = await startHub();
+    try {
+      const files: Record<string, Uint8Array> = {};
+      for (let i = 0; i < 20; i++) files[`data/shard-${i}.bin`] = bytes(2000, 400 + i);
+      const commit = fx.hub.createRepo("org/pointers").commit(files);
+      const runtime = memoryRuntime({ timers: "real" });
+      const common = { runtime, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/pointers", concurrency: 4 };
+      const snapshot = `/cache/models--org--pointers/snapshots/${commit}`;
+      const looks = { stat: 0, readdir: 0 };
+      runtime.fs.beforeOp = (op, paths) => {
+        if (op === "stat" && paths[0]!.startsWith(`${snapshot}/data/`)) looks.stat++;
+        if (op === "readdir" && paths[0]!.startsWith(snapshot)) looks.readdir++;
+      };
+      await downloadSnapshot(common);
+      // Left: the two looks at every pointer around the move of refs/main (a prune between them).
+      assert.deepEqual(looks, { stat: 40, readdir: 1 });
+      looks.stat = looks.readdir = 0;
+      fx.hub.clearRequests();
+      await downloadSnapshot(common);
+      runtime.fs.beforeOp = undefined;
+      assert.deepEqual(fx.hub.requests.filter((r) => r.path.includes("/resolve/")), [], "every file found in place");
+      assert.deepEqual(looks, { stat: 60, readdir: 1 }, "listed pointers are each looked at, then twice at the end");
+    } finally {
+      await fx.close();
+    }
+  });
+});
+
 describe("downloadSnapshot of a cached repo", () => {
   test("lists blobs/ once for the whole snapshot, not once per file, and still sweeps cached blobs' leftovers", async () => {
     const fx = await startHub();
