@@ -9,7 +9,8 @@ import { filterPaths, globToRegExp } from "../src/core/download/patterns.ts";
 import { runCli } from "../src/cli/main.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
 import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
-import { testRuntime } from "./_support/runtime.ts";
+import { currentRuntimeName, testRuntime } from "./_support/runtime.ts";
+import { runCliProcess } from "./_support/cli.ts";
 import { memoryRuntime } from "../src/adapters/memory/mod.ts";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -239,6 +240,25 @@ describe("downloadSnapshot's per-file work", () => {
       // Every one of the 20 files still got its own temp file and lock, named after its writer.
       assert.equal((await runtime.fs.readdir("/cache/models--org--identity/blobs")).length, 20);
       assert.deepEqual(asked, { hostname: 1, pid: 1 });
+    } finally {
+      await fx.close();
+    }
+  });
+});
+
+describe("the CLI with many files in flight", () => {
+  test("--concurrency 16 prints no MaxListenersExceededWarning: every file in flight listens on the CLI's one abort signal", async () => {
+    const fx = await startHub();
+    try {
+      const files: Record<string, Uint8Array> = {};
+      for (let i = 0; i < 32; i++) files[`data/shard-${i}.bin`] = bytes(2000, 500 + i);
+      fx.hub.createRepo("org/wide").commit(files);
+      const run = await runCliProcess(currentRuntimeName(), [
+        "download", "org/wide", "--endpoint", fx.hub.endpoint, "--token", TOKEN, "--cache-dir", fx.cacheDir, "--quiet", "--concurrency", "16",
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal((await fsp.readdir(join(fx.cacheDir, "models--org--wide", "blobs"))).length, 32);
+      assert.doesNotMatch(run.stderr, /MaxListenersExceeded|memory leak/, run.stderr);
     } finally {
       await fx.close();
     }
