@@ -294,9 +294,11 @@ export function nodeFileSystem(): FileSystem {
     writeFile: (path, data) => attempt("write", path, () => fsp.writeFile(path, data)),
     utimes: (path, atimeMs, mtimeMs) => attempt("utime", path, () => fsp.utimes(path, atimeMs / 1000, mtimeMs / 1000)),
     async syncDir(path) {
-      let fh: fsp.FileHandle | undefined;
+      // A plain handle, so that on Node it is the callback API's (see `perFile`): a snapshot
+      // syncs blobs/ after nearly every one of its renames.
+      let fh: { sync(): Promise<void>; close(): Promise<void> } | undefined;
       try {
-        fh = await fsp.open(path, "r");
+        fh = perFile ? await perFile.open(path, "r") : await fsp.open(path, "r");
         await fh.sync();
       } catch (err) {
         const e = toFsError(err, "fsync", path);
