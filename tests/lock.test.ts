@@ -115,3 +115,27 @@ describe("the de-duplication lock never blocks on a holder that cannot be workin
     await fsp.rm(f.lock);
   });
 });
+
+describe("the lock's own cost", () => {
+  test("an uncontended take and release reads the lock file once and removes it without looking at it again", async () => {
+    const runtime = memoryRuntime({ timers: "real" });
+    const layout = repoLayout("/cache", "model", "org/cost");
+    const etag = "ab".repeat(32);
+    await runtime.fs.mkdirp(layout.locksDir); // a repo's first lock also makes the folder
+    const calls: string[] = [];
+    runtime.fs.beforeOp = (op, paths) => {
+      if (paths.some((p) => p.startsWith(layout.locksDir))) calls.push(`${op} ${paths[0]!.slice(layout.locksDir.length + 1)}`);
+    };
+    const lock = await acquireDownloadLock(runtime, layout, etag, { isDone: async () => false, checkedJustNow: true });
+    assert.notEqual(lock, "done");
+    if (lock !== "done") await lock.release();
+    runtime.fs.beforeOp = undefined;
+    const own = `${etag}.hubcache-lock`;
+    assert.deepEqual(calls.filter((c) => c.endsWith(own)), [
+      `createExclusive ${own}`, `write ${own}`, `close ${own}`, // take: our identity in it
+      `readFile ${own}`, `removeFile ${own}`, // release: still ours? then remove it
+    ]);
+    assert.ok(!(await runtime.fs.readdir(layout.locksDir)).includes(own), "released: our lock file is gone");
+  });
+});
+

@@ -9,7 +9,8 @@ import { filterPaths, globToRegExp } from "../src/core/download/patterns.ts";
 import { runCli } from "../src/cli/main.ts";
 import { bytes, type HubFixture, listDir, readBytes, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
 import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
-import { testRuntime } from "./_support/runtime.ts";
+import { currentRuntimeName, testRuntime } from "./_support/runtime.ts";
+import { runCliProcess } from "./_support/cli.ts";
 import { memoryRuntime } from "../src/adapters/memory/mod.ts";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -214,6 +215,80 @@ describe("downloadSnapshot of many files", () => {
       assert.equal(published, 40);
       assert.deepEqual(shortfalls, []);
       assert.ok(blobSyncs < 40, `40 publications shared ${blobSyncs} fsyncs of blobs/`);
+    } finally {
+      await fx.close();
+    }
+  });
+});
+
+describe("downloadSnapshot's per-file work", () => {
+  test("asks the platform for its host name and pid once, not once per file (each is a system call on Node)", async () => {
+    const fx = await startHub();
+    try {
+      const files: Record<string, Uint8Array> = {};
+      for (let i = 0; i < 20; i++) files[`data/shard-${i}.bin`] = bytes(2000, 300 + i);
+      fx.hub.createRepo("org/identity").commit(files);
+      const memory = memoryRuntime({ timers: "real" });
+      const asked = { hostname: 0, pid: 0 };
+      const platform = {
+        ...memory.platform,
+        hostname: () => (asked.hostname++, memory.platform.hostname()),
+        pid: () => (asked.pid++, memory.platform.pid()),
+      };
+      const runtime = { ...memory, platform };
+      await downloadSnapshot({ runtime, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/identity", concurrency: 4 });
+      // Every one of the 20 files still got its own temp file and lock, named after its writer.
+      assert.equal((await runtime.fs.readdir("/cache/models--org--identity/blobs")).length, 20);
+      assert.deepEqual(asked, { hostname: 1, pid: 1 });
+    } finally {
+      await fx.close();
+    }
+  });
+});
+
+describe("the CLI with many files in flight", () => {
+  test("--concurrency 16 prints no MaxListenersExceededWarning: every file in flight listens on the CLI's one abort signal", async () => {
+    const fx = await startHub();
+    try {
+      const files: Record<string, Uint8Array> = {};
+      for (let i = 0; i < 32; i++) files[`data/shard-${i}.bin`] = bytes(2000, 500 + i);
+      fx.hub.createRepo("org/wide").commit(files);
+      const run = await runCliProcess(currentRuntimeName(), [
+        "download", "org/wide", "--endpoint", fx.hub.endpoint, "--token", TOKEN, "--cache-dir", fx.cacheDir, "--quiet", "--concurrency", "16",
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal((await fsp.readdir(join(fx.cacheDir, "models--org--wide", "blobs"))).length, 32);
+      assert.doesNotMatch(run.stderr, /MaxListenersExceeded|memory leak/, run.stderr);
+    } finally {
+      await fx.close();
+    }
+  });
+});
+
+describe("downloadSnapshot's look for pointers already in place", () => {
+  test("one listing of the snapshot's folder replaces a failing stat per fresh file; a second run still finds every file cached", async () => {
+    const fx = await startHub();
+    try {
+      const files: Record<string, Uint8Array> = {};
+      for (let i = 0; i < 20; i++) files[`data/shard-${i}.bin`] = bytes(2000, 400 + i);
+      const commit = fx.hub.createRepo("org/pointers").commit(files);
+      const runtime = memoryRuntime({ timers: "real" });
+      const common = { runtime, cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/pointers", concurrency: 4 };
+      const snapshot = `/cache/models--org--pointers/snapshots/${commit}`;
+      const looks = { stat: 0, readdir: 0 };
+      runtime.fs.beforeOp = (op, paths) => {
+        if (op === "stat" && paths[0]!.startsWith(`${snapshot}/data/`)) looks.stat++;
+        if (op === "readdir" && paths[0]!.startsWith(snapshot)) looks.readdir++;
+      };
+      await downloadSnapshot(common);
+      // Left: the two looks at every pointer around the move of refs/main (a prune between them).
+      assert.deepEqual(looks, { stat: 40, readdir: 1 });
+      looks.stat = looks.readdir = 0;
+      fx.hub.clearRequests();
+      await downloadSnapshot(common);
+      runtime.fs.beforeOp = undefined;
+      assert.deepEqual(fx.hub.requests.filter((r) => r.path.includes("/resolve/")), [], "every file found in place");
+      assert.deepEqual(looks, { stat: 60, readdir: 1 }, "listed pointers are each looked at, then twice at the end");
     } finally {
       await fx.close();
     }

@@ -9,7 +9,21 @@
  */
 
 import * as fsp from "node:fs/promises";
-import { constants as fsConstants } from "node:fs";
+import {
+  close as closeCallback,
+  constants as fsConstants,
+  fstat as fstatCallback,
+  fsync as fsyncCallback,
+  ftruncate as ftruncateCallback,
+  open as openCallback,
+  read as readCallback,
+  readFile as readFileCallback,
+  rename as renameCallback,
+  type Stats,
+  symlink as symlinkCallback,
+  unlink as unlinkCallback,
+  write as writeCallback,
+} from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import * as os from "node:os";
 import process from "node:process";
@@ -28,7 +42,8 @@ import type {
 } from "../core/ports.ts";
 import { bindLibcFlock, type FlockCall, flockAdvisoryLocks } from "./flock.ts";
 import { attempt, toFsError } from "./fs_errors.ts";
-import { adaptiveLookups } from "./lookups.ts";
+import { adaptiveLookups, settle } from "./lookups.ts";
+import { detectRuntime } from "./runtime_name.ts";
 import { socketFetch } from "./socket_fetch.ts";
 
 export { toFsError } from "./fs_errors.ts";
@@ -43,6 +58,29 @@ function infoOf(
 
 /** The lookups a cache command makes by the hundred thousand (`lookups.ts`). */
 const lookups = adaptiveLookups();
+
+/**
+ * The calls a download makes for every file — open, write, fsync, close of its temp file and
+ * lock, then rename, symlink, unlink — on Node's callback API, for the reason `lookups.ts` gives:
+ * a snapshot of 1,000 small files spent most of its main-thread time inside the promise API's
+ * per-call work. Deno and Bun keep `node:fs/promises` (see `lookups.ts`).
+ */
+const perFile = ((): {
+  open(path: string, flags: string): Promise<FileHandle>;
+  rename(from: string, to: string): Promise<void>;
+  symlink(target: string, path: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  readFile(path: string): Promise<Uint8Array>;
+} | undefined => {
+  if (detectRuntime() !== "node") return undefined;
+  return {
+    open: async (path, flags) => new FdFileHandle(await settle<number>((done) => openCallback(path, flags, 0o666, done)), path),
+    rename: (from, to) => settle<void>((done) => renameCallback(from, to, (err) => done(err, undefined))),
+    symlink: (target, path) => settle<void>((done) => symlinkCallback(target, path, (err) => done(err, undefined))),
+    unlink: (path) => settle<void>((done) => unlinkCallback(path, (err) => done(err, undefined))),
+    readFile: async (path) => asPlainBytes(await settle<Uint8Array>((done) => readFileCallback(path, done))),
+  };
+})();
 
 function asPlainBytes(buf: Uint8Array): Uint8Array {
   // A Buffer is a Uint8Array subclass; hand out plain views so callers comparing
@@ -89,7 +127,52 @@ class NodeFileHandle implements FileHandle {
   }
 }
 
+/**
+ * {@link NodeFileHandle} on a plain descriptor and the callback API (Node only, see `perFile`).
+ * Unlike a `fsp.FileHandle`, a descriptor dropped unclosed is not closed by the garbage
+ * collector: every caller closes its handles in `finally`.
+ */
+class FdFileHandle implements FileHandle {
+  #fd: number;
+  #path: string;
+  #closed = false;
+  constructor(fd: number, path: string) {
+    this.#fd = fd;
+    this.#path = path;
+  }
+  write(data: Uint8Array, position: number): Promise<void> {
+    return attempt("write", this.#path, async () => {
+      // write(2) may accept less than asked (signals, quotas); the port promises all of it.
+      for (let done = 0; done < data.length;) {
+        const written = await settle<number>((cb) => writeCallback(this.#fd, data, done, data.length - done, position + done, cb));
+        if (written <= 0) throw new FsError("EIO", "write", this.#path, `EIO: write '${this.#path}' made no progress`);
+        done += written;
+      }
+    });
+  }
+  read(buffer: Uint8Array, position: number): Promise<number> {
+    if (buffer.length === 0) return Promise.resolve(0);
+    return attempt("read", this.#path, () => settle<number>((cb) => readCallback(this.#fd, buffer, 0, buffer.length, position, cb)));
+  }
+  truncate(length: number): Promise<void> {
+    return attempt("ftruncate", this.#path, () => settle<void>((cb) => ftruncateCallback(this.#fd, length, (err) => cb(err, undefined))));
+  }
+  sync(): Promise<void> {
+    return attempt("fsync", this.#path, () => settle<void>((cb) => fsyncCallback(this.#fd, (err) => cb(err, undefined))));
+  }
+  size(): Promise<number> {
+    return attempt("fstat", this.#path, async () => Number((await settle<Stats>((cb) => fstatCallback(this.#fd, cb))).size));
+  }
+  close(): Promise<void> {
+    // Idempotent so `finally { await h.close() }` after an explicit close is harmless.
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    return attempt("close", this.#path, () => settle<void>((cb) => closeCallback(this.#fd, (err) => cb(err, undefined))));
+  }
+}
+
 function openHandle(path: string, flags: string, syscall: string): Promise<FileHandle> {
+  if (perFile) return attempt(syscall, path, () => perFile.open(path, flags));
   return attempt(syscall, path, async () => new NodeFileHandle(await fsp.open(path, flags), path));
 }
 
@@ -117,9 +200,9 @@ export function nodeFileSystem(): FileSystem {
     createExclusive: (path) => openHandle(path, "wx+", "open"),
     openReadWrite: (path) => openHandle(path, "r+", "open"),
     openRead: (path) => openHandle(path, "r", "open"),
-    rename: (from, to) => attempt("rename", from, () => fsp.rename(from, to)),
+    rename: (from, to) => attempt("rename", from, () => (perFile ? perFile.rename(from, to) : fsp.rename(from, to))),
     link: (existing, to) => attempt("link", to, () => fsp.link(existing, to)),
-    symlink: (target, path) => attempt("symlink", path, () => fsp.symlink(target, path)),
+    symlink: (target, path) => attempt("symlink", path, () => (perFile ? perFile.symlink(target, path) : fsp.symlink(target, path))),
     readlink: (path) => attempt("readlink", path, () => lookups.readlink(path)),
     lstat: (path) => attempt("lstat", path, async () => infoOf(await lookups.lstat(path))),
     stat: (path) => attempt("stat", path, async () => infoOf(await lookups.stat(path))),
@@ -134,6 +217,18 @@ export function nodeFileSystem(): FileSystem {
     mkdirp: (path) => attempt("mkdir", path, async () => void (await fsp.mkdir(path, { recursive: true }))),
     removeFile: (path) =>
       attempt("unlink", path, async () => {
+        if (perFile) {
+          // Node's unlink never removes a directory (EISDIR on Linux, EPERM on macOS): no look
+          // first, which was one more call per file of a snapshot (its lock file).
+          try {
+            return await perFile.unlink(path);
+          } catch (err) {
+            if ((err as { code?: unknown }).code === "EPERM" && (await fsp.lstat(path)).isDirectory()) {
+              throw new FsError("EISDIR", "unlink", path, `EISDIR: unlink '${path}' is a directory`);
+            }
+            throw err;
+          }
+        }
         // Deno's unlink deletes an empty directory (`docs/DESIGN.md §Runtimes`); the port promises it never
         // removes one, so look first. The lstat→unlink window only matters if someone swaps a
         // file for an empty directory in between, which nothing in the cache layout does.
@@ -157,13 +252,15 @@ export function nodeFileSystem(): FileSystem {
     // FICLONE: a reflink where the file system can (XFS, Btrfs, APFS…), a plain copy elsewhere.
     copyExclusive: (from, to) => attempt("copyfile", to, () => fsp.copyFile(from, to, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE)),
     clone: (from, to) => attempt("copyfile", to, () => fsp.copyFile(from, to, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE_FORCE)),
-    readFile: (path) => attempt("read", path, async () => asPlainBytes(await fsp.readFile(path))),
+    readFile: (path) => attempt("read", path, async () => (perFile ? await perFile.readFile(path) : asPlainBytes(await fsp.readFile(path)))),
     writeFile: (path, data) => attempt("write", path, () => fsp.writeFile(path, data)),
     utimes: (path, atimeMs, mtimeMs) => attempt("utime", path, () => fsp.utimes(path, atimeMs / 1000, mtimeMs / 1000)),
     async syncDir(path) {
-      let fh: fsp.FileHandle | undefined;
+      // A plain handle, so that on Node it is the callback API's (see `perFile`): a snapshot
+      // syncs blobs/ after nearly every one of its renames.
+      let fh: { sync(): Promise<void>; close(): Promise<void> } | undefined;
       try {
-        fh = await fsp.open(path, "r");
+        fh = perFile ? await perFile.open(path, "r") : await fsp.open(path, "r");
         await fh.sync();
       } catch (err) {
         const e = toFsError(err, "fsync", path);

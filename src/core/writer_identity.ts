@@ -35,9 +35,24 @@ export function sanitizeHost(host: string): string {
   return (host || "host").replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64);
 }
 
+/**
+ * This process's host and pid, asked of the platform once per platform object: every temp file,
+ * lock and claim asks for them, and on Node each answer is a system call (`os.hostname()` is
+ * `uname`, `process.pid` is `getpid`) — a snapshot of 1,000 small files made 2,000 of each.
+ * Neither changes while a process runs.
+ */
+const selves = new WeakMap<Platform, { readonly host: string; readonly pid: number }>();
+
+function self(platform: Platform): { readonly host: string; readonly pid: number } {
+  let me = selves.get(platform);
+  if (me === undefined) selves.set(platform, me = { host: sanitizeHost(platform.hostname()), pid: platform.pid() });
+  return me;
+}
+
 /** A new identity for one writer: this host, this pid and 16 random bytes (cacache saw collisions with 4). */
 export function writerIdentity(platform: Platform): TempOwner {
-  return { host: sanitizeHost(platform.hostname()), pid: platform.pid(), nonce: platform.randomHex(16) };
+  const { host, pid } = self(platform);
+  return { host, pid, nonce: platform.randomHex(16) };
 }
 
 /** The text form of an identity, `<host>-<pid>-<nonce>`, as it appears in file names. */
@@ -60,6 +75,7 @@ export function parseOwnerName(text: string): TempOwner | null {
  * over?" decision (claim, sweep, lock, prune, scan) asks.
  */
 export function writerState(platform: Platform, owner: TempOwner | null): OwnerState {
-  if (owner === null || owner.host !== sanitizeHost(platform.hostname())) return "unknown";
-  return owner.pid === platform.pid() || platform.isProcessAlive(owner.pid) ? "alive" : "dead";
+  const me = self(platform);
+  if (owner === null || owner.host !== me.host) return "unknown";
+  return owner.pid === me.pid || platform.isProcessAlive(owner.pid) ? "alive" : "dead";
 }

@@ -142,6 +142,13 @@ export interface SnapshotShared {
    * for the blob instead of fetching it again (the listing predates it).
    */
   readonly published: Set<string>;
+  /**
+   * The snapshot's one listing of the folders of `snapshots/<commit>/` its files go into:
+   * the paths found there. A path it lacks is not looked for (one failing stat per fresh file);
+   * a pointer another process made since is met when ours is created, as the race it is.
+   * `undefined`: look for each pointer.
+   */
+  readonly pointers?: ReadonlySet<string>;
 }
 
 /**
@@ -165,7 +172,8 @@ export async function fetchIntoCache(
     await sweepIfBlobComplete(ctx, meta, shared?.blobs.leftovers);
     return report.cached(pointer);
   };
-  if (!force && (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size))) return await cached();
+  const pointerMayExist = shared?.pointers === undefined || shared.pointers.has(path);
+  if (!force && pointerMayExist && (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size))) return await cached();
   // Only a call that may write a pointer probes for symlinks: the probe needs the scratch
   // folder, and a cache answered from without writing should gain no folder (docs/DESIGN.md
   // §Living beside the Python client).

@@ -161,9 +161,11 @@ function holdWithHeartbeat(
       released = true;
       stop.abort();
       await flock?.release().catch(() => {});
-      // Only remove the lock if it is still ours: a waiter may have judged us stale.
+      // Only remove the lock if it is still ours: a waiter may have judged us stale. Having
+      // just read our own nonce from it, it is a file: no lstat first (one call per file of a
+      // snapshot, which takes and releases a lock for each).
       const owner = await readOwner(runtime, path);
-      if (owner && owner.nonce === me.nonce) await removeIfFile(runtime, path).catch(() => {});
+      if (owner && owner.nonce === me.nonce) await runtime.fs.removeFile(path).catch(() => {});
     },
   };
 }

@@ -164,8 +164,9 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   const listing = await listBlobs(ctx.runtime, ctx.layout.blobsDir);
   const spaceCounted = await ensureFreeSpace(ctx, needed, what, options.forceDownload ?? false, cacheSpace(ctx, listing.names));
   await ensureDir(ctx.runtime, snapshotDir(ctx.layout, commit));
+  const pointers = await listPointers(ctx, commit, selected);
   const fetchOne: FetchOne = (path, meta, fileOptions, shared) => fetchIntoCache(ctx, path, meta, fileOptions, shared);
-  await fetchAll(ctx, commit, selected, options, fetchOne, { listing, spaceCounted });
+  await fetchAll(ctx, commit, selected, options, fetchOne, { listing, spaceCounted, pointers });
   await moveRefOverCompleteSnapshot(ctx, commit, selected, options, fetchOne);
   return snapshotDir(ctx.layout, commit);
 }
@@ -209,6 +210,20 @@ async function moveRefOverCompleteSnapshot(
   }
 }
 
+/**
+ * The paths of `files` already present in `snapshots/<commit>/`, from one listing of each folder
+ * they go into (see {@link SnapshotShared.pointers}): a fresh snapshot of n files in one folder
+ * costs one listing instead of n failing stats. With about as many folders as files a listing
+ * saves nothing, and each pointer is looked for instead (`undefined`).
+ */
+async function listPointers(ctx: RepoContext, commit: string, files: readonly TreeFile[]): Promise<ReadonlySet<string> | undefined> {
+  const folders = [...new Set(files.map((f) => (f.path.includes("/") ? f.path.slice(0, f.path.lastIndexOf("/")) : "")))];
+  if (folders.length * 2 > files.length) return undefined;
+  const root = snapshotDir(ctx.layout, commit);
+  const names = await mapBounded(folders, CACHE_SCAN_CONCURRENCY, (folder) => readdirOrEmpty(ctx.runtime, folder === "" ? root : `${root}/${folder}`));
+  return new Set(folders.flatMap((folder, i) => names[i]!.map((name) => (folder === "" ? name : `${folder}/${name}`))));
+}
+
 /** Offline (or the Hub unreachable) with a local directory: a non-empty one is the answer, as for the Python client. */
 async function snapshotFromLocalDir(ctx: RepoContext, localDir: string, why: string): Promise<string> {
   const names = (await readdirOrEmpty(ctx.runtime, localDir)).filter((n) => n !== ".cache");
@@ -250,7 +265,7 @@ async function fetchAll(
   files: TreeFile[],
   options: DownloadSnapshotOptions,
   fetchOne: FetchOne,
-  once?: { listing: BlobsListing; spaceCounted: ReadonlySet<string> },
+  once?: { listing: BlobsListing; spaceCounted: ReadonlySet<string>; pointers?: ReadonlySet<string> },
 ): Promise<void> {
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_SNAPSHOT_CONCURRENCY);
   // Files in flight and the extra ranges of large files share one budget of connections.
@@ -281,6 +296,7 @@ async function fetchAll(
     blobs: once?.listing ?? await listBlobs(ctx.runtime, ctx.layout.blobsDir),
     spaceCounted: once?.spaceCounted ?? new Set(),
     published: new Set(),
+    pointers: once?.pointers,
   };
   const failures: Array<{ path: string; error: unknown }> = [];
   const emit = (phase: SnapshotProgress["phase"]): void => {
