@@ -111,11 +111,14 @@ export function framingOf(method: string, head: ResponseHead): Framing {
     // Both Transfer-Encoding and Content-Length: the first wins and the connection is not
     // reused, since an intermediary may have read the message the other way (RFC 9112 §6.3).
     const reusable = keepAlive && values("content-length").length === 0;
-    if (codings[codings.length - 1] === "chunked") return { kind: "chunked", reusable };
-    return { kind: "close", reusable: false };
+    // Only plain `chunked`: a transfer coding on top of it (gzip, chunked) would hand the
+    // caller encoded bytes as if they were the content, and no coding was asked for.
+    if (codings.length === 1 && codings[0] === "chunked") return { kind: "chunked", reusable };
+    throw new FramingError(`a Transfer-Encoding this client does not decode: ${JSON.stringify(codings.join(", "))}`);
   }
-  const lengths = values("content-length").join(",").split(",").map((v) => v.trim());
-  if (lengths.length > 0 && lengths[0] !== "") {
+  const lengthFields = values("content-length");
+  if (lengthFields.length > 0) {
+    const lengths = lengthFields.join(",").split(",").map((v) => v.trim());
     if (!lengths.every((v) => /^\d{1,15}$/.test(v) && v === lengths[0])) throw new FramingError(`an invalid Content-Length: ${JSON.stringify(lengths.join(", "))}`);
     return { kind: "length", length: Number(lengths[0]), reusable: keepAlive };
   }

@@ -2,7 +2,7 @@
  * The file lookups a cache command makes by the hundred thousand — `stat`, `lstat`, `readlink`,
  * `readdir` (a `cache ls` of 200,000 snapshot files is 200,000 readlinks and 100,000 stats) —
  * made synchronously while the file system answers them from memory, and off the main thread
- * from the first one that does not.
+ * once they look like round trips.
  *
  * Why: an asynchronous call hands the work to a thread and the answer back, which costs far
  * more than a lookup the kernel answers from its caches. Measured here (50,000 readlinks / stats
@@ -13,6 +13,9 @@
  * latest 32 synchronous calls took longer than {@link SLOW_LOOKUP_MS}, this process makes the
  * asynchronous calls for good (`docs/DESIGN.md §Cache management`). A lookup answered from memory
  * takes microseconds; the few that block for a round trip before the switch cost nothing noticeable.
+ * The price: until the switch, a lookup that hangs (a hard-mounted NFS whose server is down)
+ * blocks the whole event loop — timers and abort signals included — where an asynchronous one
+ * would only have held a thread; the next lookup of the same file would hang there anyway.
  *
  * @module
  */
@@ -55,7 +58,7 @@ export interface Lookups {
   readlink(path: string): Promise<string>;
   readdir(path: string): Promise<string[]>;
   readdirTyped(path: string): Promise<Dirent[]>;
-  /** Whether calls are still made synchronously (false once one was slow). */
+  /** Whether calls are still made synchronously (false once a quarter of the latest 32 were slow). */
   readonly synchronous: boolean;
 }
 

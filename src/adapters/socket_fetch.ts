@@ -13,20 +13,23 @@
  *
  * The one rule that makes reuse safe: a buffer is read into again only when no view of it can
  * still be read. A view is held while it waits in the stream's queue, and by the reader from
- * the `read()` that returned it until its next `read()` (which is how hubcache's own pump
- * consumes bodies: it copies each chunk before asking for the next). The Response's own
- * `arrayBuffer()`/`text()`/`json()`/`bytes()`/`blob()` copy as they go, since the runtimes'
- * built-in collectors keep every chunk until the end.
+ * the `read()` that returned it until its next `read()`. Only hubcache's download pump reads
+ * the views (`BODY_VIEWS` in ports.ts: it copies each chunk before asking for the next);
+ * `response.body` hands every other reader chunks of its own, copied as they are read.
  *
  * Connections are kept alive per origin and reused only after a response was read to its end
  * with a reusable framing; an idle one is closed after a few seconds and never keeps the
- * process alive.
+ * process alive. Bytes a server sends past a response's end are caught when they arrive with
+ * it or while the connection is idle (it is closed); ones that arrive only after the next
+ * request went out are read as that request's response, as with any HTTP/1.1 client — a
+ * file's content is still checked against its hash.
  *
  * @module
  */
 
 import * as net from "node:net";
 import * as tls from "node:tls";
+import { BODY_VIEWS } from "../core/ports.ts";
 import { BodyDecoder, type Framing, framingOf, HeadReader, type ResponseHead } from "./http1_framing.ts";
 
 /**
@@ -38,6 +41,9 @@ const SLABS = 4;
 const SLAB_BYTES = 128 * 1024;
 /** How long an idle connection is kept: shorter than common servers' keep-alive (nginx 75 s, Node 5 s). */
 const IDLE_MS = 4_000;
+/** Bounds on a connection's handshake and on the wait for a response head (undici's defaults). */
+const CONNECT_TIMEOUT_MS = 10_000;
+const HEAD_TIMEOUT_MS = 300_000;
 /** Idle connections kept per origin (parallel ranges open 8 at once). */
 const MAX_IDLE_PER_ORIGIN = 16;
 /** The stream's queue size in chunks; the real bound on buffered bytes is the slabs. */
@@ -52,9 +58,17 @@ export interface SocketFetch {
   closeIdle(): void;
 }
 
+/** Time limits of a {@link socketFetch}, in ms (tests shorten them). */
+export interface SocketTimeouts {
+  /** For the TCP connection and TLS handshake. Default 10 s. */
+  readonly connectMs?: number;
+  /** From sending a request to its response head. Default 300 s. */
+  readonly headMs?: number;
+}
+
 /** `fetch` over raw sockets for GET/HEAD without a body with `redirect: "manual"`, `fallback` for everything else. */
-export function socketFetch(fallback: typeof fetch): SocketFetch {
-  const pool = new ConnectionPool();
+export function socketFetch(fallback: typeof fetch, timeouts: SocketTimeouts = {}): SocketFetch {
+  const pool = new ConnectionPool({ connectMs: timeouts.connectMs ?? CONNECT_TIMEOUT_MS, headMs: timeouts.headMs ?? HEAD_TIMEOUT_MS });
   const f = ((input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const method = (init?.method ?? "GET").toUpperCase();
     let url: URL | undefined;
@@ -80,6 +94,9 @@ export function socketFetch(fallback: typeof fetch): SocketFetch {
 async function send(pool: ConnectionPool, url: URL, method: string, headers: Headers, signal: AbortSignal | undefined): Promise<Response> {
   if (signal?.aborted) throw signal.reason;
   let request = `${method} ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n`;
+  // No content coding unless the caller asks for one: this client decodes none, and a request
+  // without Accept-Encoding lets a server pick any (RFC 9110 §12.5.3).
+  if (!headers.has("accept-encoding")) headers.set("accept-encoding", "identity");
   headers.forEach((value, name) => {
     if (name !== "host" && name !== "connection" && name !== "content-length" && name !== "transfer-encoding") request += `${name}: ${value}\r\n`;
   });
@@ -119,6 +136,8 @@ class NoResponseError extends Error {
 class ConnectionPool {
   readonly #idle = new Map<string, Connection[]>();
   opened = 0;
+
+  constructor(readonly timeouts: Required<SocketTimeouts>) {}
 
   take(key: string): Connection | undefined {
     const list = this.#idle.get(key);
@@ -180,6 +199,8 @@ interface Exchange {
   waiting: boolean;
   finished: boolean;
   onAbort?: () => void;
+  /** Bounds the wait for the response head (`SocketTimeouts.headMs`). */
+  headTimer?: ReturnType<typeof setTimeout>;
 }
 
 class Connection {
@@ -213,6 +234,12 @@ class Connection {
       ? tls.connect({ host, port, onread, ...(net.isIP(host) === 0 ? { servername: host } : {}), ALPNProtocols: ["http/1.1"] } as tls.ConnectionOptions)
       : net.connect({ host, port, onread });
     this.socket.setNoDelay(true);
+    // A host that never completes the handshake fails the request like an unreachable one.
+    const { connectMs } = pool.timeouts;
+    const connectTimer = setTimeout(() => this.destroy(new Error(`no connection within ${connectMs / 1000} s`)), connectMs);
+    unrefTimer(connectTimer);
+    this.socket.once(https ? "secureConnect" : "connect", () => clearTimeout(connectTimer));
+    this.socket.once("close", () => clearTimeout(connectTimer));
     this.socket.on("end", () => this.#fail(new ConnectionClosed("the server closed the connection")));
     this.socket.on("error", (err) => this.#fail(err));
     this.socket.on("close", () => this.#fail(new ConnectionClosed("the connection was closed")));
@@ -238,6 +265,11 @@ class Connection {
         held: [], enqueued: 0, released: 0, dequeuedAtLastPull: -1, waiting: false, finished: false,
       };
       this.#exchange = ex;
+      // A server that takes the request and never answers: the body's idle watchdog only starts
+      // once there is a body, so the wait for the head is bounded here.
+      const { headMs } = this.pool.timeouts;
+      ex.headTimer = setTimeout(() => this.destroy(new Error(`no response within ${headMs / 1000} s`)), headMs);
+      unrefTimer(ex.headTimer);
       if (signal !== undefined) {
         ex.onAbort = () => this.destroy(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
         signal.addEventListener("abort", ex.onAbort, { once: true });
@@ -319,6 +351,7 @@ class Connection {
   }
 
   #respond(ex: Exchange, head: ResponseHead): void {
+    clearTimeout(ex.headTimer);
     const framing = framingOf(ex.method, head);
     if (head.status > 599) throw new Error(`an invalid status ${head.status}`);
     const headers = new Headers();
@@ -334,14 +367,27 @@ class Connection {
         cancel: () => this.#cancelled(ex),
       }, { highWaterMark: QUEUED_CHUNKS });
     }
-    const response = new SocketResponse(body, { status: head.status, statusText: head.statusText, headers });
+    const response = new Response(body === null ? null : ownedChunks(body), { status: head.status, statusText: head.statusText, headers });
+    if (body !== null) {
+      // The download pump copies each chunk before it reads on: it may read the views (ports.ts).
+      let taken = false;
+      Object.defineProperty(response, BODY_VIEWS, {
+        value: (): ReadableStream<Uint8Array> | null => {
+          if (taken || response.bodyUsed || response.body?.locked) return null;
+          taken = true;
+          return body;
+        },
+      });
+    }
     ex.framing = framing;
     ex.decoder = new BodyDecoder(framing);
     ex.controller = controller;
     // A constructed Response has no URL; hubFetch reads it for error messages and relative links.
     Object.defineProperty(response, "url", { value: ex.url.href });
     ex.resolve(response);
-    if (framing.kind === "none") this.#bodyEnd(ex, false);
+    // No body, or an empty one (`Content-Length: 0`): it has ended already, and no body byte
+    // will come to say so.
+    if (ex.decoder.done) this.#bodyEnd(ex, false);
   }
 
   #enqueue(ex: Exchange, chunk: Uint8Array, slab: number): void {
@@ -398,6 +444,9 @@ class Connection {
       return;
     }
     ex.complete = true;
+    // Nothing is left for an abort to stop: a body left unread must not keep a listener on a
+    // long-lived signal.
+    if (ex.onAbort !== undefined) ex.signal?.removeEventListener("abort", ex.onAbort);
     if (extra || !ex.framing!.reusable) {
       // Nothing more will be read from this connection: it must not keep the process alive.
       this.socket.unref();
@@ -415,6 +464,7 @@ class Connection {
 
   #finish(ex: Exchange): void {
     ex.finished = true;
+    clearTimeout(ex.headTimer);
     if (ex.onAbort !== undefined) ex.signal?.removeEventListener("abort", ex.onAbort);
   }
 
@@ -428,7 +478,7 @@ class Connection {
     }
     this.socket.unref();
     this.#idleTimer = setTimeout(() => this.destroy(), IDLE_MS);
-    (this.#idleTimer as { unref?: () => void }).unref?.();
+    unrefTimer(this.#idleTimer);
     this.#resumeIfFree();
     this.pool.park(this);
   }
@@ -467,47 +517,28 @@ class Connection {
 }
 
 /**
- * The Response of a socket fetch: its whole-body readers copy each chunk as they go, since the
- * chunks are views of buffers the connection reads into again once the reader moved on.
+ * The body everyone but the download pump reads: each chunk copied out of the connection's
+ * buffers as it is read, so it stays the reader's however long it is kept (`for await`, `tee`,
+ * `pipeTo` reading ahead, the runtimes' own `arrayBuffer()`/`json()`). Nothing is read from the
+ * connection until this stream is (high-water mark 0).
  */
-class SocketResponse extends Response {
-  override async arrayBuffer(): Promise<ArrayBuffer> {
-    return (await this.bytes()).buffer as ArrayBuffer;
-  }
-
-  override async bytes(): Promise<Uint8Array<ArrayBuffer>> {
-    if (this.body === null) return new Uint8Array(0);
-    if (this.bodyUsed) throw new TypeError("Body is unusable: Body has already been read");
-    const reader = this.body.getReader();
-    let out = new Uint8Array(0);
-    let size = 0;
-    for (;;) {
+function ownedChunks(views: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      reader ??= views.getReader();
       const { value, done } = await reader.read();
-      if (done) break;
-      if (size + value.length > out.length) {
-        const grown = new Uint8Array(Math.max(out.length * 2, size + value.length, 64 * 1024));
-        grown.set(out.subarray(0, size));
-        out = grown;
-      }
-      out.set(value, size);
-      size += value.length;
-    }
-    return out.slice(0, size);
-  }
+      // Copied in the same turn as the read that returned it: the view is valid until the next.
+      if (done) controller.close();
+      else controller.enqueue(value.slice());
+    },
+    cancel(reason) {
+      return (reader ?? views.getReader()).cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
 
-  override async text(): Promise<string> {
-    return new TextDecoder().decode(await this.bytes());
-  }
-
-  override async json(): Promise<any> {
-    return JSON.parse(await this.text());
-  }
-
-  override async blob(): Promise<Blob> {
-    return new Blob([await this.bytes()], { type: this.headers.get("content-type") ?? "" });
-  }
-
-  override clone(): Response {
-    throw new TypeError("a socket fetch response cannot be cloned: its body chunks are reused buffers");
-  }
+/** A timer that never keeps the process alive on its own. */
+function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
+  (timer as { unref?: () => void }).unref?.();
 }

@@ -294,6 +294,40 @@ export type CheckpointName =
  * const inMemory: Runtime = { ...onDisk, fs: new MemoryFileSystem() }; // same platform, files in memory
  * ```
  */
+/**
+ * A Response from {@link Runtime.fetch} may carry, under this key, a function returning its body
+ * as views of buffers the transport reads into again: each chunk stays valid only until the next
+ * `read()`. The download pump copies every chunk before it reads on, so it takes that stream
+ * (`responseBody`) and a body moves without an allocation per chunk; anyone else reads
+ * `response.body`, whose chunks are their own. The function returns `null` once the body is in
+ * use. A `fetch` without it is used as it is.
+ *
+ * @example
+ * ```ts
+ * import { BODY_VIEWS } from "hubcache/core";
+ *
+ * const res = new Response("hello");
+ * console.log(BODY_VIEWS in res); // false: a plain Response; its body is read as usual
+ * ```
+ */
+export const BODY_VIEWS: unique symbol = Symbol.for("hubcache.bodyViews");
+
+/**
+ * The stream the download pump reads: the {@link BODY_VIEWS} one when `res` offers it, else `res.body`.
+ *
+ * @example
+ * ```ts
+ * import { responseBody } from "hubcache/core";
+ *
+ * const reader = responseBody(new Response("hello"))!.getReader();
+ * console.log((await reader.read()).value?.length); // 5
+ * ```
+ */
+export function responseBody(res: Response): ReadableStream<Uint8Array> | null {
+  const views = (res as { [BODY_VIEWS]?: () => ReadableStream<Uint8Array> | null })[BODY_VIEWS];
+  return views?.() ?? res.body;
+}
+
 export interface Runtime {
   /** Where the cache lives. */
   readonly fs: FileSystem;
@@ -301,7 +335,10 @@ export interface Runtime {
   readonly hashers: HasherFactory;
   /** Time, randomness, process identity and environment. */
   readonly platform: Platform;
-  /** The `fetch` to talk to the Hub with. */
+  /**
+   * The `fetch` to talk to the Hub with. Its responses may also offer their body as
+   * {@link BODY_VIEWS} (the download pump reads that when present).
+   */
   readonly fetch: typeof fetch;
   /** OS locks shared with the Python client, when the runtime has them; only saves duplicate downloads. */
   readonly locks?: AdvisoryLocks;

@@ -36,7 +36,7 @@ import { hubErrorFor } from "../hub/error_mapping.ts";
 import { contentCodings } from "../hub/headers.ts";
 import type { FileMetadata } from "../hub/metadata.ts";
 import { backOff, isRetryableStatus, retryDelayMs } from "../hub/retries.ts";
-import type { FileHandle, Hasher } from "../ports.ts";
+import { type FileHandle, type Hasher, responseBody } from "../ports.ts";
 import { type PrefixRecorder, startPrefixRecord } from "./prefix_record.ts";
 import { chunkBytesFor, contentRangeIs, pumpBody, type TransferOptions, type TransferResult, type TransferState, type WriteBuffers, writeBuffers } from "./transfer.ts";
 
@@ -351,7 +351,7 @@ export async function transferInRanges(
           },
           digestHex: () => "",
         };
-        const outcome = await pumpBody(opened.res.body!, file, sink, at, span.end, {
+        const outcome = await pumpBody(responseBody(opened.res)!, file, sink, at, span.end, {
           idleTimeoutMs: options.idleTimeoutMs,
           runtime,
           onBytes: (pos) => {

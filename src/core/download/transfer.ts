@@ -43,7 +43,7 @@ import { hubErrorFor, type RequestSubject, tokenSentWith } from "../hub/error_ma
 import { contentCodings, parseContentRange } from "../hub/headers.ts";
 import { backOff, isRetryableStatus, retryDelayMs } from "../hub/retries.ts";
 import type { FileMetadata } from "../hub/metadata.ts";
-import type { FileHandle, Hasher, Runtime } from "../ports.ts";
+import { type FileHandle, type Hasher, responseBody, type Runtime } from "../ports.ts";
 import { contentHasher, hashPrefix } from "../cache/content_hash.ts";
 import { printable } from "../cache/validate.ts";
 import { IdleWatchdog } from "./idle_watchdog.ts";
@@ -179,7 +179,7 @@ export async function transferBlob(
       continue;
     }
     const before = state.written;
-    const outcome = await pumpBody(res.body, file, hasher, state, meta.size, options);
+    const outcome = await pumpBody(responseBody(res)!, file, hasher, state, meta.size, options);
     overflow = outcome.overflow;
     if (outcome.error !== undefined) {
       if (client.signal?.aborted) throw new AbortedError(undefined, { cause: outcome.error });
