@@ -295,6 +295,36 @@ describe("downloadSnapshot's look for pointers already in place", () => {
   });
 });
 
+describe("downloadSnapshot beside another process downloading the same repo", () => {
+  test("a process that falls behind another finds the files the other published after its listings, instead of fetching them again", async () => {
+    const fx = await startHub();
+    try {
+      const files: Record<string, Uint8Array> = {};
+      for (let i = 0; i < 10; i++) files[`data/part-${i}.bin`] = bytes(3000, 700 + i);
+      const commit = fx.hub.createRepo("org/ranks").commit(files);
+      const alive = new Set([1, 2]);
+      const behind = memoryRuntime({ timers: "real", pid: 1, alivePids: alive });
+      const ahead = memoryRuntime({ timers: "real", pid: 2, alivePids: alive, fs: behind.fs });
+      const common = { cacheDir: "/cache", endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/ranks", concurrency: 1 };
+      // The process behind is held on its first file (after its listings) for longer than they
+      // are trusted; meanwhile the other downloads the whole repo.
+      fx.hub.injectFault({ kind: "stall", afterBytes: 0, ms: 1_500, match: { path: "data/part-0.bin" } });
+      const slow = downloadSnapshot({ ...common, runtime: behind });
+      while (!fx.hub.requests.some((r) => r.path.endsWith("/data/part-0.bin"))) await new Promise((r) => setTimeout(r, 10));
+      await downloadSnapshot({ ...common, runtime: ahead, lock: "none" });
+      fx.hub.clearRequests();
+      await slow;
+      const fetched = fx.hub.requests.filter((r) => r.path.includes("/resolve/")).map((r) => r.path);
+      assert.deepEqual(fetched, [], "files already published by the other process were fetched again");
+      for (const [path, data] of Object.entries(files)) {
+        assert.ok(sameBytes(await behind.fs.readFile(`/cache/models--org--ranks/snapshots/${commit}/${path}`), data), path);
+      }
+    } finally {
+      await fx.close();
+    }
+  });
+});
+
 describe("downloadSnapshot of a cached repo", () => {
   test("lists blobs/ once for the whole snapshot, not once per file, and still sweeps cached blobs' leftovers", async () => {
     const fx = await startHub();

@@ -44,6 +44,15 @@ export const DEFAULT_STALE_AFTER_MS = 10 * 60_000;
 export const DEFAULT_SNAPSHOT_CONCURRENCY = 8;
 
 /**
+ * How long a snapshot trusts its listings of `blobs/` and of its snapshot folders to say a file
+ * is absent. Past that, each file is looked for again before it is fetched: another process
+ * downloading the same repo (ranks of one job) publishes files meanwhile, and a listing kept for
+ * the whole snapshot made a process lagging behind another fetch everything again. Within it, a
+ * fresh snapshot of many small files is spared one failing lookup per file.
+ */
+export const SNAPSHOT_LISTING_TRUST_MS = 1_000;
+
+/**
  * File-system operations a cache command (`cache ls`, `prune`, `rm` planning, and the walk of a
  * folder) keeps in flight per folder it lists, instead of one at a time: a scan of 200,000
  * files is hundreds of thousands of round trips, slow on a network file system. Measured with

@@ -22,7 +22,7 @@
  * @module
  */
 
-import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_MS, MAX_CONNECTIONS } from "../defaults.ts";
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_MS, MAX_CONNECTIONS, SNAPSHOT_LISTING_TRUST_MS } from "../defaults.ts";
 import { lookupInCache } from "../cache/lookup.ts";
 import { resolveRepoContext, type RepoContext } from "../context.ts";
 import { ensureFreeSpace, type SpaceTarget } from "./free_space.ts";
@@ -149,6 +149,13 @@ export interface SnapshotShared {
    * `undefined`: look for each pointer.
    */
   readonly pointers?: ReadonlySet<string>;
+  /** `platform.now()` just before the listings were made; they say "absent" only for {@link SNAPSHOT_LISTING_TRUST_MS}. */
+  readonly listedAtMs: number;
+}
+
+/** Whether the snapshot's listings may still be taken to mean a file is absent (see {@link SnapshotShared.listedAtMs}). */
+function listingsCurrent(ctx: RepoContext, shared: SnapshotShared | undefined): shared is SnapshotShared {
+  return shared !== undefined && ctx.runtime.platform.now() - shared.listedAtMs < SNAPSHOT_LISTING_TRUST_MS;
 }
 
 /**
@@ -172,7 +179,10 @@ export async function fetchIntoCache(
     await sweepIfBlobComplete(ctx, meta, shared?.blobs.leftovers);
     return report.cached(pointer);
   };
-  const pointerMayExist = shared?.pointers === undefined || shared.pointers.has(path);
+  // The listings stand for a look at each file only while they are recent: files another
+  // process publishes meanwhile are then found (SNAPSHOT_LISTING_TRUST_MS).
+  const current = listingsCurrent(ctx, shared);
+  const pointerMayExist = !current || shared.pointers === undefined || shared.pointers.has(path);
   if (!force && pointerMayExist && (await pointerIsComplete(ctx.runtime, ctx.layout, meta.commit, path, meta.size))) return await cached();
   // Only a call that may write a pointer probes for symlinks: the probe needs the scratch
   // folder, and a cache answered from without writing should gain no folder (docs/DESIGN.md
@@ -180,7 +190,7 @@ export async function fetchIntoCache(
   const mode = await pointerModeFor(ctx, options);
   // A blob the snapshot's listing lacked is not looked for (one failing stat per fresh file): one
   // published since by another process costs its bytes again, and ours is then discarded for it.
-  const mayExist = shared === undefined || shared.blobs.names.has(meta.etag) || shared.published.has(meta.etag);
+  const mayExist = !current || shared.blobs.names.has(meta.etag) || shared.published.has(meta.etag);
   if (!force && mayExist && (await pointAtExistingBlob(ctx, meta, path, mode))) return await cached();
   // A forced download repairs: what it finds in place stays only if it verifies.
   const repair: Repair | null = force ? { etag: meta.etag, size: meta.size } : null;

@@ -161,12 +161,13 @@ export async function downloadSnapshot(options: DownloadSnapshotOptions & { runt
   // Done once here for every file (SnapshotShared): the tag, one listing of blobs/, the free
   // space the files still need judged from that listing.
   await ensureCacheDirTag(ctx.runtime, ctx.cacheDir);
+  const listedAtMs = ctx.runtime.platform.now();
   const listing = await listBlobs(ctx.runtime, ctx.layout.blobsDir);
   const spaceCounted = await ensureFreeSpace(ctx, needed, what, options.forceDownload ?? false, cacheSpace(ctx, listing.names));
   await ensureDir(ctx.runtime, snapshotDir(ctx.layout, commit));
   const pointers = await listPointers(ctx, commit, selected);
   const fetchOne: FetchOne = (path, meta, fileOptions, shared) => fetchIntoCache(ctx, path, meta, fileOptions, shared);
-  await fetchAll(ctx, commit, selected, options, fetchOne, { listing, spaceCounted, pointers });
+  await fetchAll(ctx, commit, selected, options, fetchOne, { listing, spaceCounted, pointers, listedAtMs });
   await moveRefOverCompleteSnapshot(ctx, commit, selected, options, fetchOne);
   return snapshotDir(ctx.layout, commit);
 }
@@ -265,7 +266,7 @@ async function fetchAll(
   files: TreeFile[],
   options: DownloadSnapshotOptions,
   fetchOne: FetchOne,
-  once?: { listing: BlobsListing; spaceCounted: ReadonlySet<string>; pointers?: ReadonlySet<string> },
+  once?: { listing: BlobsListing; spaceCounted: ReadonlySet<string>; pointers?: ReadonlySet<string>; listedAtMs: number },
 ): Promise<void> {
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_SNAPSHOT_CONCURRENCY);
   // Files in flight and the extra ranges of large files share one budget of connections.
@@ -291,8 +292,10 @@ async function fetchAll(
   let filesCached = 0;
   // One listing of blobs/ for the whole snapshot: files find their leftovers in it instead
   // of listing the folder once each (quadratic in the repo's files).
+  const listedAtMs = once?.listedAtMs ?? ctx.runtime.platform.now();
   const shared: SnapshotShared = {
     budget,
+    listedAtMs,
     blobs: once?.listing ?? await listBlobs(ctx.runtime, ctx.layout.blobsDir),
     spaceCounted: once?.spaceCounted ?? new Set(),
     published: new Set(),
