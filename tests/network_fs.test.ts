@@ -13,7 +13,7 @@ import { runCli } from "../src/cli/main.ts";
 import { downloadFile } from "../src/core/download/download.ts";
 import { blobPath, pointerPath, refPath, relativeBlobTarget, repoLayout } from "../src/core/cache/layout.ts";
 import { linkPointer } from "../src/core/cache/pointers.ts";
-import { FsError, type Runtime } from "../src/core/ports.ts";
+import { FsError, isFsError, type Runtime } from "../src/core/ports.ts";
 import { pruneCache } from "../src/core/manage/prune.ts";
 import { scanCache } from "../src/core/manage/scan.ts";
 import { withTransientRetries } from "../src/core/fs/transient.ts";
@@ -80,6 +80,20 @@ describe("transient file-system errors of network file systems (memory adapter)"
       const gets = fx.hub.requests.slice(since).filter((r) => r.method === "GET" && r.cdn);
       assert.deepEqual(gets.map((r) => r.range), ["bytes=100000-"], `${what}: the partial was resumed`);
     }
+  });
+
+  test("a claimed partial whose read fails for good (EIO) fails the download without leaving its handle open, and is resumed later", async () => {
+    const etag = fx.hub.repo(REPO).fileInfo("model.bin").sha256;
+    const rt = fresh();
+    await rt.fs.mkdirp(layout.blobsDir);
+    // A parallel writer's file: content size plus its prefix record, which the claim reads.
+    await rt.fs.writeFile(`${layout.blobsDir}/${etag}.partial`, new Uint8Array(model.length + 64));
+    const fault = rt.fs.injectFault({ op: "read", code: "EIO", times: 1, pathIncludes: ".incomplete" });
+    await assert.rejects(download(rt), (err: unknown) => isFsError(err, "EIO"));
+    assert.equal(fault.fired, 1);
+    assert.deepEqual(rt.fs.openHandles(), [], "the claimed file's handle was left open");
+    const path = await download(rt);
+    assert.ok(sameBytes(await rt.fs.readFile(path), model));
   });
 
   test("a read-only handle that goes stale mid-file (verify hashing a blob) starts the hash again", async () => {

@@ -391,7 +391,16 @@ export async function fetchVerifiedBlob(
       ? await claimPartial(runtime, tempDir, meta.etag, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS, place.foreignNames, listing && (listing.leftovers.get(meta.etag) ?? []))
       : null) ?? await createOwnTemp(runtime, tempDir, meta.etag);
     // A parallel writer's file has holes: only its recorded prefix is one (§Parallel ranges).
-    const state: TransferState = { written: await resumablePrefix(temp.handle, temp.claimedBytes, meta.size) };
+    let written: number;
+    try {
+      written = await resumablePrefix(temp.handle, temp.claimedBytes, meta.size);
+    } catch (err) {
+      // A read of the claimed file failed (EIO, ESTALE): the file stays, as a dead writer's once
+      // we exit, for a later claim; its handle must not stay open for the life of the process.
+      await temp.handle.close().catch(() => {});
+      throw err;
+    }
+    const state: TransferState = { written };
     await runtime.checkpoint?.("temp-created");
     report.start(meta.size, state.written);
     let result;
