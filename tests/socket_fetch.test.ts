@@ -179,8 +179,9 @@ async function writeSplit(socket: net.Socket, text: string): Promise<void> {
   }
 }
 
+/** The body as the download pump reads it: the views of the connection's buffers, each copied before the next read. */
 async function readAll(res: Response): Promise<Uint8Array> {
-  const reader = res.body!.getReader();
+  const reader = responseBody(res)!.getReader();
   const parts: Uint8Array[] = [];
   for (;;) {
     const { value, done } = await reader.read();
