@@ -12,7 +12,10 @@ import * as net from "node:net";
 import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { socketFetch } from "../src/adapters/socket_fetch.ts";
-import { responseBody } from "../src/core/ports.ts";
+import { BODY_VIEWS, responseBody } from "../src/core/ports.ts";
+import { downloadFile } from "../src/core/download/download.ts";
+import { bytes, readBytes, sameBytes, startHub, TOKEN } from "./_support/hub.ts";
+import { makeTempDir, removeTempDir } from "./_support/tmp.ts";
 import { testRuntime } from "./_support/runtime.ts";
 import process from "node:process";
 
@@ -503,6 +506,41 @@ describe("the adapters' transport", () => {
     } finally {
       for (const [name, value] of Object.entries(saved)) if (value !== undefined) process.env[name] = value;
       await server.close();
+    }
+  });
+
+  test("a download reads file bytes through the views (BODY_VIEWS), never through the copying response.body", async () => {
+    const fx = await startHub();
+    const dir = await makeTempDir("hubcache-views-");
+    const saved: Record<string, string | undefined> = {};
+    for (const name of ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]) {
+      saved[name] = process.env[name];
+      delete process.env[name];
+    }
+    try {
+      const data = bytes(3 << 20, 5);
+      fx.hub.createRepo("org/views").commit({ "one.bin": data, "big.bin": bytes(9 << 20, 6) }, { lfs: ["one.bin", "big.bin"] });
+      const base = testRuntime();
+      const bodies: Response[] = [];
+      const runtime = { ...base, fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+        const res = await base.fetch(input, init);
+        if ((init?.method ?? "GET") === "GET" && (res.status === 200 || res.status === 206) && !String(input).startsWith(fx.hub.endpoint)) bodies.push(res);
+        return res;
+      }) as typeof fetch };
+      const common = { runtime, cacheDir: dir, endpoint: fx.hub.endpoint, token: TOKEN, repo: "org/views" };
+      const one = await downloadFile({ ...common, path: "one.bin" });
+      assert.ok(sameBytes(await readBytes(one), data));
+      await downloadFile({ ...common, path: "big.bin", connections: 4 });
+      assert.ok(bodies.length >= 2, `file bodies seen: ${bodies.length}`);
+      for (const res of bodies) {
+        assert.ok(BODY_VIEWS in res, "the transport offered no views");
+        assert.equal(res.bodyUsed, false, "the download read the copying body");
+        assert.equal(responseBody(res), res.body, "the views were not taken by the download");
+      }
+    } finally {
+      for (const [name, value] of Object.entries(saved)) if (value !== undefined) process.env[name] = value;
+      await removeTempDir(dir);
+      await fx.close();
     }
   });
 });
