@@ -483,6 +483,18 @@ describe("socket fetch: HTTP/1.1 framing and keep-alive against exact bytes", ()
   });
 });
 
+/** Unset the proxy variables (the adapters then use the socket transport); returns what puts them back. */
+function withoutProxyVariables(): () => void {
+  const saved: Record<string, string | undefined> = {};
+  for (const name of ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]) {
+    saved[name] = process.env[name];
+    delete process.env[name];
+  }
+  return () => {
+    for (const [name, value] of Object.entries(saved)) if (value !== undefined) process.env[name] = value;
+  };
+}
+
 describe("the adapters' transport", () => {
   test("without a proxy variable the runtime's adapter sends GET and HEAD over the socket transport", async () => {
     // Every runtime's own fetch asks for gzip and more; the socket transport asks for no coding.
@@ -491,11 +503,7 @@ describe("the adapters' transport", () => {
       heads.push(req.head);
       socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     });
-    const saved: Record<string, string | undefined> = {};
-    for (const name of ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]) {
-      saved[name] = process.env[name];
-      delete process.env[name];
-    }
+    const restoreProxy = withoutProxyVariables();
     try {
       const res = await testRuntime().fetch(`${server.base}/x`, { redirect: "manual", headers: { authorization: "Bearer t" } });
       assert.equal(await res.text(), "ok");
@@ -504,7 +512,7 @@ describe("the adapters' transport", () => {
       assert.match(heads[0], /\r\nauthorization: Bearer t/i);
       assert.match(heads[0], /\r\naccept-encoding: identity(\r\n|$)/i);
     } finally {
-      for (const [name, value] of Object.entries(saved)) if (value !== undefined) process.env[name] = value;
+      restoreProxy();
       await server.close();
     }
   });
@@ -512,11 +520,7 @@ describe("the adapters' transport", () => {
   test("a download reads file bytes through the views (BODY_VIEWS), never through the copying response.body", async () => {
     const fx = await startHub();
     const dir = await makeTempDir("hubcache-views-");
-    const saved: Record<string, string | undefined> = {};
-    for (const name of ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]) {
-      saved[name] = process.env[name];
-      delete process.env[name];
-    }
+    const restoreProxy = withoutProxyVariables();
     try {
       const data = bytes(3 << 20, 5);
       fx.hub.createRepo("org/views").commit({ "one.bin": data, "big.bin": bytes(9 << 20, 6) }, { lfs: ["one.bin", "big.bin"] });
@@ -538,7 +542,7 @@ describe("the adapters' transport", () => {
         assert.equal(responseBody(res), res.body, "the views were not taken by the download");
       }
     } finally {
-      for (const [name, value] of Object.entries(saved)) if (value !== undefined) process.env[name] = value;
+      restoreProxy();
       await removeTempDir(dir);
       await fx.close();
     }
