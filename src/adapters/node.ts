@@ -223,7 +223,8 @@ export function nodeFileSystem(): FileSystem {
           try {
             return await perFile.unlink(path);
           } catch (err) {
-            if ((err as { code?: unknown }).code === "EPERM" && (await fsp.lstat(path)).isDirectory()) {
+            // A failing look must not hide the unlink's own error.
+            if ((err as { code?: unknown }).code === "EPERM" && (await fsp.lstat(path).catch(() => null))?.isDirectory()) {
               throw new FsError("EISDIR", "unlink", path, `EISDIR: unlink '${path}' is a directory`);
             }
             throw err;
@@ -384,7 +385,6 @@ export function nodePlatform(): Platform {
     homeDir: () => os.homedir(),
   };
 }
-
 
 async function loadKoffiFlock(): Promise<FlockCall> {
   // koffi (an optional peer dependency: a user installs it to share the Python client's lock)
